@@ -1,0 +1,24 @@
+"""Options and output shared by the CLI commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[Optional[Path], typer.Option(
+    "--db", help="Store file (default: $LABELFIX_DB, else ./labelfix.duckdb).", show_default=False)]
+CheckImagesOption = Annotated[str, typer.Option(
+    "--check-images", help="full: decode every image; header: read headers only; none: paths only.")]
+SplitOption = Annotated[str, typer.Option("--split", help="Split of images that do not name one.")]
+
+
+def check_images_value(value: str) -> str:
+    if value not in ("full", "header", "none"):
+        raise typer.BadParameter("use full, header or none", param_hint="--check-images")
+    return value

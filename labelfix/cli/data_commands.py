@@ -1,0 +1,146 @@
+"""Store, ingest, export and demo commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from labelfix.cli.common import CheckImagesOption, DbOption, SplitOption, check_images_value, console
+from labelfix.store import open_store
+
+ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
+export_app = typer.Typer(no_args_is_help=True, help="Write corrected labels out of the store.")
+
+
+@ingest_app.command("coco")
+def ingest_coco_command(
+    annotations: Annotated[Path, typer.Argument(help="COCO JSON file (instances or image-level labels).")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Folder the file names are relative to.")] = None,
+    db: DbOption = None,
+    check_images: CheckImagesOption = "full",
+    split: SplitOption = "train",
+) -> None:
+    """Ingest a COCO file: an image's labels are the categories of its annotations."""
+    from labelfix.ingest import ingest_coco
+
+    with open_store(db) as store:
+        summary = ingest_coco(store, annotations=annotations, images=images,
+                              check_images=check_images_value(check_images), split=split)
+    console.print(f"{annotations}: {summary.describe()}")
+
+
+@ingest_app.command("table")
+def ingest_table_command(
+    table: Annotated[Path, typer.Argument(help="CSV or Parquet: file_name, labels[, split, image_id].")],
+    images: Annotated[Path, typer.Option("--images", help="Folder the file names are relative to.")],
+    db: DbOption = None,
+    add_classes: Annotated[bool, typer.Option("--add-classes", help="Create classes the store lacks.")] = False,
+    check_images: CheckImagesOption = "full",
+    split: SplitOption = "train",
+) -> None:
+    """Ingest a label table, one row per image."""
+    from labelfix.ingest import ingest_table
+
+    with open_store(db) as store:
+        summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
+                               check_images=check_images_value(check_images), split=split)
+    console.print(f"{table}: {summary.describe()}")
+
+
+@ingest_app.command("features")
+def ingest_features_command(
+    table: Annotated[Path, typer.Argument(help="Parquet: image_id, labels, embedding[, split].")],
+    db: DbOption = None,
+    add_classes: Annotated[bool, typer.Option("--add-classes", help="Create classes the store lacks.")] = False,
+    split: SplitOption = "train",
+) -> None:
+    """Ingest a features table (precomputed embeddings; no image files needed)."""
+    from labelfix.ingest import ingest_features
+
+    with open_store(db) as store:
+        summary = ingest_features(store, table=table, add_classes=add_classes, split=split)
+    console.print(f"{table}: {summary.describe()}")
+
+
+@export_app.command("coco")
+def export_coco_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    db: DbOption = None,
+    inline: Annotated[bool, typer.Option("--inline", help="Also write the source file plus added labels.")] = False,
+) -> None:
+    """Write labels.json (COCO image-level labels, attributes.source on each) and optionally the inline file."""
+    from labelfix.io.export import export_coco
+
+    with open_store(db, create=False) as store:
+        summary = export_coco(store, out_dir=out, inline=inline)
+    for path in summary.paths:
+        console.print(f"wrote {path}")
+    sources = ", ".join(f"{name} {count}" for name, count in sorted(summary.by_source.items()))
+    console.print(f"{summary.n_images} images, {summary.n_annotations} labels ({sources or 'none'})")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def init_command(db: DbOption = None) -> None:
+    """Create (or migrate) the store."""
+    with open_store(db) as store:
+        console.print(f"store {store.path} at schema version {store.schema_version}")
+
+
+def status_command(db: DbOption = None) -> None:
+    """Show what the store holds."""
+    from labelfix.store.labels import label_counts
+
+    with open_store(db, create=False) as store:
+        table = Table(title=str(store.path))
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for name in ("sources", "images", "categories", "annotations", "runs", "suggestions", "review_events",
+                     "exports"):
+            table.add_row(name, str(store.scalar(f"SELECT count(*) FROM {name}")))
+        for name, count in label_counts(store).items():
+            table.add_row(f"labels {name}", str(count))
+        for split, count in store.fetchall("SELECT split, count(*) FROM images GROUP BY split ORDER BY split"):
+            table.add_row(f"images in {split}", str(count))
+        console.print(table)
+
+
+def demo_data_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("labelfix_demo/data"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    missing: Annotated[float, typer.Option("--missing", help="Share of train/val positives to drop.")] = 0.4,
+    single_positive: Annotated[bool, typer.Option("--single-positive", help="Keep one positive per image.")] = False,
+    n_train: Annotated[int, typer.Option("--n-train")] = 3000,
+    n_val: Annotated[int, typer.Option("--n-val")] = 500,
+    n_test: Annotated[int, typer.Option("--n-test")] = 1000,
+) -> None:
+    """Write the built-in demo dataset: multi-label mosaics of real MNIST digits, as COCO."""
+    from labelfix.io.demo_data import make_demo_dataset
+
+    dataset = make_demo_dataset(out_dir=out, seed=seed, missing_rate=missing, single_positive=single_positive,
+                                n_train=n_train, n_val=n_val, n_test=n_test)
+    console.print(f"wrote the demo dataset to {out}")
+    console.print(str(dataset))
+
+
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo data and exports.")] = Path("labelfix_demo"),
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="A small dataset (for smoke tests).")] = False,
+) -> None:
+    """Run the whole job on the built-in demo: demo-data, ingest, embed, train, suggest, export."""
+    from labelfix.pipelines.demo import DemoConfig, run_demo
+
+    config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick)
+    run_demo(config, console=console)
+
+
+def register_data_commands(app: typer.Typer) -> None:
+    app.command("init")(init_command)
+    app.command("status")(status_command)
+    app.command("demo-data")(demo_data_command)
+    app.command("demo")(demo_command)

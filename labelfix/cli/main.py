@@ -1,0 +1,70 @@
+"""Entry point: builds the typer app from the command modules and turns errors into clear exits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from labelfix import __version__
+from labelfix.cli.common import DbOption, console, err_console
+from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
+from labelfix.errors import LabelfixError
+
+app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False,
+                  help="Find and fix missing labels in multi-label image datasets.")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(export_app, name="export")
+register_data_commands(app)
+
+
+def _optional_command_modules() -> None:
+    """Commands of later stages register themselves here when their modules exist."""
+    import importlib
+
+    for module in ("labelfix.cli.learn_commands", "labelfix.cli.detect_commands",
+                   "labelfix.cli.review_commands", "labelfix.cli.bench_commands"):
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+            continue
+        loaded.register(app)
+
+
+_optional_command_modules()
+
+
+@app.command()
+def version() -> None:
+    """Print the labelfix version."""
+    console.print(__version__)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the CLI; a :class:`LabelfixError` becomes one clear message and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except LabelfixError as error:
+        err_console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except typer.Abort:
+        err_console.print("aborted")
+        return 1
+    except Exception as error:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            return error.exit_code
+        raise
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

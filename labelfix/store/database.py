@@ -1,0 +1,195 @@
+"""The DuckDB store: one file per project, versioned schema, one transaction per command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from labelfix.errors import StoreError
+
+DEFAULT_DB_NAME = "labelfix.duckdb"
+DB_ENV_VAR = "LABELFIX_DB"
+
+
+def resolve_db_path(db: str | Path | None = None) -> Path:
+    """The store path: ``db`` if given, else ``$LABELFIX_DB``, else ``./labelfix.duckdb``."""
+    if db is not None:
+        return Path(db)
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_NAME)
+
+
+def _migration_scripts() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in ``schemas/migrations``, in order."""
+    folder = resources.files("labelfix.schemas") / "migrations"
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            scripts.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+class Store:
+    """A labelfix project store.
+
+    Use :func:`open_store` to get one. Every write of one command goes through
+    ``with store.transaction():`` so a failure leaves the file as it was.
+
+    Parameters
+    ----------
+    connection
+        A DuckDB connection (or cursor) on the store file.
+    path
+        The store file, used to place caches beside it.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self._depth = 0
+        self._lock = threading.RLock()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def execute(self, sql: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        """Run one statement on this store's connection."""
+        if parameters is None:
+            return self.connection.execute(sql)
+        return self.connection.execute(sql, parameters)
+
+    def fetchall(self, sql: str, parameters: Any = None) -> list[tuple]:
+        return self.execute(sql, parameters).fetchall()
+
+    def scalar(self, sql: str, parameters: Any = None) -> Any:
+        # fetchall, not fetchone: DuckDB 2 blocks the connection until a result is read to the end.
+        rows = self.execute(sql, parameters).fetchall()
+        return rows[0][0] if rows else None
+
+    def fetchone(self, sql: str, parameters: Any = None) -> tuple | None:
+        rows = self.execute(sql, parameters).fetchall()
+        return rows[0] if rows else None
+
+    def df(self, sql: str, parameters: Any = None):
+        """The result as a pandas DataFrame."""
+        return self.execute(sql, parameters).df()
+
+    def insert_arrow(self, sql: str, **tables: Any) -> None:
+        """Run ``sql`` with Arrow tables registered under the given names (bulk inserts, no row loops)."""
+        for name, table in tables.items():
+            self.connection.register(name, table)
+        try:
+            self.execute(sql)
+        finally:
+            for name in tables:
+                self.connection.unregister(name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """All-or-nothing writes; nested uses join the outermost transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self.connection.execute("BEGIN TRANSACTION")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self.connection.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.connection.execute("COMMIT")
+
+    def cursor(self) -> "Store":
+        """A store on a new cursor of the same connection, for another thread (e.g. a Streamlit session)."""
+        return Store(self.connection.cursor(), path=self.path)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def cache_dir(self) -> Path:
+        """Folder beside the store file for embeddings, checkpoints and other large artefacts."""
+        return self.path.parent / f"{self.path.name}.cache"
+
+    # -- schema ---------------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        exists = self.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'")
+        if not exists:
+            return 0
+        return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this version of labelfix ships and the file lacks; return their names."""
+        scripts = _migration_scripts()
+        latest = scripts[-1][0] if scripts else 0
+        current = self.schema_version
+        if current > latest:
+            raise StoreError(
+                f"store schema version {current} is newer than this labelfix understands ({latest})",
+                file=self.path, fix="upgrade labelfix, or use another --db")
+        applied = []
+        with self.transaction():
+            self.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                         "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+            for version, name, sql in scripts:
+                if version <= current:
+                    continue
+                self.connection.execute(sql)
+                self.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+                applied.append(name)
+        return applied
+
+
+def open_store(db: str | Path | None = None, *, create: bool = True, read_only: bool = False) -> Store:
+    """Open (and by default create and migrate) the store.
+
+    Parameters
+    ----------
+    db
+        The store path; see :func:`resolve_db_path` for the default.
+    create
+        Create the file if it does not exist. With ``False`` a missing store is an error.
+    read_only
+        Open without write access (several readers may share a file).
+
+    Examples
+    --------
+    >>> store = open_store("/tmp/example.duckdb")  # doctest: +SKIP
+    >>> store.schema_version  # doctest: +SKIP
+    1
+    """
+    path = resolve_db_path(db)
+    if not path.exists() and (not create or read_only):
+        raise StoreError(f"no store at {path}", file=path,
+                         fix="run `labelfix init` or an ingest command first, or pass --db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        raise StoreError(f"cannot open the store ({error})", file=path,
+                         fix="close the other labelfix process using it (e.g. a review server), "
+                             "or pass another --db") from error
+    store = Store(connection, path=path)
+    if not read_only:
+        store.migrate()
+    return store

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from labelfix.errors import StoreError
+from labelfix.store import open_store, resolve_db_path
+from labelfix.store.labels import load_label_matrix, set_label
+
+
+def test_new_store_is_migrated_to_latest(db_path: Path):
+    with open_store(db_path) as store:
+        assert store.schema_version == 1
+        assert store.migrate() == []  # idempotent
+        tables = {r[0] for r in store.fetchall("SELECT table_name FROM information_schema.tables")}
+    assert {"images", "categories", "labels", "runs", "predictions", "suggestions", "review_events", "exports"} <= tables
+
+
+def test_db_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("LABELFIX_DB", raising=False)
+    assert resolve_db_path(None) == Path("labelfix.duckdb")
+    monkeypatch.setenv("LABELFIX_DB", str(tmp_path / "env.duckdb"))
+    assert resolve_db_path(None) == tmp_path / "env.duckdb"
+    assert resolve_db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"
+
+
+def test_missing_store_without_create_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="labelfix init"):
+        open_store(tmp_path / "nope.duckdb", create=False)
+
+
+def test_transaction_rolls_back_everything(db_path):
+    with open_store(db_path) as store:
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                store.execute("INSERT INTO categories VALUES (1, 'cat', NULL, '{}')")
+                with store.transaction():  # nested joins the outer one
+                    store.execute("INSERT INTO categories VALUES (2, 'dog', NULL, '{}')")
+                raise RuntimeError("boom")
+        assert store.scalar("SELECT count(*) FROM categories") == 0
+
+
+def test_newer_schema_is_refused(db_path):
+    with open_store(db_path) as store:
+        store.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')")
+    with pytest.raises(StoreError, match="newer"):
+        open_store(db_path)
+
+
+def test_label_matrix_and_set_label(db_path, tiny_coco):
+    from labelfix.ingest import ingest_coco
+
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=tiny_coco, images=tiny_coco.parent / "images")
+        matrix = load_label_matrix(store)
+        assert matrix.states.shape == (4, 3)
+        assert list(matrix.category_ids) == [1, 2, 5]
+        # image 1: cat + car; image 2: dog; image 4: none
+        assert matrix.states[0].tolist() == [1, 0, 1]
+        assert matrix.states[1].tolist() == [0, 1, 0]
+        assert matrix.states[3].tolist() == [0, 0, 0]
+        set_label(store, image_id=4, category_id=2, state=-1, origin="manual")
+        set_label(store, image_id=4, category_id=1, state=1, origin="accepted")
+        assert load_label_matrix(store).states[3].tolist() == [1, -1, 0]
+        set_label(store, image_id=4, category_id=1, state=0, origin="manual")
+        assert load_label_matrix(store).states[3].tolist() == [0, -1, 0]
