@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[Optional[Path], typer.Option(
     "--db", help="Store file (default: $LABELFIX_DB, else ./labelfix.duckdb).", show_default=False)]

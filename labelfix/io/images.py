@@ -84,9 +84,10 @@ def check_image(path: Path, *, full: bool = True, source: str | Path | None = No
             if full:
                 image.load()
             else:
-                image.verify()
+                image.verify()  # must come straight after open, and leaves the image unusable
+        with Image.open(path) as image:
             width, height = image.size
-            orientation = image.getexif().get(0x0112, 1) if hasattr(image, "getexif") else 1
+            orientation = image.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise InputError(f"image file {path} cannot be decoded ({error})", file=source, record=record,
@@ -105,12 +106,12 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             # 16-bit grayscale: rescale the full range to 8 bits instead of clipping.
             array = np.asarray(image, dtype=np.float32)
             top = float(array.max()) or 1.0
-            image = Image.fromarray((array * (255.0 / top)).astype(np.uint8), mode="L")
+            image = Image.fromarray(np.rint(array * (255.0 / top)).clip(0, 255).astype(np.uint8), mode="L")
         elif image.mode == "F":
             array = np.asarray(image, dtype=np.float32)
             low, high = float(array.min()), float(array.max())
             scale = 255.0 / (high - low) if high > low else 0.0
-            image = Image.fromarray(((array - low) * scale).astype(np.uint8), mode="L")
+            image = Image.fromarray(np.rint((array - low) * scale).clip(0, 255).astype(np.uint8), mode="L")
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

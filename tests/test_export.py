@@ -1,0 +1,86 @@
+"""COCO export: labels form with sources, the inline form, atomic writes, and the export -> ingest round trip."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labelfix.cli.main import main
+from labelfix.ingest import ingest_coco
+from labelfix.io.export import export_coco, write_json_atomic
+from labelfix.store import open_store
+from labelfix.store.labels import load_label_matrix, set_label
+
+
+@pytest.fixture
+def reviewed_store(db_path, tiny_coco):
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=tiny_coco, images=tiny_coco.parent / "images")
+        with store.transaction():
+            set_label(store, image_id=2, category_id=1, state=1, origin="accepted")  # a missed cat, accepted
+            set_label(store, image_id=4, category_id=5, state=1, origin="auto")
+            set_label(store, image_id=4, category_id=2, state=-1, origin="manual")  # verified absent
+            set_label(store, image_id=1, category_id=5, state=-1, origin="manual")  # spurious original, rejected
+    return db_path
+
+
+def test_labels_json_has_sources_and_keeps_every_key(reviewed_store, tmp_path, tiny_coco):
+    with open_store(reviewed_store) as store:
+        summary = export_coco(store, out_dir=tmp_path / "out")
+        assert store.scalar("SELECT count(*) FROM exports") == 1
+    document = json.loads((tmp_path / "out" / "labels.json").read_text())
+    source = json.loads(tiny_coco.read_text())
+    assert document["info"] == source["info"] and document["licenses"] == source["licenses"]
+    assert document["my_top_key"] == [1, 2]
+    assert document["images"] == source["images"]  # same ids, unknown keys kept, image 4 with no labels kept
+    assert document["categories"] == source["categories"]
+    cells = {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}
+    assert cells == {(1, 1): "original", (2, 1): "accepted", (2, 2): "original", (3, 1): "original",
+                     (3, 5): "original", (4, 5): "auto"}
+    assert (4, 2) not in cells and (1, 5) not in cells  # verified negatives never become annotations
+    assert len({a["id"] for a in document["annotations"]}) == len(document["annotations"])
+    assert summary.by_source == {"original": 4, "accepted": 1, "auto": 1}
+
+
+def test_inline_export_appends_bboxless_annotations_without_renumbering(reviewed_store, tmp_path, tiny_coco, capsys):
+    code = main(["export", "coco", "--out", str(tmp_path / "out"), "--inline", "--db", str(reviewed_store)])
+    assert code == 0
+    assert "expect a bbox on every annotation" in capsys.readouterr().out
+    inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())
+    source = json.loads(tiny_coco.read_text())
+    original_ids = {a["id"] for a in source["annotations"]}
+    assert inline["annotations"][: len(source["annotations"])] == source["annotations"]  # unchanged, same order
+    added = inline["annotations"][len(source["annotations"]):]
+    assert [(a["image_id"], a["category_id"]) for a in added] == [(2, 1), (4, 5)]
+    assert [a["id"] for a in added] == [max(original_ids) + 1, max(original_ids) + 2]
+    assert all("bbox" not in a for a in added)
+    assert {k: v for k, v in inline.items() if k != "annotations"} == \
+        {k: v for k, v in source.items() if k != "annotations"}
+
+
+def test_round_trip_export_then_ingest_gives_same_labels(reviewed_store, tmp_path):
+    with open_store(reviewed_store) as store:
+        export_coco(store, out_dir=tmp_path / "out")
+        original = load_label_matrix(store)
+    fresh = tmp_path / "fresh.duckdb"
+    with open_store(fresh) as store:
+        ingest_coco(store, annotations=tmp_path / "out" / "labels.json", images=tmp_path / "images")
+        again = load_label_matrix(store)
+    assert again.image_ids.tolist() == original.image_ids.tolist()
+    assert again.category_ids.tolist() == original.category_ids.tolist()
+    assert (again.states == 1).tolist() == (original.states == 1).tolist()
+    assert again.splits.tolist() == original.splits.tolist()
+
+
+def test_atomic_write_leaves_old_file_when_serialisation_fails(tmp_path):
+    target = tmp_path / "labels.json"
+    write_json_atomic({"ok": 1}, target)
+    with pytest.raises(TypeError):
+        write_json_atomic({"bad": object()}, target)
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.json"]
+
+
+def test_export_needs_an_existing_store(tmp_path, capsys):
+    assert main(["export", "coco", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "none.duckdb")]) == 2
+    assert "labelfix init" in capsys.readouterr().err
