@@ -1,0 +1,328 @@
+"""Per-class score thresholds that reach a target precision, estimated by hiding known labels.
+
+A model's scores for unknown cells cannot be checked directly, so we calibrate on validation:
+hide a known fraction of its positives (``simulate_validation_hiding``), score the unknown cells,
+and see where the hidden ones rank. For each class the lowest threshold whose precision on those
+cells reaches the target is the one that finds the most missing labels at that precision.
+
+Two caveats make the precisions here estimates rather than guarantees:
+
+* validation has genuinely missing labels too; they count as false positives, so the estimated
+  precision is, if anything, too low (conservative);
+* precision depends on how many positives hide among the unknown cells, so hide a fraction close
+  to the missing rate you expect in the training data.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelfix.bench.metrics import (
+    RankingCurve,
+    best_operating_point,
+    check_hidden_within_candidate,
+    ranking_curve,
+)
+
+# Rows per chunk when comparing scores with thresholds, to bound temporary (N, C) memory.
+_ROW_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class ThresholdReport:
+    """Chosen threshold per class and what it is expected to achieve.
+
+    Attributes
+    ----------
+    thresholds : np.ndarray
+        (C,) flag a candidate cell when its score is >= this; ``inf`` flags nothing.
+    estimated_precision, estimated_recall : np.ndarray
+        (C,) measured on the validation candidate cells; for pooled classes the pooled values.
+    support : np.ndarray
+        (C,) int, hidden labels of the class among its candidate cells.
+    pooled : np.ndarray
+        (C,) bool, the class had fewer than ``min_support`` hidden labels and uses the pooled one.
+    source : np.ndarray
+        (C,) str: "class", "pooled", "fallback" (target unreachable, ``fallback`` used) or
+        "unreachable" (target unreachable and no fallback: threshold ``inf``).
+    pooled_threshold, pooled_precision, pooled_recall : float
+        Operating point of all classes' candidate cells ranked together.
+    """
+
+    thresholds: np.ndarray
+    estimated_precision: np.ndarray
+    estimated_recall: np.ndarray
+    support: np.ndarray
+    pooled: np.ndarray
+    source: np.ndarray
+    pooled_threshold: float
+    pooled_precision: float
+    pooled_recall: float
+    target_precision: float
+    min_support: int
+
+    def flag(self, *, scores: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        """(N, C) bool: candidate cells whose score reaches their class threshold."""
+        return np.asarray(candidate, dtype=bool) & (np.asarray(scores) >= self.thresholds)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: Python scalars and lists, NaN and infinity as None."""
+        return {
+            "target_precision": float(self.target_precision),
+            "min_support": int(self.min_support),
+            "pooled_threshold": _json_float(self.pooled_threshold),
+            "pooled_precision": _json_float(self.pooled_precision),
+            "pooled_recall": _json_float(self.pooled_recall),
+            "thresholds": [_json_float(v) for v in self.thresholds],
+            "estimated_precision": [_json_float(v) for v in self.estimated_precision],
+            "estimated_recall": [_json_float(v) for v in self.estimated_recall],
+            "support": [int(v) for v in self.support],
+            "pooled": [bool(v) for v in self.pooled],
+            "source": [str(v) for v in self.source],
+        }
+
+
+def thresholds_for_precision(
+    *,
+    scores: np.ndarray,
+    hidden: np.ndarray,
+    candidate: np.ndarray,
+    target_precision: float = 0.9,
+    min_support: int = 5,
+    fallback: float | None = None,
+) -> ThresholdReport:
+    """Choose, per class, the lowest threshold whose precision on candidate cells is >= target.
+
+    Why per class, with a pooled fallback: score scales differ between classes, so one global
+    threshold would be set by the head classes, which dominate the pooled ranking, and tail
+    classes would be drowned (flagged far too little or far too much). But a class with only a
+    couple of hidden labels would get a threshold set by noise (one lucky score decides it). So
+    classes with at least ``min_support`` hidden labels get their own threshold and the others the
+    threshold of all candidate cells ranked together, whose estimate is stable.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        (N, C) validation scores.
+    hidden : np.ndarray
+        (N, C) bool, the positives hidden on purpose (see ``simulate_validation_hiding``).
+    candidate : np.ndarray
+        (N, C) bool, unknown cells after hiding; must include every hidden cell.
+    target_precision : float
+        Precision the thresholds should reach.
+    min_support : int
+        Hidden labels a class needs for its own threshold (a class with none is always pooled).
+    fallback : float, optional
+        Threshold when the target is unreachable (for the class, or for the pool if the class is
+        pooled). Without it such classes get ``inf`` and nothing is flagged for them.
+
+    Returns
+    -------
+    ThresholdReport
+
+    Examples
+    --------
+    >>> scores = np.array([[0.9], [0.8], [0.7], [0.6]])
+    >>> hidden = np.array([[1], [1], [0], [1]], dtype=bool)
+    >>> report = thresholds_for_precision(scores=scores, hidden=hidden,
+    ...                                   candidate=np.ones((4, 1), bool), min_support=1)
+    >>> report.thresholds.tolist(), report.estimated_recall.round(3).tolist()
+    ([0.8], [0.667])
+    """
+    scores = np.asarray(scores)
+    hidden, candidate = np.asarray(hidden, dtype=bool), np.asarray(candidate, dtype=bool)
+    if scores.ndim != 2 or scores.shape != hidden.shape or scores.shape != candidate.shape:
+        raise ValueError("scores, hidden and candidate must be (N, C) arrays of one shape")
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+    check_hidden_within_candidate(hidden=hidden, candidate=candidate)
+
+    pooled_curve = ranking_curve(scores=scores[candidate], targets=hidden[candidate])
+    pooled_point = best_operating_point(pooled_curve, target_precision)
+    num_classes = scores.shape[1]
+    thresholds = np.full(num_classes, np.inf)
+    precision = np.full(num_classes, np.nan)
+    recall = np.full(num_classes, np.nan)
+    source = np.empty(num_classes, dtype=object)
+    support = hidden.sum(axis=0).astype(np.int64)
+    pooled = support < max(min_support, 1)
+
+    for class_index in range(num_classes):
+        keep = candidate[:, class_index]
+        curve = None if pooled[class_index] else ranking_curve(
+            scores=scores[keep, class_index], targets=hidden[keep, class_index]
+        )
+        point = pooled_point if curve is None else best_operating_point(curve, target_precision)
+        if math.isfinite(point[0]):
+            thresholds[class_index], precision[class_index], recall[class_index] = point
+            source[class_index] = "pooled" if pooled[class_index] else "class"
+        elif fallback is not None:
+            # The class's own (possibly noisy) numbers are the only estimate at a hand-set threshold.
+            if curve is None:
+                curve = ranking_curve(
+                    scores=scores[keep, class_index], targets=hidden[keep, class_index]
+                )
+            thresholds[class_index] = fallback
+            precision[class_index], recall[class_index] = _measure_at(curve, fallback)
+            source[class_index] = "fallback"
+        else:
+            recall[class_index] = 0.0 if support[class_index] else math.nan
+            source[class_index] = "unreachable"
+
+    return ThresholdReport(
+        thresholds=thresholds,
+        estimated_precision=precision,
+        estimated_recall=recall,
+        support=support,
+        pooled=pooled,
+        source=source.astype(str),
+        pooled_threshold=pooled_point[0],
+        pooled_precision=pooled_point[1],
+        pooled_recall=pooled_point[2],
+        target_precision=target_precision,
+        min_support=min_support,
+    )
+
+
+@dataclass(frozen=True)
+class MissingCountEstimate:
+    """Expected missing labels per class among the unknown cells of the data being fixed.
+
+    Attributes
+    ----------
+    flagged : np.ndarray
+        (C,) int, unknown cells at or above the class threshold.
+    expected_among_flagged : np.ndarray
+        (C,) ``flagged x estimated precision``: missing labels a reviewer should confirm.
+    expected_total : np.ndarray
+        (C,) ``expected_among_flagged / estimated recall``: missing labels including those below
+        the threshold; NaN where recall is 0 or unknown.
+    """
+
+    flagged: np.ndarray
+    expected_among_flagged: np.ndarray
+    expected_total: np.ndarray
+
+
+def estimate_missing_counts(
+    *, scores: np.ndarray, candidate: np.ndarray, report: ThresholdReport
+) -> MissingCountEstimate:
+    """Estimate how many labels are missing per class, from thresholds set on validation.
+
+    The estimator is deliberately simple: among ``flagged`` cells a share equal to the validation
+    precision should be real missing labels, and those found are the validation recall's share of
+    all of them. It assumes training and validation scores behave alike (same model, same missing
+    rate); see the module notes for why the precision is a conservative estimate.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        (N, C) scores on the data being fixed (usually the train split).
+    candidate : np.ndarray
+        (N, C) bool, its unknown cells.
+    report : ThresholdReport
+        From ``thresholds_for_precision`` on validation.
+
+    Examples
+    --------
+    >>> report = thresholds_for_precision(scores=np.array([[0.9], [0.8], [0.7], [0.6]]),
+    ...     hidden=np.array([[1], [1], [0], [1]], bool), candidate=np.ones((4, 1), bool),
+    ...     min_support=1)
+    >>> estimate = estimate_missing_counts(scores=np.array([[0.95], [0.85], [0.1]]),
+    ...                                    candidate=np.ones((3, 1), bool), report=report)
+    >>> estimate.flagged.tolist(), estimate.expected_total.tolist()
+    ([2], [3.0])
+    """
+    scores, candidate = np.asarray(scores), np.asarray(candidate, dtype=bool)
+    if scores.ndim != 2 or scores.shape != candidate.shape or scores.shape[1] != len(report.thresholds):
+        raise ValueError("scores and candidate must be (N, C) with C matching the report")
+    flagged = np.zeros(scores.shape[1], dtype=np.int64)
+    for start in range(0, scores.shape[0], _ROW_CHUNK):
+        rows = slice(start, start + _ROW_CHUNK)
+        flagged += np.count_nonzero(candidate[rows] & (scores[rows] >= report.thresholds), axis=0)
+    # Nothing flagged means nothing expected, even where the precision estimate is NaN.
+    among_flagged = np.where(flagged == 0, 0.0, flagged * report.estimated_precision)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = among_flagged / report.estimated_recall
+    total[~(report.estimated_recall > 0)] = np.nan
+    return MissingCountEstimate(flagged, among_flagged, total)
+
+
+def simulate_validation_hiding(
+    *, observed: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hide a known fraction of the positives, keeping at least one positive per image.
+
+    Exactly ``round(fraction x positives)`` labels are hidden, drawn uniformly from the positives
+    that are not each image's one kept label (chosen at random). Keeping one per image mirrors
+    real annotations, where an image is rarely left with no label at all. If too few positives
+    are eligible, all eligible ones are hidden and a warning says so.
+
+    Parameters
+    ----------
+    observed : np.ndarray
+        (N, C) bool, annotated positives.
+    fraction : float
+        Share of all positives to hide, in [0, 1].
+    seed : int
+        Seed for the random choice.
+
+    Returns
+    -------
+    observed_after : np.ndarray
+        (N, C) bool, ``observed`` without the hidden labels.
+    hidden : np.ndarray
+        (N, C) bool, the hidden labels.
+
+    Examples
+    --------
+    >>> observed = np.array([[1, 1, 1, 1], [1, 0, 0, 0]], dtype=bool)
+    >>> after, hidden = simulate_validation_hiding(observed=observed, fraction=0.6, seed=0)
+    >>> int(hidden.sum()), after.sum(axis=1).tolist()
+    (3, [1, 1])
+    """
+    observed = np.asarray(observed, dtype=bool)
+    if observed.ndim != 2:
+        raise ValueError("observed must be an (N, C) array")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    rows, cols = np.nonzero(observed)  # positives only, so memory scales with labels, not N x C
+    num_to_hide = int(math.floor(fraction * rows.size + 0.5))
+
+    # Sort positives by image, then by a random key: the first of each image is the one kept.
+    order = np.lexsort((rng.random(rows.size), rows))
+    is_kept = np.ones(order.size, dtype=bool)
+    is_kept[1:] = rows[order][1:] != rows[order][:-1]
+    eligible = order[~is_kept]
+    if num_to_hide > eligible.size:
+        warnings.warn(
+            f"asked to hide {num_to_hide} of {rows.size} positives but only {eligible.size} can be "
+            "hidden while keeping one per image; hiding those",
+            stacklevel=2,
+        )
+        num_to_hide = eligible.size
+    chosen = rng.choice(eligible, size=num_to_hide, replace=False)
+    hidden = np.zeros_like(observed)
+    hidden[rows[chosen], cols[chosen]] = True
+    return observed & ~hidden, hidden
+
+
+def _measure_at(curve: RankingCurve, threshold: float) -> tuple[float, float]:
+    """(precision, recall) when flagging scores >= ``threshold`` on one ranking."""
+    reached = int(np.count_nonzero(curve.thresholds >= threshold))
+    recall = math.nan if curve.num_positives == 0 else 0.0
+    if reached == 0:
+        return math.nan, recall
+    index = reached - 1
+    if curve.num_positives:
+        recall = float(curve.true_positives[index] / curve.num_positives)
+    return float(curve.precision[index]), recall
+
+
+def _json_float(value: float) -> float | None:
+    return None if not math.isfinite(value) else float(value)
