@@ -25,6 +25,11 @@ def resolve_db_path(db: str | Path | None = None) -> Path:
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_NAME)
 
 
+def latest_schema_version() -> int:
+    """The highest migration version this labelfix ships."""
+    return _migration_scripts()[-1][0]
+
+
 def _migration_scripts() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration shipped in ``schemas/migrations``, in order."""
     folder = resources.files("labelfix.schemas") / "migrations"
@@ -139,7 +144,11 @@ class Store:
         return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
     def migrate(self) -> list[str]:
-        """Apply the migrations this version of labelfix ships and the file lacks; return their names."""
+        """Apply the migrations this version of labelfix ships and the file lacks; return their names.
+
+        Every missing version is applied in order, not only those above the highest applied one, so a
+        migration added between two others still reaches stores created in the meantime.
+        """
         scripts = _migration_scripts()
         latest = scripts[-1][0] if scripts else 0
         current = self.schema_version
@@ -151,8 +160,9 @@ class Store:
         with self.transaction():
             self.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                          "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+            done = {row[0] for row in self.fetchall("SELECT version FROM schema_migrations")}
             for version, name, sql in scripts:
-                if version <= current:
+                if version in done:
                     continue
                 self.connection.execute(sql)
                 self.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
