@@ -1,0 +1,74 @@
+"""``labelfix suggest`` and ``labelfix revert-auto``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from labelfix.cli.common import DbOption, console
+from labelfix.store import open_store
+
+
+def suggest_command(
+    run: Annotated[Optional[list[int]], typer.Option(
+        "--run", help="Run to score; repeat to combine runs (default: the latest finished run).")] = None,
+    combine: Annotated[str, typer.Option("--combine", help="How several runs combine: mean, max or rank_mean.")]
+    = "mean",
+    target_precision: Annotated[float, typer.Option(
+        "--target-precision", help="Precision each class threshold should reach on validation.")] = 0.9,
+    max_per_class: Annotated[Optional[int], typer.Option(
+        "--max-per-class", help="Keep at most N suggestions of each kind per class.")] = None,
+    auto_accept_above: Annotated[Optional[float], typer.Option(
+        "--auto-accept-above", help="Opt-in: turn missing suggestions scoring above P into labels (origin auto).")]
+    = None,
+    spurious: Annotated[bool, typer.Option(
+        "--spurious/--no-spurious", help="Also suggest annotated labels the model strongly disputes.")] = True,
+    spurious_max_score: Annotated[float, typer.Option(
+        "--spurious-max-score", help="Annotated positives at or below this probability are spurious suggestions.")]
+    = 0.05,
+    val_hide_fraction: Annotated[float, typer.Option(
+        "--val-hide-fraction", help="Share of val positives hidden to estimate the thresholds.")] = 0.4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the validation hiding.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write per-class thresholded missing-label (and spurious-label) suggestions to the store."""
+    import json
+
+    from pydantic import ValidationError
+
+    from labelfix.detect.suggest import SuggestConfig, suggest
+    from labelfix.errors import LabelfixError
+
+    try:
+        config = SuggestConfig(run_ids=run or None, combine=combine, target_precision=target_precision,
+                               max_per_class=max_per_class, auto_accept_above=auto_accept_above, spurious=spurious,
+                               spurious_max_score=spurious_max_score, val_hide_fraction=val_hide_fraction, seed=seed)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise LabelfixError(f"invalid option ({problems})", fix="see `labelfix suggest --help`") from error
+    with open_store(db, create=False) as store:
+        report = suggest(store, config=config)
+    if json_out:
+        console.print_json(json.dumps(report.to_dict(), default=str))
+    else:
+        report.print(console)
+
+
+def revert_auto_command(
+    run: Annotated[Optional[int], typer.Option("--run", help="Only auto-accepts of this run's suggestions.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Undo auto-accepted labels: cells return to their original state; undo events are recorded."""
+    from labelfix.detect.suggest import revert_auto
+
+    with open_store(db, create=False) as store:
+        count = revert_auto(store, run_id=run)
+    console.print(f"reverted {count} auto-accepted label(s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``labelfix suggest`` and ``labelfix revert-auto`` to the app."""
+    app.command("suggest")(suggest_command)
+    app.command("revert-auto")(revert_auto_command)
