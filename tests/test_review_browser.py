@@ -1,0 +1,140 @@
+"""End to end in a real browser: `labelfix review` in a subprocess, Debian chromium driven by playwright.
+
+Accepts two suggestions with the keyboard (key A), checks the store, and saves docs/review_app.png.
+Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from review_helpers import make_review_store
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("LABELFIX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-quic", "--no-first-run", "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "review_app.png"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _labelfix_command() -> list[str]:
+    script = Path(sys.executable).with_name("labelfix")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from labelfix.cli.main import entry_point; entry_point()"]
+
+
+def _stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the server's process group and wait until every process of it is gone (the store is unlocked)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"labelfix review exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the review app did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def playwright_sync():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
+                    f"to run the browser test")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+def review_server(tmp_path):
+    db = make_review_store(tmp_path)
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    env = {**os.environ, "LABELFIX_DB": str(db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    process = subprocess.Popen([*_labelfix_command(), "review", "--db", str(db), "--port", str(port),
+                                "--reviewer", "browser-test"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield url, db, process
+    finally:
+        _stop(process)
+        log.close()
+
+
+def test_accept_two_suggestions_with_the_keyboard(playwright_sync, review_server, tmp_path):
+    url, db, process = review_server
+    browser = playwright_sync.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(url, wait_until="domcontentloaded")
+        accept = page.get_by_role("button", name="Accept", exact=False).first
+        accept.wait_for(timeout=60_000)
+        page.get_by_text("car · 0.91 · open").wait_for(timeout=30_000)
+        for number in (1, 2):
+            page.get_by_text("Keys on the large item").click()  # focus the page, not a text input
+            page.keyboard.press("a")
+            page.get_by_text(f"accept recorded for suggestion {number}").wait_for(timeout=30_000)
+        page.get_by_text("car · 0.55 · open").wait_for(timeout=30_000)
+        page.get_by_text("2 / 8").wait_for(timeout=30_000)  # the progress counter
+        page.wait_for_timeout(500)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+    finally:
+        browser.close()
+
+    # the server holds the store's read-write lock: stop it, then read the store
+    _stop(process)
+    import duckdb
+
+    connection = duckdb.connect(str(db), read_only=True)
+    try:
+        events = connection.execute("SELECT suggestion_id, reviewer, decision FROM review_events ORDER BY event_id"
+                                    ).fetchall()
+        labels = connection.execute("SELECT image_id, category_id, state, origin FROM labels "
+                                    "WHERE origin = 'accepted' ORDER BY image_id").fetchall()
+    finally:
+        connection.close()
+    assert events == [(1, "browser-test", "accept"), (2, "browser-test", "accept")]
+    assert labels == [(2, 5, 1, "accepted"), (3, 5, 1, "accepted")]
+    assert SCREENSHOT.stat().st_size > 10_000
