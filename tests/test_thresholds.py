@@ -146,3 +146,22 @@ def test_hiding_more_than_possible_warns_and_hides_what_it_can():
     assert not none_hidden.any()
     with pytest.raises(ValueError):
         simulate_validation_hiding(observed=observed, fraction=1.5, seed=0)
+
+
+def test_unseen_positive_correction_raises_precision_estimate():
+    from labelfix.detect.thresholds import thresholds_for_precision, unseen_positive_ratio_for
+
+    # 6 candidates ranked; hidden at ranks 1, 3. Two of the "negatives" (ranks 2, 4) are genuinely missing.
+    scores = np.array([[0.9], [0.8], [0.7], [0.6], [0.5], [0.4]])
+    hidden = np.array([[1], [0], [1], [0], [0], [0]], dtype=bool)
+    plain = thresholds_for_precision(scores=scores, hidden=hidden, candidate=np.ones_like(hidden),
+                                     target_precision=0.9, min_support=1)
+    assert plain.thresholds.tolist() == [0.9]  # 2/3 at 0.7 falls short of 0.9
+    # m/h = 1: above 0.7 the corrected positives are 2 * 2 = 4 > 3 flagged -> precision 1.0
+    corrected = thresholds_for_precision(scores=scores, hidden=hidden, candidate=np.ones_like(hidden),
+                                         target_precision=0.9, min_support=1, unseen_positive_ratio=1.0)
+    assert corrected.thresholds.tolist() == [0.6]  # at 0.6: min(2*2, 4)/4 = 1.0
+    assert corrected.estimated_recall.tolist() == [1.0]
+    ratio = unseen_positive_ratio_for(observed_before_hiding=np.ones((4, 1), bool),
+                                      hidden=np.array([[1], [1], [0], [0]], bool), expected_missing_rate=0.5)
+    assert ratio.tolist() == [2.0]  # 4 observed -> 4 missing at 50%, per 2 hidden

@@ -29,6 +29,9 @@ def suggest_command(
     = 0.05,
     val_hide_fraction: Annotated[float, typer.Option(
         "--val-hide-fraction", help="Share of val positives hidden to estimate the thresholds.")] = 0.4,
+    expected_missing_rate: Annotated[float, typer.Option(
+        "--expected-missing-rate",
+        help="Share of true positives annotators missed, if known (corrects the precision estimate).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the validation hiding.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
     db: DbOption = None,
@@ -44,7 +47,8 @@ def suggest_command(
     try:
         config = SuggestConfig(run_ids=run or None, combine=combine, target_precision=target_precision,
                                max_per_class=max_per_class, auto_accept_above=auto_accept_above, spurious=spurious,
-                               spurious_max_score=spurious_max_score, val_hide_fraction=val_hide_fraction, seed=seed)
+                               spurious_max_score=spurious_max_score, val_hide_fraction=val_hide_fraction,
+                               expected_missing_rate=expected_missing_rate, seed=seed)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise LabelfixError(f"invalid option ({problems})", fix="see `labelfix suggest --help`") from error

@@ -21,6 +21,7 @@ what they would have been had those labels really been missing; hiding only deci
 cells count as candidates and which as positives. Val's genuinely missing labels count as false
 positives, so the estimate is conservative. The default 0.4 matches the benchmark's hidden rate;
 set it to the miss rate you expect of your annotators (precision depends on that base rate).
+Pass ``expected_missing_rate`` to correct the estimate for val's own missing labels.
 
 Replacing earlier calls
 -----------------------
@@ -47,7 +48,8 @@ from rich.table import Table
 from labelfix.detect.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.detect.streaming import (
     MISSING, SPURIOUS, counts_per_class, rank_within_class, stream_candidates, write_suggestions)
-from labelfix.detect.thresholds import ThresholdReport, simulate_validation_hiding, thresholds_for_precision
+from labelfix.detect.thresholds import (
+    ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
 from labelfix.errors import StoreError
 from labelfix.states import POSITIVE, UNKNOWN
 from labelfix.store.database import Store
@@ -70,6 +72,11 @@ class SuggestConfig(BaseModel):
         Keep at most this many suggestions of each kind per class (the best ranked).
     val_hide_fraction : float
         Share of val positives hidden to estimate thresholds (see the module notes).
+    expected_missing_rate : float
+        Share of true val positives you expect annotators missed. ``0`` treats every unknown val cell
+        as negative, a conservative precision estimate that yields few suggestions when val is
+        itself incomplete; with a rate, the estimate counts the missed ones as the positives they
+        are (:func:`~labelfix.detect.thresholds.unseen_positive_ratio_for`).
     min_support : int
         Hidden val labels a class needs for its own threshold; rarer classes use the pooled one.
     threshold_fallback : float | None
@@ -93,6 +100,7 @@ class SuggestConfig(BaseModel):
     target_precision: float = Field(0.9, gt=0.0, le=1.0)
     max_per_class: int | None = Field(None, ge=1)
     val_hide_fraction: float = Field(0.4, gt=0.0, lt=1.0)
+    expected_missing_rate: float = Field(0.0, ge=0.0, lt=1.0)
     min_support: int = Field(5, ge=1)
     threshold_fallback: float | None = None
     seed: int = 0
@@ -286,9 +294,12 @@ def _val_thresholds(store: Store, *, source_runs: list[int], config: SuggestConf
     _, hidden = simulate_validation_hiding(observed=observed, fraction=config.val_hide_fraction, seed=config.seed)
     scored = ~np.isnan(val.scores)
     candidate = ((labels.states == UNKNOWN) | hidden) & scored
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden & scored,
+                                      expected_missing_rate=config.expected_missing_rate)
     return thresholds_for_precision(scores=np.nan_to_num(val.scores, nan=0.0), hidden=hidden & scored,
                                     candidate=candidate, target_precision=config.target_precision,
-                                    min_support=config.min_support, fallback=config.threshold_fallback)
+                                    min_support=config.min_support, fallback=config.threshold_fallback,
+                                    unseen_positive_ratio=ratio)
 
 
 def _suggestion_run(store: Store, *, source_runs: list[int], combine: str) -> int:

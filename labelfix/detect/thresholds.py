@@ -94,8 +94,16 @@ def thresholds_for_precision(
     target_precision: float = 0.9,
     min_support: int = 5,
     fallback: float | None = None,
+    unseen_positive_ratio: float | np.ndarray = 0.0,
 ) -> ThresholdReport:
     """Choose, per class, the lowest threshold whose precision on candidate cells is >= target.
+
+    Validation is usually missing labels too: its genuinely missing positives sit among the
+    candidates and count as false positives, so the plain estimate is a lower bound on precision.
+    ``unseen_positive_ratio`` (scalar or per class) is the expected number of such genuinely missing
+    positives per hidden one, ``m / h``; assuming they rank like the hidden ones, the true positives
+    above a threshold are ``H(t) * (1 + m / h)`` (capped at all flagged cells). ``0`` keeps the
+    conservative estimate. :func:`unseen_positive_ratio_for` computes it from an expected miss rate.
 
     Why per class, with a pooled fallback: score scales differ between classes, so one global
     threshold would be set by the head classes, which dominate the pooled ranking, and tail
@@ -141,9 +149,12 @@ def thresholds_for_precision(
         raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
     check_hidden_within_candidate(hidden=hidden, candidate=candidate)
 
-    pooled_curve = ranking_curve(scores=scores[candidate], targets=hidden[candidate])
-    pooled_point = best_operating_point(pooled_curve, target_precision)
     num_classes = scores.shape[1]
+    ratios = np.broadcast_to(np.asarray(unseen_positive_ratio, dtype=np.float64), (num_classes,))
+    support_all = hidden.sum(axis=0)
+    pooled_ratio = float((ratios * support_all).sum() / max(support_all.sum(), 1))
+    pooled_curve = ranking_curve(scores=scores[candidate], targets=hidden[candidate])
+    pooled_point = _operating_point(pooled_curve, target_precision, pooled_ratio)
     thresholds = np.full(num_classes, np.inf)
     precision = np.full(num_classes, np.nan)
     recall = np.full(num_classes, np.nan)
@@ -156,7 +167,7 @@ def thresholds_for_precision(
         curve = None if pooled[class_index] else ranking_curve(
             scores=scores[keep, class_index], targets=hidden[keep, class_index]
         )
-        point = pooled_point if curve is None else best_operating_point(curve, target_precision)
+        point = pooled_point if curve is None else _operating_point(curve, target_precision, ratios[class_index])
         if math.isfinite(point[0]):
             thresholds[class_index], precision[class_index], recall[class_index] = point
             source[class_index] = "pooled" if pooled[class_index] else "class"
@@ -186,6 +197,44 @@ def thresholds_for_precision(
         target_precision=target_precision,
         min_support=min_support,
     )
+
+
+def _operating_point(curve, target_precision: float, ratio: float) -> tuple[float, float, float]:
+    """:func:`best_operating_point` with precision corrected for unseen positives (see above)."""
+    if ratio <= 0:
+        return best_operating_point(curve, target_precision)
+    if curve.num_positives == 0:
+        return math.inf, math.nan, math.nan
+    flagged = curve.true_positives + curve.false_positives
+    precision = np.minimum(curve.true_positives * (1.0 + ratio), flagged) / flagged
+    qualifying = np.flatnonzero(precision >= target_precision)
+    if qualifying.size == 0:
+        return math.inf, math.nan, 0.0
+    i = qualifying[-1]
+    return float(curve.thresholds[i]), float(precision[i]), float(curve.true_positives[i] / curve.num_positives)
+
+
+def unseen_positive_ratio_for(*, observed_before_hiding: np.ndarray, hidden: np.ndarray,
+                              expected_missing_rate: float) -> np.ndarray:
+    """Per class ``m / h``: genuinely missing val positives per hidden one, from an expected miss rate.
+
+    With a miss rate ``rho``, ``O`` observed positives stand for ``O / (1 - rho)`` true ones, so
+    ``m = O * rho / (1 - rho)`` are missing. ``h`` is the number hidden on purpose.
+
+    Examples
+    --------
+    >>> observed = np.array([[1, 1], [1, 0], [1, 1]], dtype=bool)
+    >>> hidden = np.array([[1, 0], [0, 0], [0, 1]], dtype=bool)
+    >>> unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
+    ...                           expected_missing_rate=0.5).tolist()
+    [3.0, 2.0]
+    """
+    if not 0.0 <= expected_missing_rate < 1.0:
+        raise ValueError(f"expected_missing_rate must be in [0, 1), got {expected_missing_rate}")
+    observed_counts = np.asarray(observed_before_hiding, dtype=bool).sum(axis=0).astype(np.float64)
+    hidden_counts = np.asarray(hidden, dtype=bool).sum(axis=0).astype(np.float64)
+    missing = observed_counts * expected_missing_rate / (1.0 - expected_missing_rate)
+    return np.divide(missing, hidden_counts, out=np.zeros_like(missing), where=hidden_counts > 0)
 
 
 @dataclass(frozen=True)
