@@ -46,6 +46,8 @@ class TrainConfig(BaseModel):
     ema_decay: Optional[float] = 0.9997
     checkpoint_dir: Optional[Path] = None
     resume: bool = False
+    # finetune resume: the run to continue (None: the latest unfinished finetune run)
+    resume_run: Optional[int] = None
     # CLS co-training (seed 001)
     cls_tau_h: float = 0.01
     cls_tau_l: float = 0.06
