@@ -1,0 +1,127 @@
+"""`labelfix train` and `labelfix runs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from labelfix.cli.common import DbOption, console
+from labelfix.errors import LabelfixError
+from labelfix.store import open_store
+
+
+def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Optional[int],
+                       config_file: Optional[Path], embedding_set: Optional[str], seed: Optional[int],
+                       lr: Optional[float], folds: Optional[int] = None, resume: Optional[bool] = None,
+                       resume_run: Optional[int] = None):
+    """A TrainConfig from the optional TOML file, with the CLI flags that were given on top."""
+    from labelfix.errors import InputError
+    from labelfix.learn.config import TrainConfig
+
+    overrides: dict[str, Any] = {"method": method, "mode": mode, "epochs": epochs, "embedding_set": embedding_set,
+                                 "seed": seed, "lr": lr, "folds": folds, "resume": resume or None,
+                                 "resume_run": resume_run}
+    if config_file is not None:
+        return TrainConfig.from_file(config_file, **overrides)
+    try:
+        # Only the flags given count as "set", so the method's defaults fill the rest.
+        return TrainConfig(**{key: value for key, value in overrides.items() if value is not None})
+    except ValueError as error:
+        raise InputError(f"invalid option: {error}", fix="see `labelfix train --help`") from error
+
+
+def train_command(
+    method: Annotated[Optional[str], typer.Option("--method", help="an, wan, focal, asl, hill, focal_margin, splc, "
+                                                  "em, em_apl, gr, comic, cls (default: em).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings) or finetune (default: finetune "
+                                                "with a GPU, else head).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs.")] = None,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file with TrainConfig keys; "
+                                                        "flags override it.")] = None,
+    embedding_set: Annotated[Optional[str], typer.Option("--embedding-set", help="Embedding set (head mode; "
+                                                         "default: the most recent).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="Cross-fit K models, each scoring the train images "
+                                                 "it did not see (1 = in-sample).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finetune: continue an unfinished run from its last "
+                                         "checkpoint.")] = False,
+    run: Annotated[Optional[int], typer.Option("--run", help="With --resume: the run to continue "
+                                               "(default: the latest unfinished finetune run).")] = None,
+    nproc: Annotated[int, typer.Option("--nproc", help="Finetune with DistributedDataParallel on this many "
+                                       "processes (GPUs, or CPU with gloo).")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Train a partial-label model, store its predictions and the cells it corrected."""
+    if mode is not None and mode not in ("head", "finetune"):
+        raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head or --mode finetune")
+    config = build_train_config(method=method, mode=mode, epochs=epochs, config_file=config_file,
+                                embedding_set=embedding_set, seed=seed, lr=lr, folds=folds, resume=resume,
+                                resume_run=run)
+    from labelfix.learn.trainer import TRAIN_METHODS
+
+    if config.method not in TRAIN_METHODS:
+        raise LabelfixError(f"unknown method {config.method!r}", fix=f"use one of: {', '.join(TRAIN_METHODS)}")
+    resolved_mode = config.resolved_mode()
+    console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
+    if nproc > 1:
+        if resolved_mode != "finetune":
+            raise LabelfixError("--nproc is for finetune mode", fix="add --mode finetune, or drop --nproc")
+        from labelfix.learn.distributed import launch_distributed
+        from labelfix.store import resolve_db_path
+
+        # Rank 0 of the launched processes opens the store; this process must not hold it.
+        outcome = launch_distributed(db=resolve_db_path(db), config=config, nproc=nproc)
+        console.print(f"run {outcome['run_id']}: trained on {nproc} processes "
+                      f"(val mAP {_fmt(outcome['metrics'].get('val_map'))})", highlight=False)
+        return
+    with open_store(db, create=False) as store:
+        if resolved_mode == "finetune":
+            try:
+                from labelfix.learn.finetune import train_finetune
+            except ModuleNotFoundError as error:
+                if error.name != "labelfix.learn.finetune":
+                    raise
+                raise LabelfixError("finetune mode is not available in this version",
+                                    fix="use --mode head") from error
+            result = train_finetune(store, config=config, console=console)
+        else:
+            from labelfix.learn.trainer import train_head
+
+            result = train_head(store, config=config, console=console)
+    console.print(f"run {result.run_id}: predictions of every image and class stored "
+                  f"(val mAP {_fmt(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def runs_command(db: DbOption = None) -> None:
+    """List training runs: method, mode, status, best epoch and val mAP."""
+    from labelfix.store.runs import list_runs
+
+    with open_store(db, create=False) as store:
+        runs = list_runs(store)
+    if not runs:
+        console.print("no runs yet: `labelfix train --method em`")
+        return
+    table = Table("run")
+    table.add_column("created", no_wrap=True)
+    for name in ("method", "mode", "status", "best epoch", "val mAP", "treated"):
+        table.add_column(name)
+    for run in runs:
+        metrics = run["metrics"]
+        best = metrics.get("best_epoch")
+        table.add_row(str(run["run_id"]), str(run["created_at"])[:16], run["method"], run["mode"], run["status"],
+                      "-" if best is None else str(best + 1), _fmt(metrics.get("val_map")),
+                      _fmt(metrics.get("num_treated")))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("runs")(runs_command)
