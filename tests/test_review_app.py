@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import streamlit as st
 import pytest
 from review_helpers import make_review_store
 
@@ -23,7 +24,11 @@ def app(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     # same process as the app: this connection shares the app's cached DuckDB instance
-    yield at, duckdb.connect(str(db))
+    connection = duckdb.connect(str(db))
+    yield at, connection
+    connection.close()
+    # Drop the app's cached server connection so no DuckDB object outlives the test.
+    st.cache_resource.clear()
 
 
 def events(connection):
