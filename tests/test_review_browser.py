@@ -1,6 +1,8 @@
 """End to end in a real browser: `labelfix review` in a subprocess, Debian chromium driven by playwright.
 
-Accepts two suggestions with the keyboard (key A), checks the store, and saves docs/review_app.png.
+Accepts two suggestions with the keyboard (key A), checks the store, and saves a screenshot: into the test's
+temp folder, or into $LABELFIX_SCREENSHOT_DIR when set (how docs/review_app.png is made) so a test run
+never changes the checkout.
 Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
 """
 
@@ -23,7 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("LABELFIX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-quic", "--no-first-run", "--disable-sync"]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "review_app.png"
 
 
 def _free_port() -> int:
@@ -118,8 +119,10 @@ def test_accept_two_suggestions_with_the_keyboard(playwright_sync, review_server
         page.get_by_text("car · 0.55 · open").wait_for(timeout=30_000)
         page.get_by_text("2 / 8").wait_for(timeout=30_000)  # the progress counter
         page.wait_for_timeout(500)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / "review_app.png"), full_page=True)
+        assert (folder / "review_app.png").stat().st_size > 10_000
     finally:
         browser.close()
 
@@ -137,4 +140,3 @@ def test_accept_two_suggestions_with_the_keyboard(playwright_sync, review_server
         connection.close()
     assert events == [(1, "browser-test", "accept"), (2, "browser-test", "accept")]
     assert labels == [(2, 5, 1, "accepted"), (3, 5, 1, "accepted")]
-    assert SCREENSHOT.stat().st_size > 10_000
