@@ -68,6 +68,12 @@ def bench_command(
     quick: Annotated[bool, typer.Option(
         "--quick", help="Smoke run: seed 0 only (unless --seeds is given), at most 5 epochs, one C.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    review_rounds: Annotated[int, typer.Option(
+        "--review-rounds", help="Instead of the method table: simulate this many review rounds (a reviewer "
+                                "who knows the hidden truth answers the top suggestions; the next round "
+                                "retrains with the decisions).")] = 0,
+    review_budget: Annotated[float, typer.Option(
+        "--review-budget", help="Reviews per round: a share of the unknown train cells (< 1) or a count.")] = 0.05,
 ) -> None:
     """Benchmark missing-label detection: hide labels of a fully labelled set, train every method,
     report test mAP and how well each ranks the hidden labels, against cleanlab and the full-label oracle."""
@@ -101,6 +107,10 @@ def bench_command(
                   f"{len(settings.methods)} methods x {len(seed_list)} seeds", highlight=False)
     from labelfix.bench.harness import run_benchmark
 
+    if review_rounds > 0:
+        _run_review_rounds(data, settings, rounds=review_rounds, budget=review_budget, work=work, out=out,
+                           quiet=quiet)
+        return
     run = run_benchmark(data, settings, work_dir=work, keep_work=work is not None, progress=not quiet)
     problems = check_payload(run.payload)
     if problems:  # a bug, not a user error: say so loudly but still write what we have
@@ -114,6 +124,30 @@ def bench_command(
     console.print(markdown_table(run.payload), highlight=False, markup=False)
     console.print(f"wrote {out / 'results.json'}, results.md, pr_missing.png, per_class_ap_vs_frequency.png "
                   f"({run.payload['environment']['total_seconds']:.0f} s)", highlight=False)
+
+
+def _run_review_rounds(data, settings, *, rounds: int, budget: float, work: Optional[Path], out: Path,
+                       quiet: bool) -> None:
+    """``--review-rounds``: every method through simulated review rounds, per seed, in fresh stores."""
+    import json
+    import tempfile
+
+    from labelfix.bench.review_rounds import plot_rounds, rounds_markdown, run_review_rounds
+    from labelfix.io.export import write_json_atomic
+
+    if len(settings.folds) != 1:
+        raise typer.BadParameter("review rounds take one fold count", param_hint="--folds")
+    with tempfile.TemporaryDirectory(prefix="labelfix-rounds-") as scratch:
+        payload = run_review_rounds(data, settings, rounds=rounds, budget=budget, folds=settings.folds[0],
+                                    work_dir=work or Path(scratch), progress=not quiet)
+    command = ("labelfix bench " + " ".join(shlex.quote(arg) for arg in sys.argv[2:])
+               if len(sys.argv) > 1 and sys.argv[1] == "bench" else None)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(json.loads(json.dumps(payload)), out / "review_rounds.json")
+    (out / "review_rounds.md").write_text(rounds_markdown(payload, command=command), encoding="utf-8")
+    plot_rounds(payload, out / "review_rounds.png")
+    console.print(rounds_markdown(payload), highlight=False, markup=False)
+    console.print(f"wrote {out / 'review_rounds.json'}, review_rounds.md, review_rounds.png", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
