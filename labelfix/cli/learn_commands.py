@@ -35,7 +35,7 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
 
 def train_command(
     method: Annotated[Optional[str], typer.Option("--method", help="an, wan, focal, asl, hill, focal_margin, splc, "
-                                                  "em, em_apl, gr, comic, cls (default: em).")] = None,
+                                                  "em, em_apl, gr, comic, cls (default: gr).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings) or finetune (default: finetune "
                                                 "with a GPU, else head).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs.")] = None,
@@ -107,7 +107,7 @@ def runs_command(db: DbOption = None) -> None:
     with open_store(db, create=False) as store:
         runs = list_runs(store)
     if not runs:
-        console.print("no runs yet: `labelfix train --method em`")
+        console.print("no runs yet: `labelfix train --method gr`")
         return
     table = Table("run")
     table.add_column("created", no_wrap=True)

@@ -26,7 +26,7 @@ class DemoConfig(BaseModel):
     seed: int = 0
     quick: bool = False
     missing_rate: float = 0.4
-    method: str = "em"
+    method: str = "gr"
 
     @property
     def sizes(self) -> dict[str, int]:
