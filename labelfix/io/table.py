@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -196,18 +197,25 @@ def read_features_table(path: str | Path, *, known: KnownVocabulary | None = Non
             raise InputError(f"missing column {column!r} (found: {', '.join(table.column_names)})",
                              file=path, fix="a features table needs image_id, labels and embedding")
     embedding_column = table.column("embedding").combine_chunks()
-    lengths = [None if value is None else len(value) for value in embedding_column.to_pylist()]
-    if not lengths:
+    if len(embedding_column) == 0:
         raise InputError("the features table has no rows", file=path, fix="write at least one row")
-    dim = lengths[0]
-    for index, length in enumerate(lengths):
-        if length is None or length == 0 or length != dim:
-            raise InputError(f"ragged embedding: length {length}, expected {dim} like row 0", file=path,
-                             record=_row_label(path, index), fix="every embedding must have the same length")
-    embeddings = np.asarray(embedding_column.to_pylist(), dtype=np.float32)
+    if not pa.types.is_list(embedding_column.type) and not pa.types.is_fixed_size_list(embedding_column.type) \
+            and not pa.types.is_large_list(embedding_column.type):
+        raise InputError(f"embedding column is {embedding_column.type}, not a list of floats", file=path,
+                         fix="store each embedding as a list (ideally fixed-size) of float32")
+    # Vectorised checks: a features table may hold millions of rows.
+    lengths = pc.fill_null(pc.list_value_length(embedding_column), 0).to_numpy(zero_copy_only=False)
+    dim = int(lengths[0])
+    bad_rows = np.flatnonzero((lengths != dim) | (lengths == 0))
+    if bad_rows.size:
+        index = int(bad_rows[0])
+        raise InputError(f"ragged embedding: length {int(lengths[index])}, expected {dim} like row 0", file=path,
+                         record=_row_label(path, index), fix="every embedding must have the same length")
+    # Nulls inside an embedding (pandas writes NaN as null) become NaN here and fail the check below.
+    embeddings = embedding_column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
     bad = ~np.isfinite(embeddings).all(axis=1)
     if bad.any():
-        raise InputError("embedding holds NaN or infinite values", file=path,
+        raise InputError("embedding holds NaN, null or infinite values", file=path,
                          record=_row_label(path, int(np.flatnonzero(bad)[0])),
                          fix="recompute or drop the rows with non-finite embeddings")
     rows = table.drop_columns(["embedding"]).to_pylist()
