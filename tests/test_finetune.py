@@ -140,3 +140,36 @@ def test_step_updates_the_ema_towards_the_model() -> None:
     # decay ramps up: after one update it is min(0.5, 1/10), so the EMA moves 90 % of the way.
     for old, new, current in zip(before, ema.module.parameters(), model.parameters()):
         torch.testing.assert_close(new, old + 0.9 * (current.detach() - old))
+
+
+def test_cls_trains_two_whole_models_in_finetune_mode(store: Store, tmp_path: Path) -> None:
+    import torch.nn.functional as F
+
+    from labelfix.learn.cls_finetune import CoLabelSelectionLoss, CoTrainingPair
+
+    result = train_finetune(store, config=tiny_config(tmp_path, method="cls", epochs=2, cls_tau_h=0.2,
+                                                      cls_tau_l=0.2, cls_e_k=1))
+    pair = result.model if isinstance(result.model, CoTrainingPair) else None
+    last = torch.load(tmp_path / "ckpt" / f"run-{result.run_id}" / "last.pt", weights_only=False)
+    # both networks are in the checkpoint, and they differ (different heads, own selections)
+    heads = sorted(key for key in last["model"] if key.endswith(".weight") and key.split(".")[0] in ("f", "g"))
+    assert any(k.startswith("f.") for k in heads) and any(k.startswith("g.") for k in heads)
+    f_head = [v for k, v in last["model"].items() if k.startswith("f.") and k.endswith("weight")][-1]
+    g_head = [v for k, v in last["model"].items() if k.startswith("g.") and k.endswith("weight")][-1]
+    assert not torch.equal(f_head, g_head)
+    predictions = read_predictions(store, run_id=result.run_id)
+    assert predictions.probs.shape == (24, 3) and np.isfinite(predictions.probs).all()
+    # the loss keeps positives for both networks and sums two selected BCE terms
+    loss = CoLabelSelectionLoss(e_k=1, tau_h=0.5, tau_l=0.0)
+    loss.set_epoch(1, 2)
+    logits = torch.tensor([[[2.0, -1.0, 0.5, -3.0]], [[1.0, 0.0, -0.5, -2.0]]])
+    states = torch.tensor([[1, 0, 0, 0]])
+    value = loss(logits, states)
+    assert value.item() > 0 and loss.last_corrections.shape == (1, 4) and not loss.last_corrections[0, 0]
+    plain = (F.binary_cross_entropy_with_logits(logits[0], states.clamp(min=0).float(), reduction="sum")
+             + F.binary_cross_entropy_with_logits(logits[1], states.clamp(min=0).float(), reduction="sum")) / 4
+    assert value.item() < plain.item()  # half of the unknown cells were removed from each network's loss
+    if pair is not None:
+        pair.eval()
+        out = pair(torch.zeros(1, 3, 24, 24))
+        assert out.shape == (1, 3)

@@ -166,9 +166,11 @@ def checkpoint_dir_for(store: Store, *, config: TrainConfig, run_id: int) -> Pat
 
 
 def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: list[int], num_train: int) -> nn.Module:
-    """The method's loss; methods that are training schemes (CLS co-training) are head-mode only for now."""
+    """The method's loss; for CLS the co-label selection over a :class:`CoTrainingPair`'s two networks."""
     if config.method == "cls":
-        raise InputError("CLS co-training is not available in finetune mode", fix="use --mode head")
+        from labelfix.learn.cls_finetune import CoLabelSelectionLoss
+
+        return CoLabelSelectionLoss(e_k=config.cls_e_k, tau_h=config.cls_tau_h, tau_l=config.cls_tau_l)
     params = dict(config.loss_params)
     if config.method == "em_apl":
         params.setdefault("num_train", num_train)
@@ -269,7 +271,14 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
     _seed_everything(config.seed)  # same initial weights on every rank
     weights: Any = config.weights if config.weights is not None else "default"
     backbone = build_backbone(config.backbone, weights=weights)
-    model = FinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes)
+    model: nn.Module = FinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes)
+    if config.method == "cls":  # two networks: same pretrained backbone, a differently seeded head
+        from labelfix.learn.cls_finetune import CoTrainingPair
+
+        torch.manual_seed(config.seed + 1)
+        peer = FinetuneModel(build_backbone(config.backbone, weights=weights).model, dim=backbone.dim,
+                             num_classes=num_classes)
+        model = CoTrainingPair(model, peer)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(ctx.device, memory_format=memory_format)
     ema = ModelEma(model, decay=config.ema_decay) if config.ema_decay else None
