@@ -149,7 +149,8 @@ def test_cls_trains_two_whole_models_in_finetune_mode(store: Store, tmp_path: Pa
 
     result = train_finetune(store, config=tiny_config(tmp_path, method="cls", epochs=2, cls_tau_h=0.2,
                                                       cls_tau_l=0.2, cls_e_k=1))
-    pair = result.model if isinstance(result.model, CoTrainingPair) else None
+    pair = result.model
+    assert isinstance(pair, CoTrainingPair)
     last = torch.load(tmp_path / "ckpt" / f"run-{result.run_id}" / "last.pt", weights_only=False)
     # both networks are in the checkpoint, and they differ (different heads, own selections)
     heads = sorted(key for key in last["model"] if key.endswith(".weight") and key.split(".")[0] in ("f", "g"))
@@ -169,7 +170,22 @@ def test_cls_trains_two_whole_models_in_finetune_mode(store: Store, tmp_path: Pa
     plain = (F.binary_cross_entropy_with_logits(logits[0], states.clamp(min=0).float(), reduction="sum")
              + F.binary_cross_entropy_with_logits(logits[1], states.clamp(min=0).float(), reduction="sum")) / 4
     assert value.item() < plain.item()  # half of the unknown cells were removed from each network's loss
-    if pair is not None:
-        pair.eval()
-        out = pair(torch.zeros(1, 3, 24, 24))
-        assert out.shape == (1, 3)
+    pair.eval()
+    assert pair(torch.zeros(1, 3, 24, 24)).shape == (1, 3)  # eval: one prediction, the mean of the two
+
+
+def test_comic_trains_its_three_htb_branches_in_finetune_mode(store: Store, tmp_path: Path) -> None:
+    result = train_finetune(store, config=tiny_config(tmp_path, method="comic", epochs=2,
+                                                      loss_params={"tau": 0.7, "scale": 4.0}))
+    last = torch.load(tmp_path / "ckpt" / f"run-{result.run_id}" / "last.pt", weights_only=False)
+    branches = {key.split(".")[1] for key in last["model"] if key.startswith("balancer.")}
+    assert {"head", "tail", "balanced"} <= branches
+    # e_t (the moving gradient) was updated after backward, so it is no longer zero
+    assert last["model"]["balancer.moving_gradient"].abs().sum() > 0
+    predictions = read_predictions(store, run_id=result.run_id)
+    assert predictions.probs.shape == (24, 3) and np.isfinite(predictions.probs).all()
+    # without HTB the plain backbone + linear layer trains with the RLC + MFM loss
+    plain = train_finetune(store, config=tiny_config(tmp_path / "plain", method="comic", epochs=1,
+                                                     loss_params={"htb": False}))
+    state = torch.load(tmp_path / "plain" / "ckpt" / f"run-{plain.run_id}" / "last.pt", weights_only=False)
+    assert not any(key.startswith("balancer.") for key in state["model"])

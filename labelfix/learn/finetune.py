@@ -25,6 +25,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from labelfix.errors import InputError, StoreError
+from labelfix.learn.comic_finetune import (
+    HTB_KEYS, ComicBalancerLoss, ComicFinetuneModel, split_params, uses_balancer)
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
 from labelfix.learn.losses import build_loss
@@ -104,6 +106,9 @@ class TrainStep:
         loss = self.loss(logits.float(), states, index=index)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        after_backward = getattr(self.loss, "after_backward", None)
+        if after_backward is not None:  # e.g. COMIC's HTB reads the fresh gradients (its e_t)
+            after_backward()
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -172,6 +177,8 @@ def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: 
 
         return CoLabelSelectionLoss(e_k=config.cls_e_k, tau_h=config.cls_tau_h, tau_l=config.cls_tau_l)
     params = dict(config.loss_params)
+    if config.method == "comic":  # without HTB: the branch and classifier settings do not apply
+        params = {key: value for key, value in params.items() if key != "htb" and key not in HTB_KEYS}
     if config.method == "em_apl":
         params.setdefault("num_train", num_train)
     try:
@@ -279,11 +286,17 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
         peer = FinetuneModel(build_backbone(config.backbone, weights=weights).model, dim=backbone.dim,
                              num_classes=num_classes)
         model = CoTrainingPair(model, peer)
+    elif uses_balancer(config):  # COMIC with its three HTB branches on the backbone's features
+        model = ComicFinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes,
+                                   class_counts=class_counts, params=split_params(config.loss_params))
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(ctx.device, memory_format=memory_format)
     ema = ModelEma(model, decay=config.ema_decay) if config.ema_decay else None
-    loss_fn = build_finetune_loss(config, num_classes=num_classes, class_counts=class_counts,
-                                  num_train=len(train_rows)).to(ctx.device)
+    if isinstance(model, ComicFinetuneModel):
+        loss_fn: nn.Module = ComicBalancerLoss(model.balancer)
+    else:
+        loss_fn = build_finetune_loss(config, num_classes=num_classes, class_counts=class_counts,
+                                      num_train=len(train_rows)).to(ctx.device)
     trained: nn.Module = model
     if ctx.world_size > 1:
         # BatchNorm stays per-rank (no SyncBatchNorm): the per-rank batch is the global batch / world size.
