@@ -1,7 +1,6 @@
 """COCO export: labels form with sources, the inline form, atomic writes, and the export -> ingest round trip."""
 
 import json
-from pathlib import Path
 
 import pytest
 

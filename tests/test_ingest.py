@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from PIL import Image
 
 from labelfix.ingest import ingest_coco, ingest_features, ingest_table

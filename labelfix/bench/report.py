@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from labelfix.io.atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "bench_results.schema.json"
@@ -123,22 +123,9 @@ def headline(summary: list[dict[str, Any]]) -> dict[str, Any]:
 # Files
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_json(payload: dict[str, Any], path: Path) -> Path:
     """Write ``results.json`` (NaN is never written: metrics use null)."""
-    _write_atomically(Path(path), json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    write_text_atomic(Path(path), json.dumps(payload, indent=1, allow_nan=False) + "\n")
     return Path(path)
 
 
@@ -251,7 +238,7 @@ def _num(value: Optional[float]) -> str:
 
 
 def write_markdown(payload: dict[str, Any], path: Path, *, command: Optional[str] = None) -> Path:
-    _write_atomically(Path(path), markdown_report(payload, command=command))
+    write_text_atomic(Path(path), markdown_report(payload, command=command))
     return Path(path)
 
 

@@ -129,10 +129,10 @@ def bench_command(
 def _run_review_rounds(data, settings, *, rounds: int, budget: float, work: Optional[Path], out: Path,
                        quiet: bool) -> None:
     """``--review-rounds``: every method through simulated review rounds, per seed, in fresh stores."""
-    import json
     import tempfile
 
     from labelfix.bench.review_rounds import plot_rounds, rounds_markdown, run_review_rounds
+    from labelfix.io.atomic import write_text_atomic
     from labelfix.io.export import write_json_atomic
 
     if len(settings.folds) != 1:
@@ -143,8 +143,8 @@ def _run_review_rounds(data, settings, *, rounds: int, budget: float, work: Opti
     command = ("labelfix bench " + " ".join(shlex.quote(arg) for arg in sys.argv[2:])
                if len(sys.argv) > 1 and sys.argv[1] == "bench" else None)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(json.loads(json.dumps(payload)), out / "review_rounds.json")
-    (out / "review_rounds.md").write_text(rounds_markdown(payload, command=command), encoding="utf-8")
+    write_json_atomic(payload, out / "review_rounds.json")
+    write_text_atomic(out / "review_rounds.md", rounds_markdown(payload, command=command))
     plot_rounds(payload, out / "review_rounds.png")
     console.print(rounds_markdown(payload), highlight=False, markup=False)
     console.print(f"wrote {out / 'review_rounds.json'}, review_rounds.md, review_rounds.png", highlight=False)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import typer
 
 from labelfix import __version__
-from labelfix.cli.common import DbOption, console, err_console
+from labelfix.cli.common import console, err_console
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
 

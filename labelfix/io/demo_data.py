@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from labelfix.bench.simulate import hide_annotations, hide_positives
+from labelfix.io.atomic import write_text_atomic
 
 __all__ = ["DemoDataset", "make_demo_dataset", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
 
@@ -163,7 +162,7 @@ def make_demo_dataset(
     )
     _write_json_atomically(demo.full_annotations, full)
     _write_json_atomically(demo.observed_annotations, observed_coco)
-    _write_text_atomically(demo.readme, _readme_text(demo, parameters))
+    write_text_atomic(demo.readme, _readme_text(demo, parameters))
     return demo
 
 
@@ -369,20 +368,7 @@ def _remove_stale_images(images_dir: Path, written: set[str]) -> None:
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    _write_text_atomically(path, json.dumps(payload, separators=(",", ":")) + "\n")
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    # A temporary file in the same folder, then os.replace: readers never see a half-written file.
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a data set is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, separators=(",", ":")) + "\n")
 
 
 def _readme_text(demo: DemoDataset, parameters: dict[str, Any]) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labelfix.io.atomic import write_text_atomic
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 
@@ -28,20 +27,8 @@ class ExportSummary:
 
 
 def write_json_atomic(data: Any, path: Path) -> str:
-    """Write JSON via a temp file in the same folder and a rename; return the file's sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    text = json.dumps(data, ensure_ascii=False, indent=1)
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Write JSON atomically (see :func:`labelfix.io.atomic.write_text_atomic`); return the file's sha256."""
+    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def _loads(text: str | None) -> Any:

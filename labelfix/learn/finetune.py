@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from labelfix.errors import InputError, StoreError
+from labelfix.io.atomic import atomic_target
 from labelfix.learn.comic_finetune import (
     HTB_KEYS, ComicBalancerLoss, ComicFinetuneModel, split_params, uses_balancer)
 from labelfix.learn.config import TrainConfig
@@ -203,9 +203,8 @@ def _rng_states() -> dict[str, Any]:
 
 def _save_atomically(payload: dict[str, Any], path: Path) -> None:
     # A crash while writing must never leave a truncated last.pt behind: write aside, then rename.
-    temporary = path.with_suffix(".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    with atomic_target(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def _loader(dataset: StoreImageDataset, *, config: TrainConfig, ctx: DistContext, batch_size: int,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labelfix.errors import StoreError
+from labelfix.io.atomic import atomic_target
 from labelfix.store.database import Store
 
 
@@ -18,11 +18,9 @@ def embedding_path(store: Store, name: str) -> Path:
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write Parquet to a temp file in the same folder, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    """Write Parquet beside ``path``, then rename: a reader never sees half a file."""
+    with atomic_target(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 def write_embedding_set(store: Store, *, name: str, backbone: str, weights_hash: str, image_ids: np.ndarray,
