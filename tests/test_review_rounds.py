@@ -83,3 +83,11 @@ def test_cli_review_rounds_writes_table_and_plot(tmp_path):
     assert len(an["test_map"]) == 3
     assert "reviews to 50%" in (out / "review_rounds.md").read_text()
     assert (out / "review_rounds.png").stat().st_size > 0
+
+
+def test_simulated_suggestions_leave_the_id_sequence_usable(seed_context):
+    # After the rounds filed suggestions, a default-id insert (what `labelfix suggest` does) must not collide.
+    store = seed_context.store
+    store.execute("INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class) "
+                  "VALUES (1, 1, 1, 'missing', 0.5, 1)")
+    assert store.scalar("SELECT count(DISTINCT suggestion_id) = count(*) FROM suggestions")

@@ -88,19 +88,22 @@ def review_cells(ctx: "SeedContext", *, run_id: int, rows: np.ndarray, columns: 
     from labelfix.review.service import ReviewService
 
     store = ctx.store
-    image_ids = ctx.data.image_ids[rows]
+    image_ids = ctx.data.image_ids[rows].astype(np.int64)
     category_ids = columns.astype(np.int64) + 1  # the benchmark store numbers classes 1..C
-    first_id = int(store.scalar("SELECT coalesce(max(suggestion_id), 0) + 1 FROM suggestions"))
-    suggestion_ids = np.arange(first_id, first_id + len(rows), dtype=np.int64)
     table = pa.table({
-        "suggestion_id": suggestion_ids, "run_id": np.full(len(rows), run_id, np.int32),
-        "image_id": image_ids.astype(np.int64), "category_id": category_ids,
+        "run_id": np.full(len(rows), run_id, np.int32), "image_id": image_ids, "category_id": category_ids,
         "score": scores[rows, columns].astype(np.float32), "rank": np.arange(1, len(rows) + 1, dtype=np.int32)})
     with store.transaction():
+        # Ids come from the store's own sequence, as for `labelfix suggest`, and are read back per cell.
+        before = int(store.scalar("SELECT coalesce(max(suggestion_id), 0) FROM suggestions"))
         store.insert_arrow(
-            "INSERT INTO suggestions (suggestion_id, run_id, image_id, category_id, kind, score, rank_in_class, reason) "
-            "SELECT suggestion_id, run_id, image_id, category_id, 'missing', score, rank, "
-            "'simulated review round: top of the ranking' FROM batch", batch=table)
+            "INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, reason) "
+            "SELECT run_id, image_id, category_id, 'missing', score, rank, "
+            "'simulated review round: top of the ranking' FROM batch ORDER BY rank", batch=table)
+        filed = {(int(i), int(c)): int(s) for s, i, c in store.fetchall(
+            "SELECT suggestion_id, image_id, category_id FROM suggestions WHERE run_id = ? AND suggestion_id > ?",
+            [run_id, before])}
+    suggestion_ids = np.array([filed[(int(i), int(c))] for i, c in zip(image_ids, category_ids)], dtype=np.int64)
     truly_missing = ctx.hidden[rows, columns]
     service = ReviewService(store)
     accepted = service.decide_many(suggestion_ids=suggestion_ids[truly_missing].tolist(), reviewer=REVIEWER,
