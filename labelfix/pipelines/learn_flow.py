@@ -15,7 +15,7 @@ class LearnSettings(Protocol):
     missing_rate: float
 
 
-def run_learning_steps(store: Store, *, config: LearnSettings, console: Console, folds: int = 1) -> dict:
+def run_learning_steps(store: Store, *, config: LearnSettings, console: Console) -> dict:
     """Embed every image (cached), train ``config.method`` in the default mode, write suggestions.
 
     Returns the ids and counts worth printing (embedding set, run id, suggestions).
@@ -30,7 +30,7 @@ def run_learning_steps(store: Store, *, config: LearnSettings, console: Console,
                   f"{len(embedded.failed_ids)} failed)")
     # Head mode on cached embeddings: seconds on a CPU; finetune stays opt-in (`labelfix train --mode finetune`).
     trained = train_head(store, config=TrainConfig(method=config.method, seed=config.seed, mode="head",
-                                                   embedding_set=embedded.name, folds=folds))
+                                                   embedding_set=embedded.name))
     val_map = trained.metrics.get("val_map")
     console.print(f"train: run {trained.run_id} ({config.method}, best epoch {trained.best_epoch}, "
                   f"val mAP on observed labels {val_map if val_map is None else round(val_map, 3)})")
