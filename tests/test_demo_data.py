@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from labelfix.bench.simulate import feasible_hide_rate
 from labelfix.io import demo_data
 from labelfix.io.demo_data import DIGIT_NAMES, HEAD_TO_TAIL_DIGITS, DemoDataset, make_demo_dataset
 
@@ -182,5 +183,5 @@ def test_rejects_tiny_images(tmp_path: Path) -> None:
 def test_unreachable_rate_in_a_tiny_split_warns_and_hides_what_it_can() -> None:
     truth = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=bool)
     with pytest.warns(UserWarning, match="only 1 of 4 labels"):
-        assert demo_data._feasible_rate(truth, 0.5, "val") == 0.25
-    assert demo_data._feasible_rate(truth, 0.25, "val") == 0.25
+        assert feasible_hide_rate(truth, rate=0.5, split="val") == 0.25
+    assert feasible_hide_rate(truth, rate=0.25, split="val") == 0.25

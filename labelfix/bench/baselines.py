@@ -37,7 +37,9 @@ import numpy as np
 from labelfix.bench.metrics import mean_average_precision
 
 if TYPE_CHECKING:
-    from labelfix.bench.harness import BenchSettings, MethodOutcome, SeedContext
+    from labelfix.bench.methods import MethodOutcome
+    from labelfix.bench.seeds import SeedContext
+    from labelfix.bench.settings import BenchSettings
 
 
 def cleanlab_baseline(ctx: "SeedContext", settings: "BenchSettings") -> "MethodOutcome":
@@ -82,7 +84,7 @@ def oracle_baseline(ctx: "SeedContext", settings: "BenchSettings") -> "MethodOut
 
 def _out_of_fold(ctx: "SeedContext", settings: "BenchSettings", *, targets: np.ndarray,
                  method: str) -> "MethodOutcome":
-    from labelfix.bench.harness import MethodOutcome, run_trainer_method
+    from labelfix.bench.methods import MethodOutcome, run_trainer_method
 
     folds = settings.baseline_folds
     if settings.baseline_model == "head":

@@ -195,9 +195,9 @@ def _demo_parameters(header: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 def _demo_difficulty(images: list[dict], annotations: list[dict], image_size: int) -> np.ndarray:
     """The demo generator's own difficulty (1 - relative log height of the class's largest digit)."""
-    from labelfix.io.demo_data import _label_matrices  # one definition, shared with demo-data
+    from labelfix.io.demo_data import label_matrices  # one definition, shared with demo-data
 
-    return _label_matrices(images, annotations, image_size)[1]
+    return label_matrices(images, annotations, image_size=image_size)[1]
 
 
 def _bbox_difficulty(images: list[dict], annotations: list[dict], row_of: dict[int, int],

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelfix.internal.json_values import finite_floats, finite_or_none
+
 
 @dataclass(frozen=True)
 class RankingCurve:
@@ -112,9 +114,9 @@ class MapResult:
 
     def to_dict(self) -> dict:
         return {
-            "mean_ap": _json_float(self.mean_ap),
+            "mean_ap": finite_or_none(self.mean_ap),
             "num_evaluated_classes": self.num_evaluated_classes,
-            "per_class_ap": _json_list(self.per_class_ap),
+            "per_class_ap": finite_floats(self.per_class_ap),
         }
 
 
@@ -297,19 +299,19 @@ class MissingLabelReport:
     def to_dict(self) -> dict:
         """JSON-friendly: Python floats, NaN as None, fractions as string keys ("0.1")."""
         return {
-            "average_precision": _json_float(self.average_precision),
-            "macro_average_precision": _json_float(self.macro_average_precision),
-            "precision_at": {_fraction_key(f): _json_float(v) for f, v in self.precision_at.items()},
-            "recall_at_target_precision": _json_float(self.recall_at_target_precision),
+            "average_precision": finite_or_none(self.average_precision),
+            "macro_average_precision": finite_or_none(self.macro_average_precision),
+            "precision_at": {_fraction_key(f): finite_or_none(v) for f, v in self.precision_at.items()},
+            "recall_at_target_precision": finite_or_none(self.recall_at_target_precision),
             "target_precision": float(self.target_precision),
             "num_hidden": self.num_hidden,
             "num_candidates": self.num_candidates,
             "per_class": {
-                "average_precision": _json_list(self.per_class_average_precision),
+                "average_precision": finite_floats(self.per_class_average_precision),
                 "precision_at": {
-                    _fraction_key(f): _json_list(v) for f, v in self.per_class_precision_at.items()
+                    _fraction_key(f): finite_floats(v) for f, v in self.per_class_precision_at.items()
                 },
-                "recall_at_target_precision": _json_list(self.per_class_recall_at_target_precision),
+                "recall_at_target_precision": finite_floats(self.per_class_recall_at_target_precision),
                 "num_hidden": [int(n) for n in self.per_class_num_hidden],
             },
         }
@@ -411,10 +413,3 @@ def _mean_or_nan(values: np.ndarray) -> float:
 def _fraction_key(fraction: float) -> str:
     return f"{fraction:g}"
 
-
-def _json_float(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _json_list(values: np.ndarray) -> list[float | None]:
-    return [_json_float(v) for v in np.asarray(values, dtype=np.float64)]

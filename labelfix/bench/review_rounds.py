@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from labelfix.bench.harness import BenchSettings, SeedContext
+    from labelfix.bench.seeds import SeedContext
+    from labelfix.bench.settings import BenchSettings
 
 REVIEWER = "simulated"
 RECOVERY_TARGETS = (0.5, 0.8)
@@ -175,7 +176,8 @@ def run_review_rounds(data, settings: "BenchSettings", *, rounds: int, budget: f
 
     from tqdm import tqdm
 
-    from labelfix.bench.harness import BASELINES, prepare_seed
+    from labelfix.bench.seeds import prepare_seed
+    from labelfix.bench.settings import BASELINES
 
     methods = [m for m in settings.methods if m not in BASELINES]
     outcomes: list[RoundsOutcome] = []

@@ -55,6 +55,7 @@ from labelfix.states import POSITIVE, UNKNOWN
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix
 from labelfix.store.runs import latest_run_id
+from labelfix.internal.json_values import finite_or_none
 
 
 class SuggestConfig(BaseModel):
@@ -376,9 +377,9 @@ def _report(store: Store, *, category_ids: np.ndarray, candidates, order: np.nda
         estimated = among / recall if recall > 0 else (0.0 if flagged[index] == 0 else math.nan)
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
-            train_frequency=int(frequency.get(category_id, 0)), threshold=_finite(report.thresholds[index]),
+            train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
             threshold_source=str(report.source[index]), pooled=bool(report.pooled[index]),
-            estimated_precision=_finite(precision), flagged=int(flagged[index]), estimated_missing=_finite(estimated),
+            estimated_precision=finite_or_none(precision), flagged=int(flagged[index]), estimated_missing=finite_or_none(estimated),
             missing=int(n_missing[index]), spurious=int(n_spurious[index]),
             auto_accepted=auto.get(category_id, 0)))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
@@ -386,10 +387,6 @@ def _report(store: Store, *, category_ids: np.ndarray, candidates, order: np.nda
                          n_auto_accepted=sum(auto.values()), n_replaced=replaced, thresholds=report, seconds=0.0,
                          config=config)
 
-
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _fmt(value: float | None, spec: str) -> str:

