@@ -4,7 +4,7 @@ Like CLS in finetune mode, the branches live in one ``nn.Module`` so finetune mo
 checkpoints, ``--resume`` and DDP apply unchanged. In training mode the model returns the three
 branches' logits stacked ``[3, B, C]`` (head, tail, balanced); :class:`ComicBalancerLoss` computes each
 branch's COMIC loss plus the HTB distillation, and after ``backward()`` updates the moving gradient
-e_t (``after_backward``, called by :class:`~labelfix.learn.finetune.TrainStep`). In eval mode the
+e_t (``after_backward``, called by :class:`~labelfix.learn.finetune_step.TrainStep`). In eval mode the
 model returns the balanced branch, COMIC's prediction.
 """
 

@@ -5,12 +5,13 @@ weights that validation and predictions use (as SPLC's authors do), AdamW with a
 validation mAP each epoch with early stopping, a checkpoint every epoch and exact resume. The
 training loop (:func:`finetune_loop`) never touches the store, so :mod:`labelfix.learn.distributed`
 runs it on every rank while rank 0 alone records the run.
+
+The per-step pieces live in :mod:`labelfix.learn.finetune_step` and the run's bookkeeping (store
+and checkpoint files) in :mod:`labelfix.learn.finetune_run`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -20,125 +21,34 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from labelfix.errors import InputError, StoreError
-from labelfix.io.atomic import atomic_target
 from labelfix.learn.comic_finetune import (
     HTB_KEYS, ComicBalancerLoss, ComicFinetuneModel, split_params, uses_balancer)
 from labelfix.learn.config import TrainConfig
+from labelfix.learn.finetune_run import (
+    CHECKPOINT_FORMAT, FINETUNE_LR, FINETUNE_WEIGHT_DECAY, NO_CORRECTION, FinetuneData, LoopOutcome, _observed_map,
+    _rng_states, _save_atomically, checkpoint_dir_for, make_result, record_outcome, resolve_finetune_config,
+    start_or_resume_run)
+from labelfix.learn.finetune_step import FinetuneModel, ModelEma, TrainStep
 from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
 from labelfix.learn.losses import build_loss
-from labelfix.learn.trainer import TrainResult, observed_map, resolve_config
-from labelfix.states import NEGATIVE, POSITIVE
+from labelfix.learn.trainer import TrainResult
+from labelfix.states import POSITIVE
 from labelfix.store.database import Store
-from labelfix.store.labels import LabelMatrix, load_label_matrix
-from labelfix.store.runs import create_run, finish_run, record_epoch, write_corrections, write_predictions
+from labelfix.store.labels import load_label_matrix
+from labelfix.store.runs import finish_run, record_epoch
 
-CHECKPOINT_FORMAT = 1
-FINETUNE_WEIGHT_DECAY = 1e-4
-FINETUNE_LR = 1e-4
-NO_CORRECTION = np.iinfo(np.int32).max  # "never corrected" in the first-correction-epoch matrix
-
-
-class FinetuneModel(nn.Module):
-    """Backbone (pooled features [B, D]) followed by a linear classifier to C logits."""
-
-    def __init__(self, backbone: nn.Module, *, dim: int, num_classes: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.classifier = nn.Linear(dim, num_classes)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.classifier(self.backbone(images))
-
-
-class ModelEma:
-    """Exponential moving average of a model's parameters (buffers are copied as they are).
-
-    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates (as TensorFlow's
-    ExponentialMovingAverage does), so short runs do not evaluate what is nearly the initial model.
-    """
-
-    def __init__(self, model: nn.Module, *, decay: float) -> None:
-        self.module = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay = float(decay)
-        self.num_updates = 0  # a host int: reading it never waits for the device
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        decay = min(self.decay, (1.0 + self.num_updates) / (10.0 + self.num_updates))
-        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in model.parameters()], 1.0 - decay)
-        for ema_buffer, buffer in zip(self.module.buffers(), model.buffers()):
-            ema_buffer.copy_(buffer)
-        self.num_updates += 1
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "num_updates": self.num_updates, "decay": self.decay}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.num_updates, self.decay = int(state["num_updates"]), float(state["decay"])
-
-
-class TrainStep:
-    """One optimisation step of finetune mode; also what ``benchmarks/gpu_throughput.py`` times.
-
-    Moves the batch to the device (non-blocking from pinned memory), runs the forward pass under
-    bf16 autocast when enabled, then backward, optimizer, scheduler and EMA. Returns the detached
-    loss without ``.item()``, so the host never waits for the device inside the loop.
-    """
-
-    def __init__(self, *, model: nn.Module, loss: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-                 bf16: bool, channels_last: bool, scheduler: Optional[Any] = None,
-                 ema: Optional[ModelEma] = None, ema_source: Optional[nn.Module] = None) -> None:
-        self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
-        self.device, self.bf16, self.channels_last = device, bf16, channels_last
-        self.ema, self.ema_source = ema, ema_source if ema_source is not None else model
-
-    def __call__(self, images: Tensor, states: Tensor, index: Optional[Tensor] = None) -> Tensor:
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        images = images.to(self.device, non_blocking=True, memory_format=memory_format)
-        states = states.to(self.device, non_blocking=True)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(images)
-        loss = self.loss(logits.float(), states, index=index)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        after_backward = getattr(self.loss, "after_backward", None)
-        if after_backward is not None:  # e.g. COMIC's HTB reads the fresh gradients (its e_t)
-            after_backward()
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update(self.ema_source)
-        return loss.detach()
-
-
-@dataclass
-class FinetuneData:
-    """What training needs from the store, picklable so that rank 0 can broadcast it."""
-
-    records: list[ImageRecord]
-    labels: LabelMatrix
-
-    def rows(self, split: str) -> np.ndarray:
-        return self.labels.rows(split)
-
-
-@dataclass
-class LoopOutcome:
-    best_epoch: int
-    best_val_map: float
-    history: list[dict[str, Any]]
-    probs: np.ndarray               # [N, C] of every image, NaN rows for images that failed to decode
-    failed_image_ids: list[int]
-    first_correction: np.ndarray    # [N_train, C] int32, NO_CORRECTION where never corrected
-    pseudo_epoch: np.ndarray        # [N_train, C] int32, NO_CORRECTION where no APL pseudo-label
-    checkpoint_path: Path
-    model: Optional[nn.Module] = None  # the evaluated model (EMA when enabled) with the best epoch's weights
+# The public names, including those now defined in finetune_step / finetune_run: importers written
+# before the split (distributed, tests) still find them here.
+__all__ = [
+    "CHECKPOINT_FORMAT", "FINETUNE_LR", "FINETUNE_WEIGHT_DECAY", "NO_CORRECTION", "DistContext", "FinetuneData",
+    "FinetuneModel", "LoopOutcome", "ModelEma", "TrainStep", "build_finetune_loss", "checkpoint_dir_for",
+    "finetune_loop", "make_result", "predict", "prepare_data", "record_outcome", "resolve_finetune_config",
+    "start_or_resume_run", "train_finetune",
+]
 
 
 @dataclass
@@ -165,11 +75,6 @@ def prepare_data(store: Store) -> FinetuneData:
     return FinetuneData(records, labels)
 
 
-def checkpoint_dir_for(store: Store, *, config: TrainConfig, run_id: int) -> Path:
-    base = config.checkpoint_dir if config.checkpoint_dir is not None else store.cache_dir / "checkpoints"
-    return Path(base) / f"run-{run_id}"
-
-
 def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: list[int], num_train: int) -> nn.Module:
     """The method's loss; for CLS the co-label selection over a :class:`CoTrainingPair`'s two networks."""
     if config.method == "cls":
@@ -192,19 +97,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _rng_states() -> dict[str, Any]:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _save_atomically(payload: dict[str, Any], path: Path) -> None:
-    # A crash while writing must never leave a truncated last.pt behind: write aside, then rename.
-    with atomic_target(path) as temporary:
-        torch.save(payload, temporary)
 
 
 def _loader(dataset: StoreImageDataset, *, config: TrainConfig, ctx: DistContext, batch_size: int,
@@ -252,12 +144,6 @@ def predict(model: nn.Module, records: list[ImageRecord], *, transform: Callable
         probs[part_positions], ok[part_positions] = part_probs, part_ok
     probs[~ok] = np.nan
     return probs, ok
-
-
-def _observed_map(probs: np.ndarray, states: np.ndarray) -> float:
-    """Head mode's observed-label mAP, over the images that decoded (rows without NaN)."""
-    keep = ~np.isnan(probs).any(axis=1) if probs.size else np.zeros(len(probs), bool)
-    return observed_map(probs[keep], states[keep]) if keep.any() else float("nan")
 
 
 def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, checkpoint_dir: Path,
@@ -410,82 +296,6 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
     best_val = float("nan") if not np.isfinite(best_map) else float(best_map)
     return LoopOutcome(best_epoch, best_val, history, probs, failed, first_correction.cpu().numpy(), pseudo_epoch,
                        best_path, eval_model)
-
-
-def record_outcome(store: Store, *, run_id: int, data: FinetuneData, outcome: LoopOutcome) -> dict[str, Any]:
-    """Write predictions, corrections and the final metrics of a finished loop (rank 0 only)."""
-    labels = data.labels
-    write_predictions(store, run_id=run_id, image_ids=labels.image_ids, category_ids=labels.category_ids,
-                      probs=outcome.probs)
-    train_ids = labels.image_ids[labels.rows("train")]
-    for matrix, treated_as in ((outcome.first_correction, POSITIVE), (outcome.pseudo_epoch, NEGATIVE)):
-        rows, cols = np.nonzero(matrix != NO_CORRECTION)
-        if len(rows):
-            write_corrections(store, run_id=run_id, image_ids=train_ids[rows], category_ids=labels.category_ids[cols],
-                              epochs=matrix[rows, cols], treated_as=np.full(len(rows), treated_as, np.int8))
-    test_rows = labels.rows("test")
-    metrics = {"best_epoch": outcome.best_epoch, "epochs_trained": len(outcome.history),
-               "selection": "best val mAP" if np.isfinite(outcome.best_val_map) else "last epoch (no val positives)",
-               "val_map": outcome.best_val_map,
-               # Reported for information only; never used to choose anything.
-               "test_map_observed": _observed_map(outcome.probs[test_rows], labels.states[test_rows]),
-               "num_images": int(len(labels.image_ids)), "failed_image_ids": outcome.failed_image_ids,
-               "num_treated": int((outcome.first_correction != NO_CORRECTION).sum()
-                                  + (outcome.pseudo_epoch != NO_CORRECTION).sum()),
-               "seconds": round(sum(h["seconds"] for h in outcome.history), 3)}
-    finish_run(store, run_id=run_id, metrics=metrics, checkpoint_path=str(outcome.checkpoint_path))
-    return metrics
-
-
-def resolve_finetune_config(config: TrainConfig) -> TrainConfig:
-    """Head mode's method defaults, except the learning rate and weight decay when the user left them
-    unset: a pretrained backbone trained end to end wants about 1e-4 for both (the ASL / SPLC authors'
-    AdamW + OneCycle setting). Head mode's strong decay was measured for a linear head on frozen
-    embeddings, where it keeps the head from memorising the missing labels; it would wreck a backbone."""
-    resolved = resolve_config(config)
-    if "lr" not in config.model_fields_set:
-        resolved = resolved.model_copy(update={"lr": FINETUNE_LR})
-    if "weight_decay" not in config.model_fields_set:
-        resolved = resolved.model_copy(update={"weight_decay": FINETUNE_WEIGHT_DECAY})
-    return resolved.model_copy(update={"mode": "finetune"})
-
-
-def start_or_resume_run(store: Store, *, config: TrainConfig) -> tuple[int, TrainConfig, Path]:
-    """Create a run, or with ``config.resume`` reopen ``config.resume_run`` (default: the latest
-    unfinished finetune run) with the config its checkpoint holds. Returns (run_id, config, checkpoint dir)."""
-    if not config.resume:
-        config = resolve_finetune_config(config)
-        run_id = create_run(store, method=config.method, mode="finetune", config=config.model_dump(mode="json"))
-        return run_id, config, checkpoint_dir_for(store, config=config, run_id=run_id)
-    run_id = config.resume_run
-    if run_id is None:
-        run_id = store.scalar("SELECT max(run_id) FROM runs WHERE mode = 'finetune' AND status <> 'finished'")
-        if run_id is None:
-            raise StoreError("no unfinished finetune run to resume", file=store.path, fix="train without --resume")
-    row = store.fetchone("SELECT status, config FROM runs WHERE run_id = ?", [int(run_id)])
-    if row is None or row[0] == "finished":
-        raise StoreError(f"run {run_id} is {'missing' if row is None else 'finished'}; nothing to resume",
-                         file=store.path, fix="pass the id of an interrupted finetune run")
-    stored = TrainConfig(**json.loads(row[1]))
-    # The stored config decides the training; only where and how fast it runs may change on resume.
-    resumed = stored.model_copy(update={"resume": True, "resume_run": int(run_id), "device": config.device,
-                                        "num_workers": config.num_workers})
-    directory = checkpoint_dir_for(store, config=stored, run_id=int(run_id))
-    if not (directory / "last.pt").exists():
-        raise StoreError(f"run {run_id} has no checkpoint in {directory}", file=store.path,
-                         fix="train again without --resume")
-    with store.transaction():
-        store.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [int(run_id)])
-    return int(run_id), resumed, directory
-
-
-def make_result(*, run_id: int, data: FinetuneData, outcome: LoopOutcome, metrics: dict[str, Any]) -> TrainResult:
-    """The head-mode trainer's ``TrainResult`` for this finetune run."""
-    rows = {split: data.rows(split) for split in ("train", "val", "test")}
-    return TrainResult(run_id=run_id, best_epoch=outcome.best_epoch, metrics=metrics,
-                       probs={split: outcome.probs[r] for split, r in rows.items()},
-                       image_ids={split: data.labels.image_ids[r] for split, r in rows.items()},
-                       category_ids=data.labels.category_ids, history=outcome.history, model=outcome.model)
 
 
 def train_finetune(store: Store, *, config: TrainConfig, console: Any = None) -> TrainResult:
