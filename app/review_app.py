@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from components import label_chips, render_image  # noqa: E402
 
 from labelfix.errors import LabelfixError  # noqa: E402
-from labelfix.review.service import QueueItem, ReviewError, ReviewService  # noqa: E402
+from labelfix.review.models import QueueItem, ReviewError  # noqa: E402
+from labelfix.review.service import ReviewService  # noqa: E402
 from labelfix.store import open_store  # noqa: E402
 from labelfix.store.database import DB_ENV_VAR, resolve_db_path  # noqa: E402
 
@@ -54,7 +55,7 @@ def _service() -> ReviewService:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _picture(path: str | None, mtime: float, boxes: tuple, highlight: int | None, size: int):
-    from labelfix.review.service import ImageBox
+    from labelfix.review.models import ImageBox
 
     return render_image(Path(path) if path else None, boxes=[ImageBox(*b) for b in boxes], highlight=highlight,
                         size=size)

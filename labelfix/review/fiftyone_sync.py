@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labelfix.errors import LabelfixError
-from labelfix.review.service import ReviewError, ReviewService
+from labelfix.review.models import ReviewError
+from labelfix.review.service import ReviewService
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 
