@@ -31,7 +31,7 @@ How the pieces are defined (also in ``schemas/bench_results.schema.json``):
 * **Baselines** (:mod:`labelfix.bench.baselines`): ``cleanlab`` and the full-label ``oracle``, both
   out-of-fold.
 * **Cost.** ``seconds``: wall time of training and scoring the method (store writes included,
-  evaluation excluded). ``peak_memory_mb``: see :class:`PeakMemory`.
+  evaluation excluded). ``peak_memory_mb``: see :class:`labelfix.bench.memory.PeakMemory`.
 
 Extending (cross-fitting, review rounds): ``BenchSettings.folds`` already lists the trainer fold
 counts to report (``--folds 1,5`` gives every method in-sample and cross-fitted; records carry
