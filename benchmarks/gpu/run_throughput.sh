@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Run the finetune throughput benchmark on a GPU machine whose Python has torch but not labelfix's
-# other dependencies: install the carried wheels (.whl/, from fetch_wheels.sh) into a scratch folder,
-# then run the benchmark from the source tree. Extra arguments go to gpu_throughput.py.
+# Run the finetune throughput benchmark on a GPU machine straight from the source tree, with that
+# machine's own Python: the benchmark needs only torch and torchvision (its imports avoid the store,
+# so no duckdb / pydantic; tests/test_gpu_throughput_script.py keeps it so). Arguments go to
+# gpu_throughput.py, e.g.  bash benchmarks/gpu/run_throughput.sh --out "$OUT/gpu_throughput.json"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-site=${LABELFIX_SITE:-/tmp/labelfix-site}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
-export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 benchmarks/gpu_throughput.py "$@"
