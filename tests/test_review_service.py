@@ -275,3 +275,16 @@ def test_export_after_review_has_accepted_source_and_no_rejected(service, store,
     assert (car[1].image_id, 5) not in cells
     assert (car[2].image_id, 5) not in cells
     assert sum(1 for source in cells.values() if source == "original") == 10
+
+
+def test_sql_status_matches_python_status_for_every_decision() -> None:
+    import duckdb
+
+    from labelfix.review.models import DECISIONS, STATUS_CASE_SQL, status_of
+
+    connection = duckdb.connect()
+    for decision in (None, *DECISIONS):
+        (sql_status,) = connection.execute(
+            f"SELECT {STATUS_CASE_SQL} FROM (SELECT ?::VARCHAR AS decision) cur", [decision]).fetchall()[0]
+        assert sql_status == status_of(decision), decision
+    assert {status_of(d) for d in (None, *DECISIONS)} == {"open", "skipped", "accepted", "rejected"}

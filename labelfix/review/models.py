@@ -184,7 +184,8 @@ def label_effect(kind: str, decision: str) -> tuple[int, str] | None:
     raise ReviewError(f"unknown decision {decision!r}", fix=f"use one of {', '.join(DECISIONS)}")
 
 
-def _status_of(decision: str | None) -> str:
+def status_of(decision: str | None) -> str:
+    """A suggestion's queue status from its latest effective decision (``None``: never decided)."""
     if decision is None:
         return "open"
     if decision in ("skip", "unsure"):
@@ -194,13 +195,15 @@ def _status_of(decision: str | None) -> str:
     return "rejected"
 
 
-_EFFECTIVE_SQL = """
+# Review events that still count: every event except undos and the events an undo cancelled.
+EFFECTIVE_EVENTS_SQL = """
     SELECT e.* FROM review_events e
     WHERE e.decision <> 'undo' AND NOT EXISTS (
         SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)
 """
 
-_STATUS_SQL = """
+# status_of in SQL, over the latest effective event aliased ``cur``; keep the two in step.
+STATUS_CASE_SQL = """
     CASE WHEN cur.decision IS NULL THEN 'open'
          WHEN cur.decision IN ('skip', 'unsure') THEN 'skipped'
          WHEN cur.decision IN ('accept', 'auto_accept') THEN 'accepted'

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from labelfix.errors import LabelfixError
 from labelfix.review.models import (
-    _EFFECTIVE_SQL,
-    _STATUS_SQL,
+    EFFECTIVE_EVENTS_SQL,
+    STATUS_CASE_SQL,
     PENDING,
     STATUSES,
     ClassDiff,
@@ -143,7 +143,7 @@ class ReviewQueries:
                 raise ReviewError(f"unknown status {sorted(unknown)}", fix=f"use {', '.join(STATUSES)}")
             if not statuses:
                 return []
-            where.append(f"({_STATUS_SQL}) IN ({', '.join('?' for _ in statuses)})")
+            where.append(f"({STATUS_CASE_SQL}) IN ({', '.join('?' for _ in statuses)})")
             parameters.extend(statuses)
         if free_for is not None:
             where.append("(ls.suggestion_id IS NULL OR ls.expires_at <= ? OR ls.reviewer = ?)")
@@ -152,7 +152,7 @@ class ReviewQueries:
         split_filter = "AND i.split = 'train'" if has_train else ""
         direction = "DESC" if head_first else "ASC"
         sql = f"""
-            WITH eff AS ({_EFFECTIVE_SQL}),
+            WITH eff AS ({EFFECTIVE_EVENTS_SQL}),
             cur AS (SELECT suggestion_id, arg_max(decision, event_id) AS decision,
                            arg_max(reviewer, event_id) AS decided_by
                     FROM eff WHERE suggestion_id IS NOT NULL GROUP BY suggestion_id),
@@ -161,7 +161,7 @@ class ReviewQueries:
                      LEFT JOIN images i ON i.image_id = l.image_id {split_filter}
                      GROUP BY c.category_id, c.name)
             SELECT s.suggestion_id, s.run_id, s.image_id, s.category_id, f.name, s.kind, s.score,
-                   s.rank_in_class, s.reason, {_STATUS_SQL} AS status, cur.decided_by, f.frequency,
+                   s.rank_in_class, s.reason, {STATUS_CASE_SQL} AS status, cur.decided_by, f.frequency,
                    im.file_name, im.images_root, ls.reviewer, ls.expires_at
             FROM suggestions s
             JOIN freq f ON f.category_id = s.category_id
@@ -207,10 +207,10 @@ class ReviewQueries:
         counts: dict[int, dict[str, int]] = {int(c): dict.fromkeys(STATUSES, 0) for c in names}
         if resolved is not None:
             rows = self.store.fetchall(f"""
-                WITH eff AS ({_EFFECTIVE_SQL}),
+                WITH eff AS ({EFFECTIVE_EVENTS_SQL}),
                 cur AS (SELECT suggestion_id, arg_max(decision, event_id) AS decision FROM eff
                         WHERE suggestion_id IS NOT NULL GROUP BY suggestion_id)
-                SELECT s.category_id, {_STATUS_SQL} AS status, count(*) FROM suggestions s
+                SELECT s.category_id, {STATUS_CASE_SQL} AS status, count(*) FROM suggestions s
                 LEFT JOIN cur ON cur.suggestion_id = s.suggestion_id
                 WHERE s.run_id = ? AND {self._current_sql} GROUP BY ALL""", [resolved])
             for category_id, status, n in rows:

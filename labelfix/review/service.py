@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labelfix.review.models import (
-    _EFFECTIVE_SQL,
+    EFFECTIVE_EVENTS_SQL,
     DECISIONS,
     PENDING,
     STATUSES,
@@ -35,7 +35,7 @@ from labelfix.review.models import (
     ReviewError,
     ReviewEvent,
     Status,
-    _status_of,
+    status_of,
     label_effect,
     utc_now,
 )
@@ -167,7 +167,7 @@ class ReviewService(ReviewQueries):
                                                    dt.datetime | None]:
         """(kind, status, image_id, category_id, decided_by, lease reviewer, decision, lease expiry)."""
         row = self.store.fetchone(f"""
-            WITH eff AS ({_EFFECTIVE_SQL} AND e.suggestion_id = ?)
+            WITH eff AS ({EFFECTIVE_EVENTS_SQL} AND e.suggestion_id = ?)
             SELECT s.kind, s.image_id, s.category_id,
                    (SELECT arg_max(decision, event_id) FROM eff),
                    (SELECT arg_max(reviewer, event_id) FROM eff),
@@ -177,7 +177,7 @@ class ReviewService(ReviewQueries):
         if row is None:
             raise ReviewError(f"no suggestion {suggestion_id}", fix="pick a suggestion from the review queue")
         kind, image_id, category_id, decision, decided_by, lease_reviewer, lease_expires = row
-        return (kind, _status_of(decision), int(image_id), int(category_id), decided_by, lease_reviewer, decision,
+        return (kind, status_of(decision), int(image_id), int(category_id), decided_by, lease_reviewer, decision,
                 lease_expires)
 
     def _decide_locked(self, *, suggestion_id: int, reviewer: str, decision: str, note: str | None,
@@ -289,12 +289,12 @@ class ReviewService(ReviewQueries):
             if event_id is None:
                 if suggestion_id is not None:
                     event_id = self.store.scalar(
-                        f"SELECT max(event_id) FROM ({_EFFECTIVE_SQL}) WHERE suggestion_id = ?", [int(suggestion_id)])
+                        f"SELECT max(event_id) FROM ({EFFECTIVE_EVENTS_SQL}) WHERE suggestion_id = ?", [int(suggestion_id)])
                     if event_id is None:
                         raise ReviewError(f"suggestion {suggestion_id} has no decision to undo")
                 else:
                     event_id = self.store.scalar(
-                        f"SELECT max(event_id) FROM ({_EFFECTIVE_SQL}) WHERE reviewer = ?", [reviewer])
+                        f"SELECT max(event_id) FROM ({EFFECTIVE_EVENTS_SQL}) WHERE reviewer = ?", [reviewer])
                     if event_id is None:
                         return None
             row = self.store.fetchone(
@@ -320,7 +320,7 @@ class ReviewService(ReviewQueries):
     def _restore_cell(self, *, image_id: int, category_id: int) -> None:
         """Set a cell from its latest still-effective decision with a label effect, else its original state."""
         rows = self.store.fetchall(
-            f"SELECT e.decision, coalesce(s.kind, 'missing') FROM ({_EFFECTIVE_SQL}) e "
+            f"SELECT e.decision, coalesce(s.kind, 'missing') FROM ({EFFECTIVE_EVENTS_SQL}) e "
             f"LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id "
             f"WHERE e.image_id = ? AND e.category_id = ? ORDER BY e.event_id DESC", [image_id, category_id])
         for decision, kind in rows:
