@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from labelfix.bench.data import BenchData
 from labelfix.bench.settings import BenchSettings
-from labelfix.bench.simulate import feasible_hide_rate, hide_positives, split_hide_seed
+from labelfix.bench.simulate import hide_split_positives
 from labelfix.internal.json_values import safe_ratio
 
 
@@ -74,9 +74,9 @@ def hide_labels(data: BenchData, *, seed: int, rate: float, single_positive: boo
     for split in ("train", "val"):
         rows = data.rows(split)
         truth = data.truth[rows]
-        observed[rows] = hide_positives(
-            truth, rate=feasible_hide_rate(truth, rate=rate, split=split), single_positive=single_positive,
-            seed=split_hide_seed(seed, split), difficulty=None if data.difficulty is None else data.difficulty[rows])
+        observed[rows] = hide_split_positives(
+            truth, split=split, seed=seed, rate=rate, single_positive=single_positive,
+            difficulty=None if data.difficulty is None else data.difficulty[rows])
     return observed
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HIDE_SEED_TAGS", "feasible_hide_rate", "hide_annotations", "hide_positives", "split_hide_seed"]
+__all__ = ["HIDE_SEED_TAGS", "feasible_hide_rate", "hide_annotations", "hide_positives", "hide_split_positives",
+           "split_hide_seed"]
 
 # No cell is dropped with certainty: even a tiny tail-class object is sometimes labelled.
 MAX_DROP_PROBABILITY = 0.95
@@ -62,9 +63,28 @@ def feasible_hide_rate(truth: np.ndarray, *, rate: float, split: str) -> float:
     max_hideable = int(np.clip(truth.sum(axis=1) - 1, 0, None).sum())
     if round(rate * n_positive) <= max_hideable:
         return rate
+    # stacklevel 4: past hide_split_positives, to whoever asked for the split to be hidden.
     warnings.warn(f"{split}: only {max_hideable} of {n_positive} labels can be hidden while keeping "
-                  f"one per image; hiding that many instead of rate {rate}", stacklevel=3)
+                  f"one per image; hiding that many instead of rate {rate}", stacklevel=4)
     return max_hideable / n_positive
+
+
+def hide_split_positives(truth: np.ndarray, *, split: str, seed: int, rate: float, single_positive: bool = False,
+                         difficulty: np.ndarray | None = None) -> np.ndarray:
+    """Observed labels of one split: :func:`hide_positives` with the split's seed and feasible rate.
+
+    The one place ``labelfix demo-data`` and ``labelfix bench`` hide a split's labels, so that bench
+    seed *s* on the demo's full labels hides exactly what demo-data seed *s* hid.
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool)
+    >>> observed = hide_split_positives(truth, split="train", seed=0, rate=0.3)
+    >>> int((truth & ~observed).sum()), bool((observed <= truth).all())
+    (2, True)
+    """
+    return hide_positives(truth, rate=feasible_hide_rate(truth, rate=rate, split=split),
+                          single_positive=single_positive, seed=split_hide_seed(seed, split), difficulty=difficulty)
 
 
 def hide_positives(

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from labelfix.bench.simulate import feasible_hide_rate, hide_annotations, hide_positives, split_hide_seed
+from labelfix.bench.simulate import hide_annotations, hide_split_positives
 from labelfix.io.atomic import write_text_atomic
 
 __all__ = ["DemoDataset", "make_demo_dataset", "label_matrices", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
@@ -134,10 +134,8 @@ def make_demo_dataset(
     for split in ("train", "val"):
         split_images = [image for image in images if image["split"] == split]
         truth, difficulty = label_matrices(split_images, annotations, image_size=image_size)
-        observed = hide_positives(
-            truth, rate=feasible_hide_rate(truth, rate=missing_rate, split=split), single_positive=single_positive,
-            seed=split_hide_seed(seed, split), difficulty=difficulty,
-        )
+        observed = hide_split_positives(truth, split=split, seed=seed, rate=missing_rate,
+                                        single_positive=single_positive, difficulty=difficulty)
         n_positive_cells += int(truth.sum())
         rows, columns = np.nonzero(truth & ~observed)
         hidden_cells += [(split_images[r]["id"], int(c) + 1) for r, c in zip(rows, columns)]
