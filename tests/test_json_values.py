@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from labelfix.internal.json_values import finite_floats, finite_metrics, finite_or_none, jsonable, safe_ratio
+from labelfix.internal.json_values import finite_floats, finite_or_none, jsonable, safe_ratio
 
 
 def test_non_finite_values_become_none() -> None:
     assert finite_or_none(np.float32(0.25)) == 0.25
     assert [finite_or_none(v) for v in (None, math.nan, math.inf, -math.inf)] == [None] * 4
     assert finite_floats(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
-    assert finite_metrics({"map": math.nan, "epoch": 3, "loss": 0.5}) == {"map": None, "epoch": 3, "loss": 0.5}
 
 
 def test_jsonable_output_is_strict_json() -> None:

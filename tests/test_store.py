@@ -64,3 +64,22 @@ def test_label_matrix_and_set_label(db_path, tiny_coco):
         assert load_label_matrix(store).states[3].tolist() == [1, -1, 0]
         set_label(store, image_id=4, category_id=1, state=0, origin="manual")
         assert load_label_matrix(store).states[3].tolist() == [0, -1, 0]
+
+
+def test_run_metrics_are_stored_as_strict_json(db_path):
+    import json
+    import math
+
+    import numpy as np
+
+    from labelfix.store.runs import create_run, finish_run, record_epoch
+
+    with open_store(db_path) as store:
+        run_id = create_run(store, method="an", mode="finetune", config={})
+        record_epoch(store, run_id=run_id, epoch=0, metrics={"val_map": math.nan, "train_loss": np.float32(0.5)})
+        finish_run(store, run_id=run_id, metrics={"val_map": math.inf, "best_epoch": np.int64(2), "seconds": 1.5})
+        (epoch_json,) = store.fetchone("SELECT metrics FROM run_epochs WHERE run_id = ?", [run_id])
+        (run_json,) = store.fetchone("SELECT metrics FROM runs WHERE run_id = ?", [run_id])
+    assert json.loads(epoch_json) == {"val_map": None, "train_loss": 0.5}
+    assert json.loads(run_json) == {"val_map": None, "best_epoch": 2, "seconds": 1.5}
+    assert "NaN" not in epoch_json and "Infinity" not in run_json

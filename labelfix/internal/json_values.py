@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -26,12 +26,6 @@ def finite_or_none(value: Any) -> Optional[float]:
 def finite_floats(values: Any) -> list[Optional[float]]:
     """:func:`finite_or_none` of every element of a 1-D array-like."""
     return [finite_or_none(v) for v in np.asarray(values, dtype=np.float64)]
-
-
-def finite_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """A metrics dict whose non-finite float values became ``None``; other values are kept as they are."""
-    return {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
-            for key, value in metrics.items()}
 
 
 def jsonable(value: Any) -> Any:
@@ -60,4 +54,4 @@ def safe_ratio(numerator: float, denominator: float) -> Optional[float]:
     return float(numerator) / float(denominator) if denominator else None
 
 
-__all__ = ["finite_floats", "finite_metrics", "finite_or_none", "jsonable", "safe_ratio"]
+__all__ = ["finite_floats", "finite_or_none", "jsonable", "safe_ratio"]

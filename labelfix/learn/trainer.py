@@ -46,7 +46,6 @@ from labelfix.learn.schemes import (
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.runs import create_run, finish_run, record_epoch, write_corrections, write_predictions
-from labelfix.internal.json_values import finite_metrics
 
 # Method defaults, in one place. Why (/work/shared/METHODS.md, closing warning): a head that fits its
 # training labels closely scores the hidden positives among the unknown cells low, which is exactly
@@ -285,7 +284,7 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
             step = len(history)
             record = {**record, "fold": fold} if folds > 1 else record
             history.append(record)
-            record_epoch(store, run_id=run_id, epoch=step, metrics=finite_metrics(record))
+            record_epoch(store, run_id=run_id, epoch=step, metrics=record)
             if console is not None:
                 prefix = f"fold {fold + 1}/{folds} " if folds > 1 else ""
                 console.print(f"{prefix}epoch {record['epoch'] + 1:>3}/{config.epochs}  loss {record['train_loss']:.4f}"
@@ -329,7 +328,7 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
         "embedding_set": data.embedding_set, "seconds": round(time.perf_counter() - started, 3)}
     if folds > 1:
         metrics["best_epochs"] = best_epochs
-    finish_run(store, run_id=run_id, metrics=finite_metrics(metrics), checkpoint_path=str(checkpoint))
+    finish_run(store, run_id=run_id, metrics=metrics, checkpoint_path=str(checkpoint))
     if console is not None:
         console.print(f"run {run_id} ({config.method}): best epoch {best_epoch + 1}, val mAP {metrics['val_map']:.4f} "
                       f"(observed labels), "

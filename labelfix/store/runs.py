@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from labelfix import __version__
 from labelfix.errors import StoreError
+from labelfix.internal.json_values import jsonable
 from labelfix.store.database import Store
 
 
@@ -33,16 +34,21 @@ def create_run(store: Store, *, method: str, mode: str, config: dict[str, Any]) 
                                 "RETURNING run_id", [method, mode, json.dumps(config, default=str), code_version()]))
 
 
+def _metrics_json(metrics: dict[str, Any]) -> str:
+    # Strict JSON: NaN / inf (e.g. val mAP with no val positives) are stored as null, for every trainer.
+    return json.dumps(jsonable(metrics), default=float, allow_nan=False)
+
+
 def record_epoch(store: Store, *, run_id: int, epoch: int, metrics: dict[str, Any]) -> None:
     with store.transaction():
-        store.execute("INSERT OR REPLACE INTO run_epochs VALUES (?, ?, ?)", [run_id, epoch, json.dumps(metrics)])
+        store.execute("INSERT OR REPLACE INTO run_epochs VALUES (?, ?, ?)", [run_id, epoch, _metrics_json(metrics)])
 
 
 def finish_run(store: Store, *, run_id: int, metrics: dict[str, Any], checkpoint_path: str | None = None,
                status: str = "finished") -> None:
     with store.transaction():
         store.execute("UPDATE runs SET status = ?, metrics = ?, checkpoint_path = ? WHERE run_id = ?",
-                      [status, json.dumps(metrics, default=float), checkpoint_path, run_id])
+                      [status, _metrics_json(metrics), checkpoint_path, run_id])
 
 
 def write_predictions(store: Store, *, run_id: int, image_ids: np.ndarray, category_ids: np.ndarray,
