@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from labelfix.bench import metrics
+from labelfix.evaluate import metrics
 from labelfix.bench.harness import (BenchSettings, evaluate_scores, hide_labels, load_features_bench_data,
                                     parse_methods, prepare_seed)
 from labelfix.bench.report import check_payload, load_schema, summarize

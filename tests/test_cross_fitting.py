@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from labelfix.bench.metrics import average_precision
+from labelfix.evaluate.metrics import average_precision
 from labelfix.ingest import ingest_features
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.trainer import train_head

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labelfix.bench.simulate import feasible_hide_rate
+from labelfix.evaluate.simulate import feasible_hide_rate
 from labelfix.io import demo_data
 from labelfix.io.demo_data import DIGIT_NAMES, HEAD_TO_TAIL_DIGITS, DemoDataset, make_demo_dataset
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from labelfix.bench.metrics import (
+from labelfix.evaluate.metrics import (
     average_precision,
     mean_average_precision,
     missing_label_metrics,

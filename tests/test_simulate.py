@@ -1,11 +1,11 @@
-"""Tests of the missing-label simulation (labelfix.bench.simulate)."""
+"""Tests of the missing-label simulation (labelfix.evaluate.simulate)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labelfix.bench.simulate import hide_annotations, hide_positives
+from labelfix.evaluate.simulate import hide_annotations, hide_positives
 
 
 def long_tailed_truth(n_images: int = 4000, n_classes: int = 10, seed: int = 0) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labelfix.bench.metrics import mean_average_precision
+from labelfix.evaluate.metrics import mean_average_precision
 
 if TYPE_CHECKING:
     from labelfix.bench.methods import MethodOutcome

@@ -15,7 +15,7 @@ How the pieces are defined (also in ``schemas/bench_results.schema.json``):
   ``split`` key (COCO) or the ``split`` column (features table); without any, a seeded 70/10/20
   split (``split_seed``, the same for every hiding seed).
 * **Hiding.** Train and val positives are hidden separately with
-  :func:`labelfix.bench.simulate.hide_positives`, exactly as ``labelfix demo-data`` does (same
+  :func:`labelfix.evaluate.simulate.hide_positives`, exactly as ``labelfix demo-data`` does (same
   per-split seed derivation, same difficulty for the demo data), so bench seed *s* on the demo's
   ``instances_full.json`` reproduces the demo's ``instances_observed.json`` of seed *s*. Test stays
   fully labelled.
@@ -27,7 +27,7 @@ How the pieces are defined (also in ``schemas/bench_results.schema.json``):
 * **Test mAP** on the fully labelled test split; the many / medium / few-shot split counts each
   class's **true** positives in the train split (COMIC: > 100, 20–100, < 20).
 * **Missing-label metrics** rank the train split's unknown cells; positives are the hidden labels
-  (:func:`labelfix.bench.metrics.missing_label_metrics`).
+  (:func:`labelfix.evaluate.metrics.missing_label_metrics`).
 * **Baselines** (:mod:`labelfix.bench.baselines`): ``cleanlab`` and the full-label ``oracle``, both
   out-of-fold.
 * **Cost.** ``seconds``: wall time of training and scoring the method (store writes included,
@@ -57,7 +57,7 @@ from labelfix.bench.data import BenchData, load_coco_bench_data, load_features_b
 from labelfix.bench.memory import PeakMemory
 from labelfix.bench.methods import (MethodOutcome, merge_train_fields, run_trainer_method, score_method,
                                     train_config_for)
-from labelfix.bench.metrics import mean_average_precision, missing_label_metrics, shot_split_map
+from labelfix.evaluate.metrics import mean_average_precision, missing_label_metrics, shot_split_map
 from labelfix.bench.provenance import environment as run_environment
 from labelfix.bench.report import SCHEMA_VERSION
 from labelfix.bench.seeds import SeedContext, hide_labels, prepare_seed, write_features_table
@@ -130,7 +130,7 @@ def run_benchmark(data: BenchData, settings: BenchSettings, *, work_dir: Optiona
                   keep_work: bool = False, progress: bool = True,
                   on_record: Optional[Callable[[dict[str, Any]], None]] = None) -> BenchRun:
     """Every (seed, method[, folds]) of ``settings`` on ``data``; see the module docstring."""
-    from labelfix.bench.metrics import precision_recall_curve
+    from labelfix.evaluate.metrics import precision_recall_curve
     from labelfix.bench.report import build_payload
 
     _import_method_code()

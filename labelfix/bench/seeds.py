@@ -1,6 +1,6 @@
 """One hiding seed of a benchmark: hide known labels, write the observed ones into a fresh store.
 
-Train and val positives are hidden separately with :func:`labelfix.bench.simulate.hide_positives`,
+Train and val positives are hidden separately with :func:`labelfix.evaluate.simulate.hide_positives`,
 with the per-split seeds and rates ``labelfix demo-data`` uses, so bench seed *s* on the demo's full
 labels reproduces the demo's observed labels of seed *s*. Test stays fully labelled.
 """
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from labelfix.bench.data import BenchData
 from labelfix.bench.settings import BenchSettings
-from labelfix.bench.simulate import hide_split_positives
+from labelfix.evaluate.simulate import hide_split_positives
 from labelfix.internal.json_values import safe_ratio
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labelfix.bench.metrics import (
+from labelfix.evaluate.metrics import (
     RankingCurve,
     best_operating_point,
     check_hidden_within_candidate,

