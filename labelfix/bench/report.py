@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from labelfix.io.atomic import write_text_atomic
+from labelfix.internal.atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "bench_results.schema.json"

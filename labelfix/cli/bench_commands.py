@@ -132,7 +132,7 @@ def _run_review_rounds(data, settings, *, rounds: int, budget: float, work: Opti
     import tempfile
 
     from labelfix.bench.review_rounds import plot_rounds, rounds_markdown, run_review_rounds
-    from labelfix.io.atomic import write_text_atomic
+    from labelfix.internal.atomic import write_text_atomic
     from labelfix.io.export import write_json_atomic
 
     if len(settings.folds) != 1:

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from labelfix.evaluate.simulate import hide_annotations, hide_split_positives
-from labelfix.io.atomic import write_text_atomic
+from labelfix.internal.atomic import write_text_atomic
 
 __all__ = ["DemoDataset", "make_demo_dataset", "label_matrices", "HEAD_TO_TAIL_DIGITS", "DIGIT_NAMES"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelfix.io.atomic import write_text_atomic
+from labelfix.internal.atomic import write_text_atomic
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 
@@ -27,7 +27,7 @@ class ExportSummary:
 
 
 def write_json_atomic(data: Any, path: Path) -> str:
-    """Write JSON atomically (see :func:`labelfix.io.atomic.write_text_atomic`); return the file's sha256."""
+    """Write JSON atomically (see :func:`labelfix.internal.atomic.write_text_atomic`); return the file's sha256."""
     return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 

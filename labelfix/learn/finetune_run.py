@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from labelfix.errors import StoreError
-from labelfix.io.atomic import atomic_target
+from labelfix.internal.atomic import atomic_target
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.image_data import ImageRecord
 from labelfix.learn.trainer import TrainResult, observed_map, resolve_config

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labelfix.errors import StoreError
-from labelfix.io.atomic import atomic_target
+from labelfix.internal.atomic import atomic_target
 from labelfix.store.database import Store
 
 
