@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from labelfix.errors import InputError
-from labelfix.io.batch import SPLITS
+from labelfix.ingest_contract import SPLITS
 
 # Splits of a dataset that names none: seeded, the same for every hiding seed.
 FALLBACK_SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}

@@ -96,7 +96,8 @@ def write_features_table(data: BenchData, observed: np.ndarray, path: Path) -> P
 
 def prepare_seed(data: BenchData, settings: BenchSettings, *, seed: int, work_dir: Path) -> SeedContext:
     """Hide labels for ``seed`` and ingest the observed features table into a fresh store."""
-    from labelfix.io.table import KnownVocabulary, read_features_table
+    from labelfix.ingest_contract import KnownVocabulary
+    from labelfix.io.table import read_features_table
     from labelfix.store.catalog import ingest_batch
     from labelfix.store.database import open_store
     from labelfix.store.labels import load_label_matrix

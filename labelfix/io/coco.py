@@ -13,7 +13,8 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from labelfix.errors import InputError
-from labelfix.io.batch import SPLITS, IngestBatch, file_sha256, is_int_id
+from labelfix.ingest_contract import SPLITS, IngestBatch
+from labelfix.io.common import file_sha256, is_int_id
 from labelfix.io.images import check_image, safe_image_path
 
 REQUIRED_KEYS = ("images", "annotations", "categories")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +14,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from labelfix.errors import InputError
-from labelfix.io.batch import SPLITS, IngestBatch, file_sha256, is_int_id
+from labelfix.ingest_contract import SPLITS, IngestBatch, KnownVocabulary
+from labelfix.io.common import file_sha256, is_int_id
 from labelfix.io.coco import CheckImages
 from labelfix.io.images import check_image, safe_image_path
-
-
-@dataclass
-class KnownVocabulary:
-    """What the store already holds, so a table can reuse its ids."""
-
-    category_ids: Mapping[str, int] = field(default_factory=dict)
-    image_ids_by_file: Mapping[str, int] = field(default_factory=dict)
-    next_image_id: int = 1
-    next_category_id: int = 1
 
 
 def _read_arrow(path: Path) -> pa.Table:

@@ -1,4 +1,12 @@
-"""Merge validated input batches into the store: sources, images, categories, annotations, labels."""
+"""Merge validated input batches into the store: sources, images, categories, annotations, labels.
+
+The store's input contract (:class:`~labelfix.ingest_contract.IngestBatch` in,
+:class:`~labelfix.ingest_contract.KnownVocabulary` out) is defined in :mod:`labelfix.ingest_contract`,
+a plain-data module below both ``io/`` and ``store/``: readers build batches without importing the
+store, and the store merges them without importing any reader. :mod:`labelfix.ingest` joins the two.
+This module owns the ``sources``, ``images``, ``categories``, ``annotations`` and ``original_labels``
+tables (owners are named in ``schemas/migrations``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from labelfix.errors import InputError
-from labelfix.io.batch import IngestBatch
-from labelfix.io.table import KnownVocabulary
+from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
