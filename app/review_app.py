@@ -200,7 +200,7 @@ def _export_panel(service: ReviewService) -> None:
                           for d in diff], hide_index=True, width="stretch")
             left, right = st.columns(2)
             if left.button("Write labels.json", key="export_write", type="primary"):
-                from labelfix.io.export import export_coco
+                from labelfix.export import export_coco
 
                 summary = export_coco(service.store, out_dir=out_dir)
                 st.session_state["_export"] = False

@@ -1,4 +1,7 @@
-"""Ingest entry points: read and validate a file, then merge it into the store in one transaction."""
+"""Ingest entry points, the door in: read and validate a file (io/), then merge it into the store (one transaction).
+
+:mod:`labelfix.export` is the door out.
+"""
 
 from __future__ import annotations
 

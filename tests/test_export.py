@@ -6,7 +6,8 @@ import pytest
 
 from labelfix.cli.main import main
 from labelfix.ingest import ingest_coco
-from labelfix.io.export import export_coco, write_json_atomic
+from labelfix.export import export_coco
+from labelfix.io.coco_writer import write_json_atomic
 from labelfix.store import open_store
 from labelfix.store.labels import load_label_matrix, set_label
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from review_helpers import add_suggestions, make_review_store
 
-from labelfix.io.export import export_coco
+from labelfix.export import export_coco
 from labelfix.review.service import ReviewConflict, ReviewError, ReviewService, label_effect
 from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store import open_store

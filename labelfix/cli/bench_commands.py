@@ -133,7 +133,7 @@ def _run_review_rounds(data, settings, *, rounds: int, budget: float, work: Opti
 
     from labelfix.bench.review_rounds import plot_rounds, rounds_markdown, run_review_rounds
     from labelfix.internal.atomic import write_text_atomic
-    from labelfix.io.export import write_json_atomic
+    from labelfix.io.coco_writer import write_json_atomic
 
     if len(settings.folds) != 1:
         raise typer.BadParameter("review rounds take one fold count", param_hint="--folds")

@@ -72,7 +72,7 @@ def export_coco_command(
     inline: Annotated[bool, typer.Option("--inline", help="Also write the source file plus added labels.")] = False,
 ) -> None:
     """Write labels.json (COCO image-level labels, attributes.source on each) and optionally the inline file."""
-    from labelfix.io.export import export_coco
+    from labelfix.export import export_coco
 
     with open_store(db, create=False) as store:
         summary = export_coco(store, out_dir=out, inline=inline)

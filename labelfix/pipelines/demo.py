@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from labelfix.ingest import ingest_coco
-from labelfix.io.export import export_coco
+from labelfix.export import export_coco
 from labelfix.store import open_store
 
 

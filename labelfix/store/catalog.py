@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -161,3 +162,33 @@ def _sql_text(value: str | None) -> str:
 def images_root_of(store: Store, image_id: int) -> Path | None:
     root = store.scalar("SELECT images_root FROM images WHERE image_id = ?", [image_id])
     return Path(root) if root else None
+
+
+# -- reading the catalog back (the export) ------------------------------------------------------------------
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else {}
+
+
+def source_headers(store: Store, *, kind: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(source_id, COCO top-level keys) of every source (of one ``kind``), in ingest order."""
+    where, parameters = ("", []) if kind is None else ("WHERE kind = ?", [kind])
+    return [(int(source_id), _loads(text)) for source_id, text in
+            store.fetchall(f"SELECT source_id, header FROM sources {where} ORDER BY source_id", parameters)]
+
+
+def image_records(store: Store, *, source_id: int | None = None) -> list[dict[str, Any]]:
+    """The source's image records (every key kept), by image id; all images or one source's."""
+    where, parameters = ("", []) if source_id is None else ("WHERE source_id = ?", [source_id])
+    return [_loads(text) for (text,) in
+            store.fetchall(f"SELECT record FROM images {where} ORDER BY image_id", parameters)]
+
+
+def category_records(store: Store) -> list[dict[str, Any]]:
+    """The category records (every key kept), by category id."""
+    return [_loads(text) for (text,) in store.fetchall("SELECT record FROM categories ORDER BY category_id")]
+
+
+def annotation_records(store: Store, *, source_id: int) -> list[dict[str, Any]]:
+    """One source's annotation records as they were, by annotation id."""
+    return [_loads(text) for (text,) in store.fetchall(
+        "SELECT record FROM annotations WHERE source_id = ? ORDER BY annotation_id", [source_id])]

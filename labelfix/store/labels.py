@@ -84,3 +84,19 @@ def label_counts(store: Store) -> dict[str, int]:
     rows = store.fetchall("SELECT state, origin, count(*) FROM labels GROUP BY ALL ORDER BY ALL")
     names = {POSITIVE: "positive", NEGATIVE: "negative"}
     return {f"{names[state]}/{origin}": count for state, origin, count in rows}
+
+
+def positive_cells(store: Store) -> list[tuple[int, int, str]]:
+    """(image_id, category_id, origin) of every positive cell, by image then class (what an export writes)."""
+    return store.fetchall(f"SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE} "
+                          f"ORDER BY image_id, category_id")
+
+
+def positives_without_annotation(store: Store, *, source_id: int) -> list[tuple[int, int, str]]:
+    """(image_id, category_id, origin) of positive cells of ``source_id``'s images that the source did not
+    annotate (labels added since ingest), by image then class."""
+    return store.fetchall(
+        f"SELECT l.image_id, l.category_id, l.origin FROM labels l JOIN images i USING (image_id) "
+        f"WHERE i.source_id = ? AND l.state = {POSITIVE} AND NOT EXISTS (SELECT 1 FROM annotations a "
+        f"WHERE a.source_id = ? AND a.image_id = l.image_id AND a.category_id = l.category_id) "
+        f"ORDER BY l.image_id, l.category_id", [source_id, source_id])
