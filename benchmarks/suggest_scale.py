@@ -66,7 +66,7 @@ def generate(db: Path, *, n_images: int, n_classes: int) -> dict:
 
 def worker(db: Path, *, memory_limit: str, batch_rows: int) -> dict:
     """Run one suggestion step and measure it (runs in its own process)."""
-    from labelfix.detect.suggest import SuggestConfig, suggest
+    from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.store import open_store
 
     tracemalloc.start()

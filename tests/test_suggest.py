@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:asked to hide:UserWarning")
 
 from labelfix.cli.main import main
-from labelfix.detect.scoring import combine_scores, read_split_scores
-from labelfix.detect.suggest import SuggestConfig, revert_auto, suggest
+from labelfix.suggest.scoring import combine_scores, read_split_scores
+from labelfix.suggest.run import SuggestConfig, revert_auto, suggest
 from labelfix.errors import LabelfixError
 from labelfix.store import open_store
 from labelfix.store.database import Store

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from labelfix.detect.thresholds import (
+from labelfix.suggest.thresholds import (
     estimate_missing_counts,
     simulate_validation_hiding,
     thresholds_for_precision,
@@ -149,7 +149,7 @@ def test_hiding_more_than_possible_warns_and_hides_what_it_can():
 
 
 def test_unseen_positive_correction_raises_precision_estimate():
-    from labelfix.detect.thresholds import thresholds_for_precision, unseen_positive_ratio_for
+    from labelfix.suggest.thresholds import thresholds_for_precision, unseen_positive_ratio_for
 
     # 6 candidates ranked; hidden at ranks 1, 3. Two of the "negatives" (ranks 2, 4) are genuinely missing.
     scores = np.array([[0.9], [0.8], [0.7], [0.6], [0.5], [0.4]])

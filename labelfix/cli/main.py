@@ -23,7 +23,7 @@ def _optional_command_modules() -> None:
     """Commands of later stages register themselves here when their modules exist."""
     import importlib
 
-    for module in ("labelfix.cli.embed_commands", "labelfix.cli.learn_commands", "labelfix.cli.detect_commands",
+    for module in ("labelfix.cli.embed_commands", "labelfix.cli.learn_commands", "labelfix.cli.suggest_commands",
                    "labelfix.cli.review_commands", "labelfix.cli.bench_commands"):
         try:
             loaded = importlib.import_module(module)

@@ -65,7 +65,7 @@ def run_demo(config: DemoConfig, *, console: Optional[Console] = None) -> None:
                               check_images="header")
         console.print(f"ingest: {summary.describe()} -> {store.path}")
         steps = [("embed", "labelfix.learn.embed"), ("train", "labelfix.learn.trainer"),
-                 ("suggest", "labelfix.detect.suggest")]
+                 ("suggest", "labelfix.suggest.run")]
         missing = [name for name, module in steps if not _available(module)]
         if missing:
             console.print(f"[yellow]not built yet:[/] {', '.join(missing)} (this demo runs ingest -> export)")

@@ -20,7 +20,7 @@ def run_learning_steps(store: Store, *, config: LearnSettings, console: Console)
 
     Returns the ids and counts worth printing (embedding set, run id, suggestions).
     """
-    from labelfix.detect.suggest import SuggestConfig, suggest
+    from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.learn.config import TrainConfig
     from labelfix.learn.embed import EmbedConfig, compute_embeddings
     from labelfix.learn.trainer import train_head

@@ -41,7 +41,7 @@ def suggest_command(
 
     from pydantic import ValidationError
 
-    from labelfix.detect.suggest import SuggestConfig, suggest
+    from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.errors import LabelfixError
 
     try:
@@ -65,7 +65,7 @@ def revert_auto_command(
     db: DbOption = None,
 ) -> None:
     """Undo auto-accepted labels: cells return to their original state; undo events are recorded."""
-    from labelfix.detect.suggest import revert_auto
+    from labelfix.suggest.run import revert_auto
 
     with open_store(db, create=False) as store:
         count = revert_auto(store, run_id=run)

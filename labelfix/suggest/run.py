@@ -14,7 +14,7 @@ auto-accept still in force (not undone) is never suggested again.
 How thresholds are estimated
 ----------------------------
 Validation's observed positives are known positives. We hide ``val_hide_fraction`` of them
-(:func:`~labelfix.detect.thresholds.simulate_validation_hiding`) and, per class, take the lowest
+(:func:`~labelfix.suggest.thresholds.simulate_validation_hiding`) and, per class, take the lowest
 score threshold whose precision among val's unknown-plus-hidden cells reaches the target. Hiding
 does not change the model's val scores: val labels are never training targets, so the scores are
 what they would have been had those labels really been missing; hiding only decides which val
@@ -45,10 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from labelfix.detect.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
-from labelfix.detect.streaming import (
+from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
+from labelfix.suggest.streaming import (
     MISSING, SPURIOUS, counts_per_class, rank_within_class, stream_candidates, write_suggestions)
-from labelfix.detect.thresholds import (
+from labelfix.suggest.thresholds import (
     ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
 from labelfix.errors import StoreError
 from labelfix.states import POSITIVE, UNKNOWN
@@ -77,7 +77,7 @@ class SuggestConfig(BaseModel):
         Share of true val positives you expect annotators missed. ``0`` treats every unknown val cell
         as negative, a conservative precision estimate that yields few suggestions when val is
         itself incomplete; with a rate, the estimate counts the missed ones as the positives they
-        are (:func:`~labelfix.detect.thresholds.unseen_positive_ratio_for`).
+        are (:func:`~labelfix.suggest.thresholds.unseen_positive_ratio_for`).
     min_support : int
         Hidden val labels a class needs for its own threshold; rarer classes use the pooled one.
     threshold_fallback : float | None

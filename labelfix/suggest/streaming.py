@@ -2,7 +2,7 @@
 
 Memory stays bounded at 1M images x 100 classes because no stage holds the (N, C) matrix:
 
-1. DuckDB computes the scores (:func:`labelfix.detect.scoring.score_query`), joins them with the
+1. DuckDB computes the scores (:func:`labelfix.suggest.scoring.score_query`), joins them with the
    split and the label cells, and keeps only candidates: unknown cells at or above their class
    threshold (a small Arrow table joined in SQL) and original positives at or below the spurious
    cut-off. DuckDB streams (and if needed spills) this scan itself.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from labelfix.detect.scoring import DEFAULT_BATCH_ROWS
+from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS
 from labelfix.store.database import Store
 
 MISSING, SPURIOUS = 1, 2
