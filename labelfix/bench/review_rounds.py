@@ -87,24 +87,17 @@ def review_cells(ctx: "SeedContext", *, run_id: int, rows: np.ndarray, columns: 
     (accepted, rejected).
     """
     from labelfix.review.service import ReviewService
+    from labelfix.store.suggestions import add_suggestions
 
     store = ctx.store
     image_ids = ctx.data.image_ids[rows].astype(np.int64)
     category_ids = columns.astype(np.int64) + 1  # the benchmark store numbers classes 1..C
-    table = pa.table({
-        "run_id": np.full(len(rows), run_id, np.int32), "image_id": image_ids, "category_id": category_ids,
-        "score": scores[rows, columns].astype(np.float32), "rank": np.arange(1, len(rows) + 1, dtype=np.int32)})
-    with store.transaction():
-        # Ids come from the store's own sequence, as for `labelfix suggest`, and are read back per cell.
-        before = int(store.scalar("SELECT coalesce(max(suggestion_id), 0) FROM suggestions"))
-        store.insert_arrow(
-            "INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, reason) "
-            "SELECT run_id, image_id, category_id, 'missing', score, rank, "
-            "'simulated review round: top of the ranking' FROM batch ORDER BY rank", batch=table)
-        filed = {(int(i), int(c)): int(s) for s, i, c in store.fetchall(
-            "SELECT suggestion_id, image_id, category_id FROM suggestions WHERE run_id = ? AND suggestion_id > ?",
-            [run_id, before])}
-    suggestion_ids = np.array([filed[(int(i), int(c))] for i, c in zip(image_ids, category_ids)], dtype=np.int64)
+    cells = pa.table({
+        "image_id": image_ids, "category_id": category_ids, "score": scores[rows, columns].astype(np.float32),
+        "rank_in_class": np.arange(1, len(rows) + 1, dtype=np.int32)})
+    # Ids come from the store's own sequence, as for `labelfix suggest`, and are read back per cell.
+    suggestion_ids = add_suggestions(store, run_id=run_id, cells=cells, kind="missing",
+                                     reason="simulated review round: top of the ranking")
     truly_missing = ctx.hidden[rows, columns]
     service = ReviewService(store)
     accepted = service.decide_many(suggestion_ids=suggestion_ids[truly_missing].tolist(), reviewer=REVIEWER,

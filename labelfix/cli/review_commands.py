@@ -15,6 +15,7 @@ from labelfix.cli.common import DbOption, console
 from labelfix.errors import LabelfixError
 from labelfix.store import open_store
 from labelfix.store.database import DB_ENV_VAR, resolve_db_path
+from labelfix.store.suggestions import count_suggestions
 
 fiftyone_app = typer.Typer(no_args_is_help=True, help="Review suggestions in the FiftyOne App and pull decisions back.")
 
@@ -50,7 +51,7 @@ def review_command(
     """Open the review app: decide on suggestions class by class, tail classes first (keys A/X/S/U)."""
     path = resolve_db_path(db).resolve()
     with open_store(path, create=False) as store:  # fails clearly on a missing store; migrates an old one
-        pending = store.scalar("SELECT count(*) FROM suggestions")
+        pending = count_suggestions(store)
     if not pending:
         console.print("[yellow]this store has no suggestions yet: run `labelfix suggest` (or `labelfix demo`) first[/]")
     env = {**os.environ, DB_ENV_VAR: str(path)}

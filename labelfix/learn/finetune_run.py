@@ -25,7 +25,7 @@ from labelfix.learn.trainer import TrainResult, observed_map, resolve_config
 from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import LabelMatrix
-from labelfix.store.runs import create_run, finish_run, write_corrections, write_predictions
+from labelfix.store.runs import create_run, finish_run, reopen_run, write_corrections, write_predictions
 
 CHECKPOINT_FORMAT = 1
 FINETUNE_WEIGHT_DECAY = 1e-4
@@ -121,8 +121,7 @@ def start_or_resume_run(store: Store, *, config: TrainConfig) -> tuple[int, Trai
     if not (directory / "last.pt").exists():
         raise StoreError(f"run {run_id} has no checkpoint in {directory}", file=store.path,
                          fix="train again without --resume")
-    with store.transaction():
-        store.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [int(run_id)])
+    reopen_run(store, run_id=int(run_id))
     return int(run_id), resumed, directory
 
 

@@ -20,6 +20,7 @@ from labelfix.review.models import ReviewError
 from labelfix.review.service import ReviewService
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
+from labelfix.store.reviews import decisions_by
 
 LABELS_FIELD = "labels"
 SUGGESTIONS_FIELD = "suggestions"
@@ -197,9 +198,7 @@ def pull(store: Store, *, dataset_name: str, reviewer: str) -> PullSummary:
                 tagged.setdefault(int(suggestion_id), set()).update(tags)
     service = ReviewService(store)
     summary = PullSummary(reviewer=full_name)
-    pulled_before = {(int(s), d) for s, d in store.fetchall(
-        "SELECT suggestion_id, decision FROM review_events WHERE reviewer = ? AND suggestion_id IS NOT NULL",
-        [full_name])}
+    pulled_before = decisions_by(store, reviewer=full_name)
     for suggestion_id, tags in sorted(tagged.items()):
         if len(tags) > 1:
             summary.conflicts[suggestion_id] = "tagged both accept and reject"

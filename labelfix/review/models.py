@@ -3,6 +3,8 @@
 No store access here, so the app's rendering code and tests can use these types without a service.
 The SQL fragments that derive a suggestion's current decision live here too: both the query side
 (:mod:`labelfix.review.queries`) and the write side (:mod:`labelfix.review.service`) build on them.
+``EFFECTIVE_EVENTS_SQL`` (the events no undo cancelled) belongs to the ``review_events`` table's owner,
+:mod:`labelfix.store.reviews`, and is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from typing import Literal
 
 from labelfix.errors import LabelfixError
 from labelfix.states import NEGATIVE, POSITIVE
+from labelfix.store.reviews import EFFECTIVE_EVENTS_SQL
+
+__all__ = [
+    "DECISIONS", "EFFECTIVE_EVENTS_SQL", "PENDING", "STATUSES", "STATUS_CASE_SQL", "BatchResult", "ClassDiff",
+    "ClassProgress", "Decision", "ImageBox", "ImageLabel", "Progress", "QueueItem", "ReviewConflict", "ReviewError",
+    "ReviewEvent", "Status", "label_effect", "status_of", "utc_now",
+]
 
 Decision = Literal["accept", "reject", "skip", "unsure", "auto_accept"]
 Status = Literal["open", "skipped", "accepted", "rejected"]
@@ -194,13 +203,6 @@ def status_of(decision: str | None) -> str:
         return "accepted"
     return "rejected"
 
-
-# Review events that still count: every event except undos and the events an undo cancelled.
-EFFECTIVE_EVENTS_SQL = """
-    SELECT e.* FROM review_events e
-    WHERE e.decision <> 'undo' AND NOT EXISTS (
-        SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)
-"""
 
 # status_of in SQL, over the latest effective event aliased ``cur``; keep the two in step.
 STATUS_CASE_SQL = """

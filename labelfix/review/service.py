@@ -3,7 +3,8 @@
 UI-agnostic: the Streamlit app, the FiftyOne pull and the CLI all go through :class:`ReviewService`.
 Review events are append-only; the current decision of a suggestion is derived from them (the latest
 decision event that no ``undo`` event points at). Every decision changes its label cell and records
-its event in one transaction.
+its event in one transaction. The ``review_events`` and ``leases`` tables are written through their
+owner, :mod:`labelfix.store.reviews`.
 
 The data classes live in :mod:`labelfix.review.models` and the read-only queries in
 :mod:`labelfix.review.queries`; they are re-exported here so ``from labelfix.review.service import ...``
@@ -43,6 +44,15 @@ from labelfix.review.queries import ReviewQueries
 from labelfix.states import UNKNOWN
 from labelfix.store.database import Store
 from labelfix.store.labels import original_state, set_label
+from labelfix.store.reviews import (
+    drop_expired_leases,
+    drop_lease,
+    event_with_undone,
+    latest_effective_event,
+    lease,
+    record_event,
+    release_leases,
+)
 
 __all__ = [
     "DECISIONS", "DEFAULT_LEASE_SECONDS", "PENDING", "STATUSES", "BatchResult", "ClassDiff", "ClassProgress",
@@ -119,42 +129,19 @@ class ReviewService(ReviewQueries):
                               fix="use items() to list decided suggestions")
         with self._lock, self.store.transaction():
             now = self.clock()
-            self.store.execute("DELETE FROM leases WHERE expires_at <= ?", [now])
+            drop_expired_leases(self.store, now=now)
             chosen = self._select(category_id=category_id, run_id=run_id, statuses=list(statuses), min_score=min_score,
                                   max_score=max_score, head_first=head_first, limit=max(int(n), 0), offset=0,
                                   kinds=kinds, free_for=reviewer)
             expires = now + dt.timedelta(seconds=self.lease_seconds)
-            ids = [item.suggestion_id for item in chosen]
-            if not keep_other_leases:
-                if ids:
-                    self.store.execute(
-                        f"DELETE FROM leases WHERE reviewer = ? AND suggestion_id NOT IN "
-                        f"({', '.join('?' for _ in ids)})", [reviewer, *ids])
-                else:
-                    self.store.execute("DELETE FROM leases WHERE reviewer = ?", [reviewer])
-            for suggestion_id in ids:
-                self.store.execute(
-                    "INSERT INTO leases (suggestion_id, reviewer, expires_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (suggestion_id) DO UPDATE SET reviewer = excluded.reviewer, "
-                    "expires_at = excluded.expires_at", [suggestion_id, reviewer, expires])
+            lease(self.store, suggestion_ids=[item.suggestion_id for item in chosen], reviewer=reviewer,
+                  expires_at=expires, release_others=not keep_other_leases)
         return [dataclasses.replace(item, lease_reviewer=reviewer, lease_expires_at=expires) for item in chosen]
 
     def release(self, *, reviewer: str, suggestion_ids: Sequence[int] | None = None) -> int:
         """Give back ``reviewer``'s leases (all of them, or those on ``suggestion_ids``); return how many."""
         with self._lock, self.store.transaction():
-            if suggestion_ids is None:
-                n = self.store.scalar("SELECT count(*) FROM leases WHERE reviewer = ?", [reviewer])
-                self.store.execute("DELETE FROM leases WHERE reviewer = ?", [reviewer])
-            else:
-                ids = [int(s) for s in suggestion_ids]
-                if not ids:
-                    return 0
-                marks = ", ".join("?" for _ in ids)
-                n = self.store.scalar(f"SELECT count(*) FROM leases WHERE reviewer = ? AND suggestion_id IN ({marks})",
-                                      [reviewer, *ids])
-                self.store.execute(f"DELETE FROM leases WHERE reviewer = ? AND suggestion_id IN ({marks})",
-                                   [reviewer, *ids])
-        return int(n or 0)
+            return release_leases(self.store, reviewer=reviewer, suggestion_ids=suggestion_ids)
 
     # -- decisions ------------------------------------------------------------------------------
     @staticmethod
@@ -193,13 +180,12 @@ class ReviewService(ReviewQueries):
                                  fix="take items from next_items, or wait for the lease to expire")
         effect = label_effect(kind, decision)
         now = self.clock()
-        event_id = self.store.scalar(
-            "INSERT INTO review_events (suggestion_id, image_id, category_id, reviewer, decision, note, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
-            [int(suggestion_id), image_id, category_id, reviewer, decision, note, now])
+        event_id = record_event(self.store, suggestion_id=int(suggestion_id), image_id=image_id,
+                                category_id=category_id, reviewer=reviewer, decision=decision, note=note,
+                                created_at=now)
         if effect is not None:
             set_label(self.store, image_id=image_id, category_id=category_id, state=effect[0], origin=effect[1])
-        self.store.execute("DELETE FROM leases WHERE suggestion_id = ?", [int(suggestion_id)])
+        drop_lease(self.store, suggestion_id=int(suggestion_id))
         return ReviewEvent(int(event_id), int(suggestion_id), image_id, category_id, reviewer, decision, note, None,
                            now)
 
@@ -288,19 +274,14 @@ class ReviewService(ReviewQueries):
         with self._lock, self.store.transaction():
             if event_id is None:
                 if suggestion_id is not None:
-                    event_id = self.store.scalar(
-                        f"SELECT max(event_id) FROM ({EFFECTIVE_EVENTS_SQL}) WHERE suggestion_id = ?", [int(suggestion_id)])
+                    event_id = latest_effective_event(self.store, suggestion_id=int(suggestion_id))
                     if event_id is None:
                         raise ReviewError(f"suggestion {suggestion_id} has no decision to undo")
                 else:
-                    event_id = self.store.scalar(
-                        f"SELECT max(event_id) FROM ({EFFECTIVE_EVENTS_SQL}) WHERE reviewer = ?", [reviewer])
+                    event_id = latest_effective_event(self.store, reviewer=reviewer)
                     if event_id is None:
                         return None
-            row = self.store.fetchone(
-                "SELECT event_id, suggestion_id, image_id, category_id, decision, "
-                "EXISTS (SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id) "
-                "FROM review_events e WHERE event_id = ?", [int(event_id)])
+            row = event_with_undone(self.store, event_id=int(event_id))
             if row is None:
                 raise ReviewError(f"no review event {event_id}")
             _, target_suggestion, image_id, category_id, decision, undone = row
@@ -309,10 +290,9 @@ class ReviewService(ReviewQueries):
             if undone:
                 raise ReviewConflict(f"event {event_id} is already undone")
             now = self.clock()
-            new_id = self.store.scalar(
-                "INSERT INTO review_events (suggestion_id, image_id, category_id, reviewer, decision, note, "
-                "undoes_event_id, created_at) VALUES (?, ?, ?, ?, 'undo', ?, ?, ?) RETURNING event_id",
-                [target_suggestion, image_id, category_id, reviewer, note, int(event_id), now])
+            new_id = record_event(self.store, suggestion_id=target_suggestion, image_id=image_id,
+                                  category_id=category_id, reviewer=reviewer, decision="undo", note=note,
+                                  created_at=now, undoes_event_id=int(event_id))
             self._restore_cell(image_id=int(image_id), category_id=int(category_id))
         return ReviewEvent(int(new_id), None if target_suggestion is None else int(target_suggestion), int(image_id),
                            int(category_id), reviewer, "undo", note, int(event_id), now)

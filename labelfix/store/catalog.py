@@ -19,9 +19,9 @@ import pyarrow as pa
 
 from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
-from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
+from labelfix.store.labels import add_original_positives
 
 
 @dataclass(frozen=True)
@@ -135,18 +135,15 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
             store.insert_arrow(f"INSERT INTO annotations SELECT {source_id}, annotation_id, image_id, category_id, "
                                f"record FROM batch_annotations", batch_annotations=annotations)
             new_annotations = len(batch.annotations)
-        before = store.scalar("SELECT count(*) FROM labels")
+        added_labels = 0
         if batch.positives:
             cells = sorted(batch.positives)
             positives = pa.table({"image_id": pa.array([c[0] for c in cells], pa.int64()),
                                   "category_id": pa.array([c[1] for c in cells], pa.int64())})
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
-            store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
-                               f"SELECT image_id, category_id, {POSITIVE}, 'original' FROM batch_positives "
-                               f"ON CONFLICT DO NOTHING", batch_positives=positives)
+            added_labels = add_original_positives(store, cells=positives)
             store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
                                f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
-        added_labels = store.scalar("SELECT count(*) FROM labels") - before
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
                                 weights_hash=batch.sha256[:12], image_ids=batch.embedding_image_ids,

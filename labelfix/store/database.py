@@ -80,16 +80,20 @@ class Store:
         rows = self.execute(sql, parameters).fetchall()
         return rows[0] if rows else None
 
+    def arrow(self, sql: str, parameters: Any = None) -> Any:
+        """The result as a pyarrow Table (read in full, so the connection is free again)."""
+        return self.connection.sql(sql, params=parameters).to_arrow_table()
+
     def df(self, sql: str, parameters: Any = None):
         """The result as a pandas DataFrame."""
         return self.execute(sql, parameters).df()
 
-    def insert_arrow(self, sql: str, **tables: Any) -> None:
-        """Run ``sql`` with Arrow tables registered under the given names (bulk inserts, no row loops)."""
+    def insert_arrow(self, sql: str, parameters: Any = None, **tables: Any) -> None:
+        """Run ``sql`` (with ``parameters``) with Arrow tables registered under the given names (bulk, no row loops)."""
         for name, table in tables.items():
             self.connection.register(name, table)
         try:
-            self.execute(sql)
+            self.execute(sql, parameters)
         finally:
             for name in tables:
                 self.connection.unregister(name)

@@ -1,10 +1,16 @@
-"""Read the three-state label matrix and change label cells."""
+"""Read the three-state label matrix and change label cells.
+
+Owner of the ``labels`` table: ingest (original positives), review decisions, auto-accepts and their
+revert all write it through the functions here.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
 from labelfix.store.database import Store
@@ -70,6 +76,47 @@ def set_label(store: Store, *, image_id: int, category_id: int, state: int, orig
         "INSERT INTO labels (image_id, category_id, state, origin) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (image_id, category_id) DO UPDATE SET state = excluded.state, origin = excluded.origin, "
         "updated_at = now()", [image_id, category_id, state, origin])
+
+
+def add_original_positives(store: Store, *, cells: pa.Table) -> int:
+    """Add ingested positives (columns ``image_id``, ``category_id``) with origin ``original``; return how many.
+
+    A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original.
+    """
+    before = store.scalar("SELECT count(*) FROM labels")
+    store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
+                       f"SELECT image_id, category_id, {POSITIVE}, 'original' FROM _labelfix_cells "
+                       f"ON CONFLICT DO NOTHING", _labelfix_cells=cells)
+    return int(store.scalar("SELECT count(*) FROM labels") - before)
+
+
+def set_labels(store: Store, *, cells: pa.Table, state: int, origin: str, updated_at: dt.datetime) -> None:
+    """Set many cells (columns ``image_id``, ``category_id``) to ``state`` with ``origin``, in one statement."""
+    if state not in (POSITIVE, NEGATIVE):
+        raise ValueError(f"state must be {POSITIVE} or {NEGATIVE}, got {state}")
+    store.insert_arrow(
+        "INSERT INTO labels (image_id, category_id, state, origin, updated_at) "
+        "SELECT image_id, category_id, ?, ?, ? FROM _labelfix_cells ON CONFLICT (image_id, category_id) "
+        "DO UPDATE SET state = excluded.state, origin = excluded.origin, updated_at = excluded.updated_at",
+        [state, origin, updated_at], _labelfix_cells=cells)
+
+
+def restore_original(store: Store, *, cells: pa.Table, origin: str, updated_at: dt.datetime) -> None:
+    """Cells (columns ``image_id``, ``category_id``) whose label still has ``origin`` return to the source's state.
+
+    Original positives become positive with origin ``original`` again; the other cells become unknown
+    (their row is removed). A cell whose origin changed since (a person decided it) is left alone.
+    """
+    store.insert_arrow(
+        f"""UPDATE labels SET state = {POSITIVE}, origin = 'original', updated_at = ?
+        FROM _labelfix_cells r WHERE labels.image_id = r.image_id AND labels.category_id = r.category_id
+        AND labels.origin = ? AND EXISTS (SELECT 1 FROM original_labels o
+            WHERE o.image_id = r.image_id AND o.category_id = r.category_id)""",
+        [updated_at, origin], _labelfix_cells=cells)
+    store.insert_arrow(
+        """DELETE FROM labels WHERE origin = ? AND EXISTS (SELECT 1 FROM _labelfix_cells r
+        WHERE r.image_id = labels.image_id AND r.category_id = labels.category_id)""",
+        [origin], _labelfix_cells=cells)
 
 
 def original_state(store: Store, *, image_id: int, category_id: int) -> int:

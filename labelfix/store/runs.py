@@ -1,4 +1,7 @@
-"""Model runs: config, per-epoch metrics, predictions of every cell, and the corrections a method made."""
+"""Model runs: config, per-epoch metrics, predictions of every cell, and the corrections a method made.
+
+Owner of the ``runs``, ``run_epochs``, ``predictions`` and ``corrections`` tables.
+"""
 
 from __future__ import annotations
 
@@ -109,6 +112,25 @@ def write_corrections(store: Store, *, run_id: int, image_ids: np.ndarray, categ
     with store.transaction():
         store.insert_arrow("INSERT INTO corrections SELECT * FROM batch", batch=table)
     return count
+
+
+def reopen_run(store: Store, *, run_id: int) -> None:
+    """Mark an interrupted run ``running`` again (a resumed finetune)."""
+    with store.transaction():
+        store.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [int(run_id)])
+
+
+def ensemble_run(store: Store, *, source_runs: list[int], combine: str) -> int:
+    """The run row that stands for a combination of runs (suggestions are filed under it); made once.
+
+    Its status is ``ensemble``, not ``finished``: it has no predictions, so :func:`latest_run_id` never picks it.
+    """
+    key = json.dumps({"runs": source_runs, "combine": combine})
+    found = store.scalar("SELECT min(run_id) FROM runs WHERE mode = 'ensemble' AND config::VARCHAR = ?", [key])
+    if found is not None:
+        return int(found)
+    return int(store.scalar("INSERT INTO runs (method, mode, status, config) VALUES (?, 'ensemble', 'ensemble', ?) "
+                            "RETURNING run_id", [f"{combine}(" + "+".join(map(str, source_runs)) + ")", key]))
 
 
 def latest_run_id(store: Store, *, status: str = "finished") -> int:

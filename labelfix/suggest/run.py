@@ -34,9 +34,9 @@ and keep their history (migration ``0003_suggest``). Decided suggestions are nev
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -45,17 +45,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
-from labelfix.suggest.streaming import (
-    MISSING, SPURIOUS, counts_per_class, rank_within_class, stream_candidates, write_suggestions)
-from labelfix.suggest.thresholds import (
-    ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
 from labelfix.errors import StoreError
+from labelfix.internal.json_values import finite_or_none
 from labelfix.states import POSITIVE, UNKNOWN
 from labelfix.store.database import Store
-from labelfix.store.labels import load_label_matrix
-from labelfix.store.runs import latest_run_id
-from labelfix.internal.json_values import finite_or_none
+from labelfix.store.labels import load_label_matrix, restore_original, set_labels
+from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
+from labelfix.store.runs import ensemble_run, latest_run_id
+from labelfix.store.suggestions import auto_accept_candidates, file_ranked, finish_call, replace_open, start_call
+from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
+from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
+from labelfix.suggest.thresholds import (
+    ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
 
 
 class SuggestConfig(BaseModel):
@@ -209,29 +210,24 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                                  ).fetchnumpy()["category_id"].astype(np.int64)
     thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), report.thresholds.tolist())}
     spurious_max = config.spurious_max_score if config.spurious else None
-    candidates = stream_candidates(store, score_sql=sql, thresholds=thresholds, spurious_max_score=spurious_max,
-                                   batch_rows=config.batch_rows)
-    flagged = counts_per_class(candidates, category_ids=category_ids, kind=MISSING)
-    order, ranks = rank_within_class(candidates, max_per_class=config.max_per_class)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
-    with store.transaction():
-        run_id = _suggestion_run(store, source_runs=source_runs, combine=config.combine)
-        call_id = int(store.scalar("INSERT INTO suggest_calls (run_id, source_runs, config, created_at) "
-                                   "VALUES (?, ?, ?, ?) RETURNING call_id",
-                                   [run_id, json.dumps(source_runs), json.dumps(config_json), now]))
-        replaced = _replace_open(store, run_id=run_id, now=now)
-        write_suggestions(store, candidates=candidates, order=order, ranks=ranks, run_id=run_id, call_id=call_id,
-                          thresholds=thresholds, spurious_max_score=spurious_max,
-                          reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
-                          source_runs=source_runs, created_at=now)
-        auto = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now)
-        result = _report(store, category_ids=category_ids, candidates=candidates, order=order, flagged=flagged,
-                         report=report, auto=auto, run_id=run_id, source_runs=source_runs, call_id=call_id,
-                         replaced=replaced, config=config_json)
-        result.seconds = time.perf_counter() - started
-        store.execute("UPDATE suggest_calls SET summary = ? WHERE call_id = ?",
-                      [json.dumps(result.to_dict(), default=str), call_id])
+    with ranked_candidates(store, score_sql=sql, thresholds=thresholds, spurious_max_score=spurious_max) as table:
+        counts = candidate_counts(store, table=table, max_per_class=config.max_per_class)
+        with store.transaction():
+            run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
+                store, source_runs=source_runs, combine=config.combine)
+            call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
+            replaced = replace_open(store, run_id=run_id, now=now)
+            file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
+                        reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
+                        source_runs=source_runs, created_at=now)
+            auto = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now)
+            result = _report(store, category_ids=category_ids, counts=counts, report=report, auto=auto,
+                             run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
+                             config=config_json)
+            result.seconds = time.perf_counter() - started
+            finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
 
 
@@ -257,29 +253,13 @@ def revert_auto(store: Store, *, run_id: int | None = None) -> int:
     >>> revert_auto(store)  # doctest: +SKIP
     12
     """
-    where = "" if run_id is None else f"AND s.run_id = {int(run_id)}"
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with store.transaction():
-        store.execute(f"""CREATE TEMP TABLE _labelfix_revert AS
-            SELECT e.event_id, e.suggestion_id, e.image_id, e.category_id FROM review_events e
-            LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id
-            WHERE e.decision = 'auto_accept' {where} AND NOT EXISTS (
-                SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)""")
-        try:
-            count = int(store.scalar("SELECT count(*) FROM _labelfix_revert"))
-            store.execute("INSERT INTO review_events (suggestion_id, image_id, category_id, reviewer, decision, note, "
-                          "undoes_event_id, created_at) SELECT suggestion_id, image_id, category_id, 'auto', 'undo', "
-                          "'revert-auto', event_id, ? FROM _labelfix_revert ORDER BY event_id", [now])
-            # Original positives go back to 'original'; the other cells become unknown again (no row).
-            store.execute(f"""UPDATE labels SET state = {POSITIVE}, origin = 'original', updated_at = ?
-                FROM _labelfix_revert r WHERE labels.image_id = r.image_id AND labels.category_id = r.category_id
-                AND labels.origin = 'auto' AND EXISTS (SELECT 1 FROM original_labels o
-                    WHERE o.image_id = r.image_id AND o.category_id = r.category_id)""", [now])
-            store.execute("""DELETE FROM labels WHERE origin = 'auto' AND EXISTS (SELECT 1 FROM _labelfix_revert r
-                WHERE r.image_id = labels.image_id AND r.category_id = labels.category_id)""")
-        finally:
-            store.execute("DROP TABLE _labelfix_revert")
-    return count
+        undone = auto_accepts_in_force(store, run_id=run_id)
+        record_undos(store, events=undone, reviewer="auto", note="revert-auto", created_at=now)
+        # Original positives go back to 'original'; the other cells become unknown again (no row).
+        restore_original(store, cells=undone.select(["image_id", "category_id"]), origin="auto", updated_at=now)
+    return undone.num_rows
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -303,52 +283,15 @@ def _val_thresholds(store: Store, *, source_runs: list[int], config: SuggestConf
                                     unseen_positive_ratio=ratio)
 
 
-def _suggestion_run(store: Store, *, source_runs: list[int], combine: str) -> int:
-    """The run suggestions are filed under: the run itself, or one ``ensemble`` run row per combination."""
-    if len(source_runs) == 1:
-        return source_runs[0]
-    key = json.dumps({"runs": source_runs, "combine": combine})
-    found = store.scalar("SELECT min(run_id) FROM runs WHERE mode = 'ensemble' AND config::VARCHAR = ?", [key])
-    if found is not None:
-        return int(found)
-    # Status 'ensemble', not 'finished': it has no predictions, so latest_run_id must not pick it.
-    return int(store.scalar("INSERT INTO runs (method, mode, status, config) VALUES (?, 'ensemble', 'ensemble', ?) "
-                            "RETURNING run_id", [f"{combine}(" + "+".join(map(str, source_runs)) + ")", key]))
-
-
-def _replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
-    """Delete untouched open suggestions of ``run_id``; mark undecided ones with history superseded."""
-    decided = """SELECT e.suggestion_id FROM review_events e WHERE e.suggestion_id IS NOT NULL
-        AND e.decision IN ('accept', 'reject', 'auto_accept') AND NOT EXISTS (
-            SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)"""
-    touched = "SELECT suggestion_id FROM review_events WHERE suggestion_id IS NOT NULL"
-    untouched = (f"SELECT suggestion_id FROM suggestions WHERE run_id = ? AND superseded_at IS NULL "
-                 f"AND suggestion_id NOT IN ({touched})")
-    n_deleted = int(store.scalar(f"SELECT count(*) FROM ({untouched})", [run_id]))
-    store.execute(f"DELETE FROM leases WHERE suggestion_id IN ({untouched})", [run_id])
-    store.execute(f"DELETE FROM suggestions WHERE suggestion_id IN ({untouched})", [run_id])
-    superseded = (f"run_id = ? AND superseded_at IS NULL AND suggestion_id IN ({touched}) "
-                  f"AND suggestion_id NOT IN ({decided})")
-    n_superseded = int(store.scalar(f"SELECT count(*) FROM suggestions WHERE {superseded}", [run_id]))
-    store.execute(f"UPDATE suggestions SET superseded_at = ? WHERE {superseded}", [now, run_id])
-    return n_deleted + n_superseded
-
-
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime) -> dict[int, int]:
     """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P."""
     if above is None:
         return {}
-    chosen = "FROM suggestions WHERE call_id = ? AND kind = 'missing' AND score > ?"
-    store.execute(f"INSERT INTO review_events (suggestion_id, image_id, category_id, reviewer, decision, note, "
-                  f"created_at) SELECT suggestion_id, image_id, category_id, 'auto', 'auto_accept', "
-                  f"printf('score %.3f > %.3f', score, ?), ? {chosen} ORDER BY suggestion_id",
-                  [above, now, call_id, above])
-    store.execute(f"INSERT INTO labels (image_id, category_id, state, origin, updated_at) "
-                  f"SELECT image_id, category_id, {POSITIVE}, 'auto', ? {chosen} ON CONFLICT (image_id, category_id) "
-                  f"DO UPDATE SET state = excluded.state, origin = excluded.origin, updated_at = excluded.updated_at",
-                  [now, call_id, above])
-    return {int(c): int(n) for c, n in store.fetchall(f"SELECT category_id, count(*) {chosen} GROUP BY ALL",
-                                                      [call_id, above])}
+    chosen = auto_accept_candidates(store, call_id=call_id, above=above)
+    record_auto_accepts(store, suggestions=chosen, above=above, created_at=now)
+    set_labels(store, cells=chosen.select(["image_id", "category_id"]), state=POSITIVE, origin="auto",
+               updated_at=now)
+    return dict(Counter(chosen.column("category_id").to_pylist()))
 
 
 def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
@@ -361,15 +304,15 @@ def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str
     return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
 
 
-def _report(store: Store, *, category_ids: np.ndarray, candidates, order: np.ndarray, flagged: np.ndarray,
+def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
             report: ThresholdReport, auto: dict[int, int], run_id: int, source_runs: list[int], call_id: int,
             replaced: int, config: dict[str, Any]) -> SuggestReport:
     names = dict(store.fetchall("SELECT category_id, name FROM categories"))
     frequency = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                     f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
-    kinds, kept_classes = candidates.kinds[order], np.searchsorted(category_ids, candidates.category_ids[order])
-    n_missing = np.bincount(kept_classes[kinds == MISSING], minlength=len(category_ids))
-    n_spurious = np.bincount(kept_classes[kinds == SPURIOUS], minlength=len(category_ids))
+    flagged = [counts.get((MISSING, c), (0, 0))[0] for c in category_ids.tolist()]
+    n_missing = [counts.get((MISSING, c), (0, 0))[1] for c in category_ids.tolist()]
+    n_spurious = [counts.get((SPURIOUS, c), (0, 0))[1] for c in category_ids.tolist()]
     classes = []
     for index, category_id in enumerate(category_ids.tolist()):
         precision, recall = report.estimated_precision[index], report.estimated_recall[index]
@@ -386,7 +329,6 @@ def _report(store: Store, *, category_ids: np.ndarray, candidates, order: np.nda
                          n_missing=sum(c.missing for c in classes), n_spurious=sum(c.spurious for c in classes),
                          n_auto_accepted=sum(auto.values()), n_replaced=replaced, thresholds=report, seconds=0.0,
                          config=config)
-
 
 
 def _fmt(value: float | None, spec: str) -> str:
