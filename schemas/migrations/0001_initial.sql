@@ -1,6 +1,11 @@
 -- labelfix store, version 1. One DuckDB file per project.
 -- Label cells that are not stored are `unknown`; `labels` holds the current explicit state of a cell.
+-- Each table has one owner: the module named in the `-- owner:` line above it holds every statement that
+-- writes the table (and its main queries); other code calls that module. (schema_migrations: store/database.py.)
+-- Comments may be edited freely: store/database.py applies a migration by its version number, once, with
+-- no checksum of the file's text.
 
+-- owner: labelfix/store/catalog.py
 CREATE TABLE sources (
     source_id    INTEGER PRIMARY KEY,
     kind         VARCHAR NOT NULL CHECK (kind IN ('coco', 'table', 'features')),
@@ -11,6 +16,7 @@ CREATE TABLE sources (
     ingested_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 
+-- owner: labelfix/store/catalog.py
 CREATE TABLE images (
     image_id     BIGINT PRIMARY KEY,   -- the COCO id, kept
     file_name    VARCHAR,
@@ -22,6 +28,7 @@ CREATE TABLE images (
     record       JSON NOT NULL         -- the original image record, every key kept
 );
 
+-- owner: labelfix/store/catalog.py
 CREATE TABLE categories (
     category_id   BIGINT PRIMARY KEY,  -- the COCO id, kept
     name          VARCHAR NOT NULL UNIQUE,
@@ -30,6 +37,7 @@ CREATE TABLE categories (
 );
 
 -- The source's annotations as they were, for bbox drawing and the inline export.
+-- owner: labelfix/store/catalog.py
 CREATE TABLE annotations (
     source_id     INTEGER NOT NULL,
     annotation_id BIGINT NOT NULL,
@@ -40,6 +48,7 @@ CREATE TABLE annotations (
 );
 
 -- Image-level positives as the source had them, never changed after ingest.
+-- owner: labelfix/store/catalog.py
 CREATE TABLE original_labels (
     image_id     BIGINT NOT NULL,
     category_id  BIGINT NOT NULL,
@@ -47,6 +56,7 @@ CREATE TABLE original_labels (
     PRIMARY KEY (image_id, category_id)
 );
 
+-- owner: labelfix/store/labels.py
 CREATE TABLE labels (
     image_id     BIGINT NOT NULL,
     category_id  BIGINT NOT NULL,
@@ -57,6 +67,7 @@ CREATE TABLE labels (
 );
 
 CREATE SEQUENCE run_seq START 1;
+-- owner: labelfix/store/runs.py
 CREATE TABLE runs (
     run_id          INTEGER PRIMARY KEY DEFAULT nextval('run_seq'),
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
@@ -69,6 +80,7 @@ CREATE TABLE runs (
     code_version    VARCHAR
 );
 
+-- owner: labelfix/store/runs.py
 CREATE TABLE run_epochs (
     run_id   INTEGER NOT NULL,
     epoch    INTEGER NOT NULL,
@@ -77,6 +89,7 @@ CREATE TABLE run_epochs (
 );
 
 -- Predicted probability of every (image, class) of every split; fold says which cross-fitted model scored it.
+-- owner: labelfix/store/runs.py
 CREATE TABLE predictions (
     run_id       INTEGER NOT NULL,
     image_id     BIGINT NOT NULL,
@@ -86,6 +99,7 @@ CREATE TABLE predictions (
 );
 
 -- Which unknown cells a correction-based method treated as positive/negative, at which epoch.
+-- owner: labelfix/store/runs.py
 CREATE TABLE corrections (
     run_id       INTEGER NOT NULL,
     image_id     BIGINT NOT NULL,
@@ -96,6 +110,7 @@ CREATE TABLE corrections (
 );
 
 CREATE SEQUENCE suggestion_seq START 1;
+-- owner: labelfix/store/suggestions.py
 CREATE TABLE suggestions (
     suggestion_id BIGINT PRIMARY KEY DEFAULT nextval('suggestion_seq'),
     run_id        INTEGER NOT NULL,
@@ -111,6 +126,7 @@ CREATE TABLE suggestions (
 
 -- Append-only: an undo is a new event pointing at the one it reverses.
 CREATE SEQUENCE review_event_seq START 1;
+-- owner: labelfix/store/reviews.py
 CREATE TABLE review_events (
     event_id      BIGINT PRIMARY KEY DEFAULT nextval('review_event_seq'),
     suggestion_id BIGINT,
@@ -123,6 +139,7 @@ CREATE TABLE review_events (
     created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 
+-- owner: labelfix/store/reviews.py
 CREATE TABLE leases (
     suggestion_id BIGINT PRIMARY KEY,
     reviewer      VARCHAR NOT NULL,
@@ -130,6 +147,7 @@ CREATE TABLE leases (
 );
 
 CREATE SEQUENCE export_seq START 1;
+-- owner: labelfix/store/exports.py
 CREATE TABLE exports (
     export_id    INTEGER PRIMARY KEY DEFAULT nextval('export_seq'),
     created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
@@ -141,6 +159,7 @@ CREATE TABLE exports (
 );
 
 -- Embedding files (Parquet beside the store), one per (backbone, weights) or per ingested features table.
+-- owner: labelfix/store/embeddings.py
 CREATE TABLE embedding_sets (
     name         VARCHAR PRIMARY KEY,   -- e.g. 'mobilenet_v2-3f2a…' or 'features-9c1e…'
     backbone     VARCHAR NOT NULL,

@@ -5,6 +5,7 @@
 -- queue should show only suggestions with `superseded_at IS NULL`.
 
 CREATE SEQUENCE suggest_call_seq START 1;
+-- owner: labelfix/store/suggestions.py
 CREATE TABLE suggest_calls (
     call_id      INTEGER PRIMARY KEY DEFAULT nextval('suggest_call_seq'),
     run_id       INTEGER NOT NULL,      -- the run the suggestions are filed under (a model run or an ensemble run)
