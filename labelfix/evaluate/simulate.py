@@ -73,8 +73,8 @@ def hide_split_positives(truth: np.ndarray, *, split: str, seed: int, rate: floa
                          difficulty: np.ndarray | None = None) -> np.ndarray:
     """Observed labels of one split: :func:`hide_positives` with the split's seed and feasible rate.
 
-    The one place ``labelfix demo-data`` and ``labelfix bench`` hide a split's labels, so that bench
-    seed *s* on the demo's full labels hides exactly what demo-data seed *s* hid.
+    The one place the ``demo-data`` and ``bench`` commands hide a split's labels, so that bench seed
+    *s* on the demo's full labels hides exactly what demo-data seed *s* hid.
 
     Examples
     --------
