@@ -53,10 +53,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from labelfix.bench.baselines import cleanlab_baseline, oracle_baseline
 from labelfix.bench.data import BenchData, load_coco_bench_data, load_features_bench_data, read_coco_truth
 from labelfix.bench.memory import PeakMemory
-from labelfix.bench.methods import (MethodOutcome, merge_train_fields, run_trainer_method, score_method,
-                                    train_config_for)
+from labelfix.bench.methods import MethodOutcome, merge_train_fields, run_trainer_method, train_config_for
 from labelfix.bench.metrics import mean_average_precision, missing_label_metrics, shot_split_map
 from labelfix.bench.provenance import environment as run_environment
 from labelfix.bench.report import SCHEMA_VERSION
@@ -65,6 +65,22 @@ from labelfix.bench.settings import (BASELINES, FRACTIONS, METHOD_VARIANTS, SHOT
                                      all_methods, parse_methods, trainer_methods)
 from labelfix.bench.tuning import tune_candidates, tune_method
 from labelfix.internal.json_values import finite_or_none, jsonable
+
+
+def score_method(ctx: SeedContext, method: str, settings: BenchSettings, *, folds: int = 1) -> MethodOutcome:
+    """Run one method (trainer method, variant or baseline), timed and memory-measured."""
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if method == "cleanlab":
+            outcome = cleanlab_baseline(ctx, settings)
+        elif method == "oracle":
+            outcome = oracle_baseline(ctx, settings)
+        else:
+            outcome = run_trainer_method(ctx, method, settings, folds=folds)
+        outcome.seconds = time.perf_counter() - started
+    outcome.peak_memory_mb = memory.peak_mb
+    outcome.extra["memory_measure"] = memory.method
+    return outcome
 
 
 def evaluate_scores(ctx: SeedContext, probs: np.ndarray, *, missing_scores: Optional[np.ndarray] = None,
