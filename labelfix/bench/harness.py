@@ -20,7 +20,7 @@ How the pieces are defined (also in ``schemas/bench_results.schema.json``):
   ``instances_full.json`` reproduces the demo's ``instances_observed.json`` of seed *s*. Test stays
   fully labelled.
 * **Training.** Each seed gets its own store (a features table of the observed labels, ingested
-  with :func:`labelfix.ingest`); each method is one :func:`labelfix.learn.trainer.train_head` run
+  with :func:`labelfix.ingest`); each method is one :func:`labelfix.learn.head.trainer.train_head` run
   with the method's defaults, early stopping on the val split's *observed* labels. Nothing is chosen
   on test.
 * **Scores.** The run's stored predictions (:func:`labelfix.store.runs.read_predictions`).
@@ -210,8 +210,8 @@ def _import_method_code() -> None:
     time and memory do not include loading libraries every method shares."""
     import importlib
 
-    for module in ("torch", "labelfix.learn.trainer", "labelfix.learn.cotrain", "labelfix.learn.comic_train",
-                   "sklearn.linear_model", "cleanlab.multilabel_classification.filter"):
+    for module in ("torch", "labelfix.learn.head.trainer", "sklearn.linear_model",
+                   "cleanlab.multilabel_classification.filter"):
         try:
             importlib.import_module(module)
         except ImportError:

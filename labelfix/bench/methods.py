@@ -15,8 +15,8 @@ import numpy as np
 from labelfix.bench.seeds import SeedContext
 from labelfix.bench.settings import METHOD_VARIANTS, BenchSettings
 from labelfix.internal.json_values import finite_or_none, jsonable
-from labelfix.learn.config import TrainConfig
-from labelfix.learn.trainer import resolve_config, train_head
+from labelfix.learn.config import TrainConfig, resolve_config
+from labelfix.learn.head.trainer import train_head
 from labelfix.store.runs import read_predictions
 
 
