@@ -4,7 +4,7 @@ For each backbone and image size, the same architecture (random init, a linear c
 pooled features) is trained on synthetic batches held in pinned host memory, twice, interleaved:
 
 * ``bare``: the minimal loop a user would write: copy, bf16 autocast forward, BCE, backward, AdamW.
-* ``labelfix``: :class:`labelfix.learn.finetune_step.TrainStep` as finetune mode runs it: the same plus a
+* ``labelfix``: :class:`labelfix.learn.finetune.step.TrainStep` as finetune mode runs it: the same plus a
   partial-label loss over label states, the OneCycle schedule and the EMA of the weights.
 
 Each measurement runs warm-up steps first, then ``--repeats`` timed windows of ``--iters`` steps
@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from labelfix.learn.backbones import build_backbone
-from labelfix.learn.finetune_step import FinetuneModel, ModelEma, TrainStep
+from labelfix.learn.finetune.step import FinetuneModel, ModelEma, TrainStep
 from labelfix.learn.losses import build_loss
 
 TARGET_RATIO = 0.9

@@ -42,7 +42,7 @@ def write_features(path: Path, *, n: int, dim: int, classes: int, seed: int) -> 
 def measure(n: int, *, dim: int, classes: int, epochs: int, method: str, folder: Path) -> dict:
     from labelfix.ingest import ingest_features
     from labelfix.learn.config import TrainConfig
-    from labelfix.learn.trainer import train_head
+    from labelfix.learn.head.trainer import train_head
     from labelfix.store import open_store
 
     table = folder / f"features_{n}.parquet"

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.cotrain import CoLabelSelection, train_cls
-from labelfix.learn.data import load_head_data
-from labelfix.learn.trainer import predict
+from labelfix.learn.head.cls import CoLabelSelection
+from labelfix.learn.head.data import load_head_data
+from labelfix.learn.head.schemes import predict
+from labelfix.learn.head.trainer import train_head
 from labelfix.states import UNKNOWN
 from labelfix.store.labels import load_label_matrix
 from labelfix.store.runs import read_predictions
@@ -20,9 +21,9 @@ from learn_store import make_learn_store
 def cls_run(tmp_path_factory):
     synthetic = make_learn_store(tmp_path_factory.mktemp("cls"))
     # Large tau_h and a short E_k so that a few epochs already remove a visible share of unknowns.
-    config = TrainConfig(epochs=6, batch_size=16, lr=0.05, cls_e_k=2, cls_tau_h=0.3, cls_tau_l=0.1,
+    config = TrainConfig(method="cls", epochs=6, batch_size=16, lr=0.05, cls_e_k=2, cls_tau_h=0.3, cls_tau_l=0.1,
                          early_stopping_patience=0)
-    result = train_cls(synthetic.store, config=config)
+    result = train_head(synthetic.store, config=config)
     yield synthetic, result
     synthetic.store.close()
 

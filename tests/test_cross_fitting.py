@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from labelfix.evaluate.metrics import average_precision
 from labelfix.ingest import ingest_features
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.trainer import train_head
+from labelfix.learn.head.trainer import train_head
 from labelfix.store import open_store
 from labelfix.store.labels import load_label_matrix
 from labelfix.store.runs import read_predictions

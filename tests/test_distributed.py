@@ -9,7 +9,7 @@ import pytest
 
 from labelfix.ingest import ingest_coco
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.distributed import launch_distributed
+from labelfix.learn.finetune.distributed import launch_distributed
 from labelfix.store.database import open_store
 from labelfix.store.runs import read_predictions
 from tests.test_finetune import make_split_coco

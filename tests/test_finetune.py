@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from labelfix.ingest import ingest_coco
-from labelfix.learn import finetune
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.finetune import ModelEma, TrainStep, train_finetune
+from labelfix.learn.finetune import trainer as finetune
+from labelfix.learn.finetune.step import ModelEma, TrainStep
+from labelfix.learn.finetune.trainer import train_finetune
 from labelfix.store.database import Store, open_store
 from labelfix.store.runs import read_predictions
 from tests.conftest import write_image
@@ -145,7 +146,7 @@ def test_step_updates_the_ema_towards_the_model() -> None:
 def test_cls_trains_two_whole_models_in_finetune_mode(store: Store, tmp_path: Path) -> None:
     import torch.nn.functional as F
 
-    from labelfix.learn.cls_finetune import CoLabelSelectionLoss, CoTrainingPair
+    from labelfix.learn.finetune.cls import CoLabelSelectionLoss, CoTrainingPair
 
     result = train_finetune(store, config=tiny_config(tmp_path, method="cls", epochs=2, cls_tau_h=0.2,
                                                       cls_tau_l=0.2, cls_e_k=1))

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelfix.learn.config import TrainConfig
-from labelfix.learn.data import load_head_data
+from labelfix.learn.config import TrainConfig, resolve_config
+from labelfix.learn.head.data import load_head_data
+from labelfix.learn.head.schemes import build_single_head_scheme
+from labelfix.learn.head.trainer import train_head
 from labelfix.learn.losses import LOSS_NAMES
-from labelfix.learn.trainer import build_single_head_scheme, resolve_config, train_head
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
 from labelfix.store.embeddings import read_embedding_set, write_embedding_set
 from labelfix.store.labels import load_label_matrix, set_label

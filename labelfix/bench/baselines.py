@@ -30,19 +30,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from labelfix.bench.methods import MethodOutcome, run_trainer_method
 from labelfix.evaluate.metrics import mean_average_precision
-
-if TYPE_CHECKING:
-    from labelfix.bench.methods import MethodOutcome
-    from labelfix.bench.seeds import SeedContext
-    from labelfix.bench.settings import BenchSettings
+from labelfix.bench.seeds import SeedContext
+from labelfix.bench.settings import BenchSettings
 
 
-def cleanlab_baseline(ctx: "SeedContext", settings: "BenchSettings") -> "MethodOutcome":
+def cleanlab_baseline(ctx: SeedContext, settings: BenchSettings) -> MethodOutcome:
     """Out-of-fold AN predictions + cleanlab's per-class confident learning (see module docstring)."""
     outcome = _out_of_fold(ctx, settings, targets=ctx.observed, method="cleanlab")
     rows = ctx.train_rows
@@ -65,6 +63,7 @@ def cleanlab_baseline(ctx: "SeedContext", settings: "BenchSettings") -> "MethodO
 
 def cleanlab_flags(*, observed: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     """bool [N, C]: the cells cleanlab calls label issues (per class, confident learning)."""
+    # Imported here: cleanlab is slow to import and only this baseline needs it.
     from cleanlab.multilabel_classification.filter import find_multilabel_issues_per_class
 
     labels = [np.flatnonzero(row).tolist() for row in observed]
@@ -77,15 +76,13 @@ def cleanlab_flags(*, observed: np.ndarray, pred_probs: np.ndarray) -> np.ndarra
     return np.asarray(flags, dtype=bool)
 
 
-def oracle_baseline(ctx: "SeedContext", settings: "BenchSettings") -> "MethodOutcome":
+def oracle_baseline(ctx: SeedContext, settings: BenchSettings) -> MethodOutcome:
     """Out-of-fold predictions of a model trained on the hidden true labels (the upper bound)."""
     return _out_of_fold(ctx, settings, targets=ctx.data.truth, method="oracle")
 
 
-def _out_of_fold(ctx: "SeedContext", settings: "BenchSettings", *, targets: np.ndarray,
-                 method: str) -> "MethodOutcome":
-    from labelfix.bench.methods import MethodOutcome, run_trainer_method
-
+def _out_of_fold(ctx: SeedContext, settings: BenchSettings, *, targets: np.ndarray,
+                 method: str) -> MethodOutcome:
     folds = settings.baseline_folds
     if settings.baseline_model == "head":
         base = "an" if method == "cleanlab" else "oracle"
@@ -105,7 +102,7 @@ def _out_of_fold(ctx: "SeedContext", settings: "BenchSettings", *, targets: np.n
                                 "val_labels": "true" if method == "oracle" else "observed"})
 
 
-def _grid(settings: "BenchSettings") -> tuple[float, ...]:
+def _grid(settings: BenchSettings) -> tuple[float, ...]:
     """The C values tried on val; ``--quick`` tries only the middle one."""
     cs = tuple(settings.logreg_cs)
     return (cs[len(cs) // 2],) if settings.quick else cs
@@ -149,6 +146,7 @@ def logreg_out_of_fold(features: np.ndarray, targets: np.ndarray, *, train_rows:
 
 def _fit_per_class(x: np.ndarray, y: np.ndarray, c: float) -> list[Any]:
     """One scikit-learn logistic regression per class; a constant class gets its rate."""
+    # Imported here: scikit-learn is slow to import and only the logreg baseline model needs it.
     from sklearn.linear_model import LogisticRegression
 
     models: list[Any] = []

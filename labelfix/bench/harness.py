@@ -20,7 +20,7 @@ How the pieces are defined (also in ``schemas/bench_results.schema.json``):
   ``instances_full.json`` reproduces the demo's ``instances_observed.json`` of seed *s*. Test stays
   fully labelled.
 * **Training.** Each seed gets its own store (a features table of the observed labels, ingested
-  with :func:`labelfix.ingest`); each method is one :func:`labelfix.learn.trainer.train_head` run
+  with :func:`labelfix.ingest`); each method is one :func:`labelfix.learn.head.trainer.train_head` run
   with the method's defaults, early stopping on the val split's *observed* labels. Nothing is chosen
   on test.
 * **Scores.** The run's stored predictions (:func:`labelfix.store.runs.read_predictions`).
@@ -53,10 +53,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from labelfix.bench.baselines import cleanlab_baseline, oracle_baseline
 from labelfix.bench.data import BenchData, load_coco_bench_data, load_features_bench_data, read_coco_truth
 from labelfix.bench.memory import PeakMemory
-from labelfix.bench.methods import (MethodOutcome, merge_train_fields, run_trainer_method, score_method,
-                                    train_config_for)
+from labelfix.bench.methods import MethodOutcome, merge_train_fields, run_trainer_method, train_config_for
 from labelfix.evaluate.metrics import mean_average_precision, missing_label_metrics, shot_split_map
 from labelfix.bench.provenance import environment as run_environment
 from labelfix.bench.report import SCHEMA_VERSION
@@ -65,6 +65,22 @@ from labelfix.bench.settings import (BASELINES, FRACTIONS, METHOD_VARIANTS, SHOT
                                      all_methods, parse_methods, trainer_methods)
 from labelfix.bench.tuning import tune_candidates, tune_method
 from labelfix.internal.json_values import finite_or_none, jsonable
+
+
+def score_method(ctx: SeedContext, method: str, settings: BenchSettings, *, folds: int = 1) -> MethodOutcome:
+    """Run one method (trainer method, variant or baseline), timed and memory-measured."""
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if method == "cleanlab":
+            outcome = cleanlab_baseline(ctx, settings)
+        elif method == "oracle":
+            outcome = oracle_baseline(ctx, settings)
+        else:
+            outcome = run_trainer_method(ctx, method, settings, folds=folds)
+        outcome.seconds = time.perf_counter() - started
+    outcome.peak_memory_mb = memory.peak_mb
+    outcome.extra["memory_measure"] = memory.method
+    return outcome
 
 
 def evaluate_scores(ctx: SeedContext, probs: np.ndarray, *, missing_scores: Optional[np.ndarray] = None,
@@ -194,8 +210,8 @@ def _import_method_code() -> None:
     time and memory do not include loading libraries every method shares."""
     import importlib
 
-    for module in ("torch", "labelfix.learn.trainer", "labelfix.learn.cotrain", "labelfix.learn.comic_train",
-                   "sklearn.linear_model", "cleanlab.multilabel_classification.filter"):
+    for module in ("torch", "labelfix.learn.head.trainer", "sklearn.linear_model",
+                   "cleanlab.multilabel_classification.filter"):
         try:
             importlib.import_module(module)
         except ImportError:

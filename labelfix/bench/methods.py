@@ -1,18 +1,23 @@
-"""Run one benchmark method on one seed: its train config, training, and its scores of every cell."""
+"""Run one trainer method on one seed: its train config, training, and its scores of every cell.
+
+The baselines (:mod:`labelfix.bench.baselines`) build on :func:`run_trainer_method`;
+:func:`labelfix.bench.harness.score_method` dispatches between the two.
+"""
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
-from labelfix.bench.memory import PeakMemory
 from labelfix.bench.seeds import SeedContext
 from labelfix.bench.settings import METHOD_VARIANTS, BenchSettings
 from labelfix.internal.json_values import finite_or_none, jsonable
+from labelfix.learn.config import TrainConfig, resolve_config
+from labelfix.learn.head.trainer import train_head
+from labelfix.store.runs import read_predictions
 
 
 @dataclass
@@ -50,11 +55,9 @@ def merge_train_fields(base: dict[str, Any], extra: dict[str, Any]) -> dict[str,
 
 
 def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: int = 1,
-                     overrides: Optional[dict[str, Any]] = None):
+                     overrides: Optional[dict[str, Any]] = None) -> TrainConfig:
     """The :class:`TrainConfig` a method runs with: its defaults, the benchmark's settings, then
     ``overrides`` (default: ``settings.overrides[method]``, e.g. what ``--tune`` chose)."""
-    from labelfix.learn.config import TrainConfig
-
     base, fields = METHOD_VARIANTS.get(method, (method, {}))
     chosen = settings.overrides.get(method, {}) if overrides is None else overrides
     fields = merge_train_fields(fields, chosen)
@@ -70,8 +73,6 @@ def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: 
 
 
 def _read_aligned_predictions(ctx: SeedContext, run_id: int) -> np.ndarray:
-    from labelfix.store.runs import read_predictions
-
     predictions = read_predictions(ctx.store, run_id=run_id)
     if not np.array_equal(predictions.image_ids, ctx.data.image_ids) or not np.array_equal(
             predictions.category_ids, np.arange(1, ctx.data.num_classes + 1)):
@@ -83,8 +84,6 @@ def run_trainer_method(ctx: SeedContext, method: str, settings: BenchSettings, *
                        label_states: Optional[np.ndarray] = None,
                        overrides: Optional[dict[str, Any]] = None) -> MethodOutcome:
     """Train one method in the seed's store and read back its stored predictions."""
-    from labelfix.learn.trainer import resolve_config, train_head
-
     config = train_config_for(method, settings, seed=ctx.seed, folds=folds, overrides=overrides)
     result = train_head(ctx.store, config=config, label_states=label_states)
     resolved = resolve_config(config)
@@ -99,22 +98,4 @@ def run_trainer_method(ctx: SeedContext, method: str, settings: BenchSettings, *
         history=[{k: jsonable(v) for k, v in h.items()} for h in result.history])
 
 
-def score_method(ctx: SeedContext, method: str, settings: BenchSettings, *, folds: int = 1) -> MethodOutcome:
-    """Run one method (trainer method, variant or baseline), timed and memory-measured."""
-    from labelfix.bench import baselines
-
-    with PeakMemory() as memory:
-        started = time.perf_counter()
-        if method == "cleanlab":
-            outcome = baselines.cleanlab_baseline(ctx, settings)
-        elif method == "oracle":
-            outcome = baselines.oracle_baseline(ctx, settings)
-        else:
-            outcome = run_trainer_method(ctx, method, settings, folds=folds)
-        outcome.seconds = time.perf_counter() - started
-    outcome.peak_memory_mb = memory.peak_mb
-    outcome.extra["memory_measure"] = memory.method
-    return outcome
-
-
-__all__ = ["MethodOutcome", "merge_train_fields", "run_trainer_method", "score_method", "train_config_for"]
+__all__ = ["MethodOutcome", "merge_train_fields", "run_trainer_method", "train_config_for"]

@@ -21,7 +21,7 @@ SHOTS = {"many": 100, "few": 20}  # COMIC: many > 100, medium 20-100, few < 20 t
 
 def trainer_methods() -> tuple[str, ...]:
     """Every method ``train_head`` knows, except ``oracle`` (the oracle is a baseline here)."""
-    from labelfix.learn.trainer import TRAIN_METHODS
+    from labelfix.learn.config import TRAIN_METHODS
 
     return tuple(m for m in TRAIN_METHODS if m != "oracle")
 

@@ -9,6 +9,7 @@ from labelfix.bench.methods import merge_train_fields, run_trainer_method
 from labelfix.bench.seeds import SeedContext
 from labelfix.bench.settings import BASELINES, METHOD_VARIANTS, BenchSettings
 from labelfix.internal.json_values import jsonable
+from labelfix.learn.config import TrainConfig, resolve_config
 
 # --tune: candidate settings per method, each tried with the method's default weight decay times each
 # of TUNE_WEIGHT_DECAY_FACTORS, on the first seed's store; the one with the best val mAP (the val
@@ -31,9 +32,6 @@ TUNE_GRIDS: dict[str, list[dict[str, Any]]] = {
 def tune_candidates(method: str) -> list[dict[str, Any]]:
     """The settings ``--tune`` tries for ``method``: its grid x (default weight decay x
     :data:`TUNE_WEIGHT_DECAY_FACTORS`)."""
-    from labelfix.learn.config import TrainConfig
-    from labelfix.learn.trainer import resolve_config
-
     if method in BASELINES:
         return []
     base, fields = METHOD_VARIANTS.get(method, (method, {}))

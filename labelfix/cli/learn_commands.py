@@ -61,7 +61,7 @@ def train_command(
     config = build_train_config(method=method, mode=mode, epochs=epochs, config_file=config_file,
                                 embedding_set=embedding_set, seed=seed, lr=lr, folds=folds, resume=resume,
                                 resume_run=run)
-    from labelfix.learn.trainer import TRAIN_METHODS
+    from labelfix.learn.config import TRAIN_METHODS
 
     if config.method not in TRAIN_METHODS:
         raise LabelfixError(f"unknown method {config.method!r}", fix=f"use one of: {', '.join(TRAIN_METHODS)}")
@@ -70,7 +70,7 @@ def train_command(
     if nproc > 1:
         if resolved_mode != "finetune":
             raise LabelfixError("--nproc is for finetune mode", fix="add --mode finetune, or drop --nproc")
-        from labelfix.learn.distributed import launch_distributed
+        from labelfix.learn.finetune.distributed import launch_distributed
         from labelfix.store import resolve_db_path
 
         # Rank 0 of the launched processes opens the store; this process must not hold it.
@@ -81,15 +81,15 @@ def train_command(
     with open_store(db, create=False) as store:
         if resolved_mode == "finetune":
             try:
-                from labelfix.learn.finetune import train_finetune
+                from labelfix.learn.finetune.trainer import train_finetune
             except ModuleNotFoundError as error:
-                if error.name != "labelfix.learn.finetune":
+                if error.name != "labelfix.learn.finetune.trainer":
                     raise
                 raise LabelfixError("finetune mode is not available in this version",
                                     fix="use --mode head") from error
             result = train_finetune(store, config=config, console=console)
         else:
-            from labelfix.learn.trainer import train_head
+            from labelfix.learn.head.trainer import train_head
 
             result = train_head(store, config=config, console=console)
     console.print(f"run {result.run_id}: predictions of every image and class stored "

@@ -64,7 +64,7 @@ def run_demo(config: DemoConfig, *, console: Optional[Console] = None) -> None:
         summary = ingest_coco(store, annotations=data_dir / "instances_observed.json", images=data_dir / "images",
                               check_images="header")
         console.print(f"ingest: {summary.describe()} -> {store.path}")
-        steps = [("embed", "labelfix.learn.embed"), ("train", "labelfix.learn.trainer"),
+        steps = [("embed", "labelfix.learn.embed"), ("train", "labelfix.learn.head.trainer"),
                  ("suggest", "labelfix.suggest.run")]
         missing = [name for name, module in steps if not _available(module)]
         if missing:

@@ -23,7 +23,7 @@ def run_learning_steps(store: Store, *, config: LearnSettings, console: Console)
     from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.learn.config import TrainConfig
     from labelfix.learn.embed import EmbedConfig, compute_embeddings
-    from labelfix.learn.trainer import train_head
+    from labelfix.learn.head.trainer import train_head
 
     embedded = compute_embeddings(store, config=EmbedConfig())
     console.print(f"embed: {embedded.name} ({embedded.computed} computed, {embedded.reused} reused, "

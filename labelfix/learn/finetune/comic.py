@@ -4,7 +4,7 @@ Like CLS in finetune mode, the branches live in one ``nn.Module`` so finetune mo
 checkpoints, ``--resume`` and DDP apply unchanged. In training mode the model returns the three
 branches' logits stacked ``[3, B, C]`` (head, tail, balanced); :class:`ComicBalancerLoss` computes each
 branch's COMIC loss plus the HTB distillation, and after ``backward()`` updates the moving gradient
-e_t (``after_backward``, called by :class:`~labelfix.learn.finetune_step.TrainStep`). In eval mode the
+e_t (``after_backward``, called by :class:`~labelfix.learn.finetune.step.TrainStep`). In eval mode the
 model returns the balanced branch, COMIC's prediction.
 """
 
@@ -15,7 +15,6 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from labelfix.learn.comic_train import HTB_KEYS
 from labelfix.learn.losses.base import PartialLabelLoss
 from labelfix.learn.losses.comic import HeadTailBalancer
 
@@ -71,4 +70,4 @@ def split_params(loss_params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in loss_params.items() if key != "htb"}
 
 
-__all__ = ["ComicBalancerLoss", "ComicFinetuneModel", "HTB_KEYS", "split_params", "uses_balancer"]
+__all__ = ["ComicBalancerLoss", "ComicFinetuneModel", "split_params", "uses_balancer"]

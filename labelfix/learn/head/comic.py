@@ -23,20 +23,14 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from rich.console import Console
 from torch import Tensor
 
-from labelfix.learn.config import TrainConfig
-from labelfix.learn.data import HeadData
+from labelfix.learn.config import CLASSIFIER_KEYS, HTB_KEYS, TrainConfig
+from labelfix.learn.head.data import HeadData
+from labelfix.learn.head.schemes import TrainingScheme, build_seeded
 from labelfix.learn.losses import ComicLoss, HeadTailBalancer
 from labelfix.learn.losses.comic import CosineClassifier
-from labelfix.learn.schemes import TrainingScheme, build_seeded
-from labelfix.learn.trainer import TrainResult, train_head
 from labelfix.states import POSITIVE
-from labelfix.store.database import Store
-
-HTB_KEYS = ("num_groups", "scale", "energy", "momentum", "alpha", "lambda_htb", "detach_teachers")
-CLASSIFIER_KEYS = ("num_groups", "scale", "energy")
 
 
 class ComicScheme(TrainingScheme):
@@ -130,12 +124,4 @@ def build_comic_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarr
     return ComicScheme(classifier=classifier, loss=ComicLoss(class_counts=class_counts, **params))
 
 
-def train_comic(store: Store, *, config: TrainConfig, use_htb: bool = True,
-                console: Optional[Console] = None) -> TrainResult:
-    """Train COMIC in head mode, with or without HTB; see :func:`train_head`."""
-    loss_params = {**config.loss_params, "htb": use_htb}
-    config = config.model_copy(update={"method": "comic", "loss_params": loss_params})
-    return train_head(store, config=config, console=console, scheme_builder=build_comic_scheme)
-
-
-__all__ = ["ComicScheme", "build_comic_scheme", "train_comic"]
+__all__ = ["ComicScheme", "build_comic_scheme"]

@@ -3,11 +3,12 @@
 bf16 autocast and channels_last on CUDA, a DataLoader with workers and pinned memory, an EMA of the
 weights that validation and predictions use (as SPLC's authors do), AdamW with a OneCycle schedule,
 validation mAP each epoch with early stopping, a checkpoint every epoch and exact resume. The
-training loop (:func:`finetune_loop`) never touches the store, so :mod:`labelfix.learn.distributed`
-runs it on every rank while rank 0 alone records the run.
+training loop (:func:`finetune_loop`) never touches the store, so
+:mod:`labelfix.learn.finetune.distributed` runs it on every rank while rank 0 alone records the run.
 
-The per-step pieces live in :mod:`labelfix.learn.finetune_step` and the run's bookkeeping (store
-and checkpoint files) in :mod:`labelfix.learn.finetune_run`; their names are re-exported here.
+The per-step pieces live in :mod:`labelfix.learn.finetune.step`, the run's bookkeeping (store and
+checkpoint files) in :mod:`labelfix.learn.finetune.runs`, and the CLS / COMIC models in
+:mod:`labelfix.learn.finetune.cls` / :mod:`labelfix.learn.finetune.comic`.
 """
 
 from __future__ import annotations
@@ -25,30 +26,20 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from labelfix.errors import InputError, StoreError
-from labelfix.learn.comic_finetune import (
-    HTB_KEYS, ComicBalancerLoss, ComicFinetuneModel, split_params, uses_balancer)
-from labelfix.learn.config import TrainConfig
-from labelfix.learn.finetune_run import (
-    CHECKPOINT_FORMAT, FINETUNE_LR, FINETUNE_WEIGHT_DECAY, NO_CORRECTION, FinetuneData, LoopOutcome, _observed_map,
-    _rng_states, _save_atomically, checkpoint_dir_for, make_result, record_outcome, resolve_finetune_config,
-    start_or_resume_run)
-from labelfix.learn.finetune_step import FinetuneModel, ModelEma, TrainStep
+from labelfix.learn.backbones import build_backbone
+from labelfix.learn.config import HTB_KEYS, TrainConfig, TrainResult
+from labelfix.learn.finetune.cls import CoLabelSelectionLoss, CoTrainingPair
+from labelfix.learn.finetune.comic import ComicBalancerLoss, ComicFinetuneModel, split_params, uses_balancer
+from labelfix.learn.finetune.runs import (
+    CHECKPOINT_FORMAT, NO_CORRECTION, FinetuneData, LoopOutcome, _observed_map, _rng_states, _save_atomically,
+    make_result, record_outcome, start_or_resume_run)
+from labelfix.learn.finetune.step import FinetuneModel, ModelEma, TrainStep
 from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
 from labelfix.learn.losses import build_loss
-from labelfix.learn.trainer import TrainResult
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix
 from labelfix.store.runs import finish_run, record_epoch
-
-# The public names, including those now defined in finetune_step / finetune_run: importers written
-# before the split (distributed, tests) still find them here.
-__all__ = [
-    "CHECKPOINT_FORMAT", "FINETUNE_LR", "FINETUNE_WEIGHT_DECAY", "NO_CORRECTION", "DistContext", "FinetuneData",
-    "FinetuneModel", "LoopOutcome", "ModelEma", "TrainStep", "build_finetune_loss", "checkpoint_dir_for",
-    "finetune_loop", "make_result", "predict", "prepare_data", "record_outcome", "resolve_finetune_config",
-    "start_or_resume_run", "train_finetune",
-]
 
 
 @dataclass
@@ -78,8 +69,6 @@ def prepare_data(store: Store) -> FinetuneData:
 def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: list[int], num_train: int) -> nn.Module:
     """The method's loss; for CLS the co-label selection over a :class:`CoTrainingPair`'s two networks."""
     if config.method == "cls":
-        from labelfix.learn.cls_finetune import CoLabelSelectionLoss
-
         return CoLabelSelectionLoss(e_k=config.cls_e_k, tau_h=config.cls_tau_h, tau_l=config.cls_tau_l)
     params = dict(config.loss_params)
     if config.method == "comic":  # without HTB: the branch and classifier settings do not apply
@@ -153,8 +142,6 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
     Resumes from ``checkpoint_dir / "last.pt"`` when ``config.resume`` is set and that file exists.
     ``on_epoch(epoch, metrics)`` is called on rank 0 after each epoch's checkpoint is written.
     """
-    from labelfix.learn.backbones import build_backbone
-
     labels = data.labels
     train_rows, val_rows = data.rows("train"), data.rows("val")
     num_classes = len(labels.category_ids)
@@ -165,8 +152,6 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
     backbone = build_backbone(config.backbone, weights=weights)
     model: nn.Module = FinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes)
     if config.method == "cls":  # two networks: same pretrained backbone, a differently seeded head
-        from labelfix.learn.cls_finetune import CoTrainingPair
-
         torch.manual_seed(config.seed + 1)
         peer = FinetuneModel(build_backbone(config.backbone, weights=weights).model, dim=backbone.dim,
                              num_classes=num_classes)
@@ -338,3 +323,6 @@ def train_finetune(store: Store, *, config: TrainConfig, console: Any = None) ->
         console.print(f"[yellow]{len(outcome.failed_image_ids)} images failed to decode: "
                       f"{outcome.failed_image_ids[:20]}[/yellow]")
     return make_result(run_id=run_id, data=data, outcome=outcome, metrics=metrics)
+
+
+__all__ = ["DistContext", "build_finetune_loss", "finetune_loop", "predict", "prepare_data", "train_finetune"]

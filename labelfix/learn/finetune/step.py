@@ -1,7 +1,8 @@
 """Finetune mode's per-step pieces: the model, the EMA of its weights and one optimisation step.
 
-Kept apart from the loop (:mod:`labelfix.learn.finetune`) so that ``benchmarks/gpu_throughput.py``
-times exactly the step finetune mode runs, against a bare torch loop, without the data pipeline.
+Kept apart from the loop (:mod:`labelfix.learn.finetune.trainer`) so that
+``benchmarks/gpu_throughput.py`` times exactly the step finetune mode runs, against a bare torch loop,
+without the data pipeline; it imports torch only (the GPU benchmark machine has no store packages).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
+
 
 class FinetuneModel(nn.Module):
     """Backbone (pooled features [B, D]) followed by a linear classifier to C logits."""

@@ -2,14 +2,14 @@
 
 Run it directly::
 
-    torchrun --standalone --nproc_per_node 4 -m labelfix.learn.distributed --db labelfix.duckdb --method splc
+    torchrun --standalone --nproc_per_node 4 -m labelfix.learn.finetune.distributed --db labelfix.duckdb --method splc
 
 or from Python with :func:`launch_distributed`, which starts the processes on this machine and waits. The backend is
 NCCL when CUDA is available (one GPU per process, ``cuda:$LOCAL_RANK``) and gloo on CPU.
 
 Only rank 0 opens the store (DuckDB allows one writer per file): it creates or reopens the run, reads
 images and labels, and broadcasts them; every rank then runs the same
-:func:`labelfix.learn.finetune.finetune_loop` on its shard of each batch (``DistributedSampler``;
+:func:`labelfix.learn.finetune.trainer.finetune_loop` on its shard of each batch (``DistributedSampler``;
 ``batch_size`` is the global batch, split evenly over the processes); rank 0 writes checkpoints,
 per-epoch metrics, predictions and the final result.
 """
@@ -33,6 +33,10 @@ import torch.distributed as dist
 
 from labelfix.errors import LabelfixError
 from labelfix.learn.config import TrainConfig
+from labelfix.learn.finetune.runs import record_outcome, start_or_resume_run
+from labelfix.learn.finetune.trainer import DistContext, finetune_loop, prepare_data
+from labelfix.store.database import open_store
+from labelfix.store.runs import finish_run, record_epoch
 
 
 def _device_and_backend(config: TrainConfig, local_rank: int) -> tuple[torch.device, str]:
@@ -50,14 +54,10 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
     db : Path
         The store; opened by rank 0 only.
     config : TrainConfig
-        As for :func:`labelfix.learn.finetune.train_finetune` (``resume`` / ``resume_run`` included).
+        As for :func:`labelfix.learn.finetune.trainer.train_finetune` (``resume`` / ``resume_run`` included).
     result_json : Path, optional
         Where rank 0 writes ``{"run_id": ..., "metrics": ...}`` (or ``{"error": ...}``) when done.
     """
-    from labelfix.learn import finetune
-    from labelfix.store.database import open_store
-    from labelfix.store.runs import finish_run, record_epoch
-
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device, backend = _device_and_backend(config, local_rank)
     dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
@@ -68,9 +68,9 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
         if rank == 0:
             try:
                 store = open_store(db, create=False)
-                run_id, config, directory = finetune.start_or_resume_run(store, config=config)
+                run_id, config, directory = start_or_resume_run(store, config=config)
                 payload = [{"run_id": run_id, "config": config.model_dump(mode="json"), "directory": str(directory),
-                            "data": finetune.prepare_data(store)}]
+                            "data": prepare_data(store)}]
             except Exception as error:  # any failure: tell the other ranks to stop, not wait in the broadcast
                 message = error.message if isinstance(error, LabelfixError) else f"{type(error).__name__}: {error}"
                 payload = [{"error": message}]
@@ -89,10 +89,10 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
             print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}  "
                   f"val mAP {metrics['val_map']:.4f}  {metrics['seconds']:.1f}s", flush=True)
 
-        ctx = finetune.DistContext(device, rank=rank, world_size=world_size)
+        ctx = DistContext(device, rank=rank, world_size=world_size)
         try:
-            outcome = finetune.finetune_loop(shared["data"], config=config, ctx=ctx,
-                                             checkpoint_dir=Path(shared["directory"]), on_epoch=on_epoch)
+            outcome = finetune_loop(shared["data"], config=config, ctx=ctx,
+                                    checkpoint_dir=Path(shared["directory"]), on_epoch=on_epoch)
         except BaseException as error:  # the run stays resumable; rank 0 marks it failed
             if rank == 0:
                 finish_run(store, run_id=run_id, metrics={"error": f"{type(error).__name__}: {error}"},
@@ -100,7 +100,7 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
                 _write_result(result_json, {"run_id": run_id, "error": f"{type(error).__name__}: {error}"})
             raise
         if rank == 0:
-            metrics = finetune.record_outcome(store, run_id=run_id, data=shared["data"], outcome=outcome)
+            metrics = record_outcome(store, run_id=run_id, data=shared["data"], outcome=outcome)
             _write_result(result_json, {"run_id": run_id, "metrics": metrics})
             print(f"run {run_id}: best epoch {outcome.best_epoch + 1}, val mAP {metrics['val_map']:.4f}", flush=True)
         return run_id if rank == 0 else None
@@ -162,7 +162,7 @@ def launch_distributed(*, db: str | Path, config: TrainConfig, nproc: int,
         config_path, result_path = Path(folder) / "config.json", Path(folder) / "result.json"
         # Only the fields the caller set: the method defaults then fill the rest on rank 0, as in one process.
         config_path.write_text(json.dumps(config.model_dump(mode="json", exclude_unset=True)), encoding="utf-8")
-        command = [sys.executable, "-m", "labelfix.learn.distributed", "--db", str(db),
+        command = [sys.executable, "-m", "labelfix.learn.finetune.distributed", "--db", str(db),
                    "--config-json", str(config_path), "--result-json", str(result_path)]
         processes = [subprocess.Popen(command, env={**base_env, "RANK": str(rank), "LOCAL_RANK": str(rank)})
                      for rank in range(nproc)]
@@ -194,7 +194,7 @@ def _wait_all(processes: list[subprocess.Popen]) -> list[int]:
 
 
 def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m labelfix.learn.distributed",
+    parser = argparse.ArgumentParser(prog="python -m labelfix.learn.finetune.distributed",
                                      description="Finetune mode under torchrun (DistributedDataParallel).")
     parser.add_argument("--db", type=Path, required=True, help="store file (rank 0 opens it)")
     parser.add_argument("--config", type=Path, help="TOML config (TrainConfig fields)")

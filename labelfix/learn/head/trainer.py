@@ -2,8 +2,8 @@
 
 One training loop serves every method: a :class:`TrainingScheme` turns a batch into a loss and
 features into probabilities. The plain scheme is one head and one loss from
-:func:`labelfix.learn.losses.build_loss`; CLS (:mod:`labelfix.learn.cotrain`) and COMIC
-(:mod:`labelfix.learn.comic_train`) bring their own. The loop does AdamW mini-batches with fixed
+:func:`labelfix.learn.losses.build_loss`; CLS (:mod:`labelfix.learn.head.cls`) and COMIC
+(:mod:`labelfix.learn.head.comic`) bring their own. The loop does AdamW mini-batches with fixed
 seeds, validation mAP on the **val split's observed labels** after every epoch (positives against
 every other cell, never the test split), early stopping, and restores the best epoch's weights
 before it predicts every (image, class) cell of every split.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,90 +30,16 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
-from labelfix.evaluate.metrics import mean_average_precision
 from labelfix.errors import LabelfixError
-from labelfix.learn.config import TrainConfig
-from labelfix.learn.data import SPLITS, HeadData, load_head_data
-from labelfix.learn.losses import LOSS_NAMES
-from labelfix.learn.schemes import (
-    SchemeBuilder,
-    SingleHeadScheme,
-    TrainingScheme,
-    build_seeded,
-    build_single_head_scheme,
-    predict,
-)
+from labelfix.learn.config import TrainConfig, TrainResult, resolve_config
+from labelfix.learn.head.cls import build_cls_scheme
+from labelfix.learn.head.comic import build_comic_scheme
+from labelfix.learn.head.data import SPLITS, HeadData, load_head_data
+from labelfix.learn.head.schemes import SchemeBuilder, TrainingScheme, build_single_head_scheme, predict
+from labelfix.learn.validation import observed_map
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.runs import create_run, finish_run, record_epoch, write_corrections, write_predictions
-
-# Method defaults, in one place. Why (/work/shared/METHODS.md, closing warning): a head that fits its
-# training labels closely scores the hidden positives among the unknown cells low, which is exactly
-# what labelfix must not do. Measured on the demo set (1500 train / 300 val / 500 test mosaics,
-# MobileNetV2 embeddings, 40% of positives hidden; AP of ranking the train split's unknown cells by
-# p against the hidden truth): decoupled weight decay 2.0 beat 0.05 and 1e-4 for AN, EM, Hill, SPLC,
-# GR and CLS (e.g. AN 0.49 -> 0.51, Hill 0.49 -> 0.51, SPLC 0.42 -> 0.45); early stopping on val mAP
-# (patience 5) does the rest. EM and EM+APL did better with lr 3e-4 than 1e-3 (0.27 -> 0.31). COMIC's
-# cosine classifiers saturate with the scale 16 of ref. [33] (RLC then corrects almost every unknown
-# cell; 0.14), so scale 4 (0.33); they are scale-invariant in their weights, so strong decay is not
-# used there. Loss parameters are the papers' (METHODS.md); EM+APL's warm-up (5 of 10 epochs in the
-# paper) is scaled to our epoch count. A user's config or CLI flag always wins over this table (only
-# fields the user left unset are filled in).
-_COMMON: dict[str, Any] = {"lr": 1e-3, "weight_decay": 2.0, "epochs": 30, "early_stopping_patience": 5}
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "an": {},
-    "wan": {},
-    "focal": {"loss_params": {"gamma": 2.0}},
-    "asl": {"loss_params": {"gamma_neg": 4.0, "gamma_pos": 0.0, "clip": 0.05}},
-    "hill": {},                                                  # lambda 1.5, margin 1, gamma 2
-    "focal_margin": {},
-    "splc": {"loss_params": {"tau": 0.6, "start_epoch": 1}},     # METHODS.md: tau 0.6, after epoch 1
-    "em": {"lr": 3e-4, "loss_params": {"alpha": 0.1}},           # COCO/NUS alpha
-    "em_apl": {"lr": 3e-4, "loss_params": {"alpha": 0.1, "beta": 0.9, "theta": 0.9, "warmup_epochs": 10}},
-    "gr": {},                                                    # paper schedules (COCO: w 0->10, b -2->-8)
-    "comic": {"weight_decay": 0.05, "loss_params": {"tau": 0.7, "scale": 4.0}},
-    "cls": {"cls_e_k": 10, "cls_tau_h": 0.01, "cls_tau_l": 0.06},
-    "oracle": {},
-}
-TRAIN_METHODS: tuple[str, ...] = LOSS_NAMES + ("cls",)
-
-
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """``config`` with the method's defaults filled in where the user did not set a field."""
-    if config.method not in METHOD_DEFAULTS:
-        raise LabelfixError(f"unknown method {config.method!r}", fix=f"use one of: {', '.join(TRAIN_METHODS)}")
-    defaults = {**_COMMON, **METHOD_DEFAULTS[config.method]}
-    update = {key: value for key, value in defaults.items()
-              if key != "loss_params" and key not in config.model_fields_set}
-    update["loss_params"] = {**defaults.get("loss_params", {}), **config.loss_params}
-    return config.model_copy(update=update)
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced (also stored in the run's tables).
-
-    ``probs[split]`` is float32 [n_split, C] with rows ``image_ids[split]`` and columns
-    ``category_ids``; ``history`` holds the per-epoch metrics; ``model`` the trained scheme (best
-    epoch's weights; the last fold's model when cross-fitting).
-    """
-
-    run_id: int
-    best_epoch: int
-    metrics: dict[str, Any]
-    probs: dict[str, np.ndarray]
-    image_ids: dict[str, np.ndarray]
-    category_ids: np.ndarray
-    history: list[dict[str, Any]] = field(default_factory=list)
-    model: Optional[nn.Module] = None
-
-
-
-def observed_map(probs: np.ndarray, states: np.ndarray) -> float:
-    """mAP of ``probs`` against the observed positives (unknown and verified negatives count as negatives)."""
-    if not len(probs):
-        return float("nan")
-    return float(mean_average_precision(probs=probs, truth=states == POSITIVE).mean_ap)
 
 
 def _optimizer(scheme: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -213,16 +139,17 @@ def train_head(store: Store, *, config: TrainConfig, console: Optional[Console] 
     store : Store
         The project store; must hold an embedding set (``labelfix embed`` or a features table).
     config : TrainConfig
-        ``method`` is any of :data:`TRAIN_METHODS`; fields the user did not set take the method's
-        defaults (:data:`METHOD_DEFAULTS`). ``folds > 1`` cross-fits: K models each score the
-        train images they did not see; val / test get the mean of the K models.
+        ``method`` is any of :data:`~labelfix.learn.config.TRAIN_METHODS`; fields the user did not
+        set take the method's defaults (:data:`~labelfix.learn.config.METHOD_DEFAULTS`).
+        ``folds > 1`` cross-fits: K models each score the train images they did not see; val / test
+        get the mean of the K models.
     console : rich.console.Console, optional
         Prints one line per epoch and a summary.
     label_states : np.ndarray, optional
         int8 [N_all, C] replacing the store's label states (rows as ``load_label_matrix(store)``);
         required by ``oracle`` (the hidden truth, benchmarks only).
     scheme_builder : callable, optional
-        Overrides the scheme chosen from the method (used by CLS / COMIC variants).
+        Overrides the scheme chosen from the method (e.g. a variant of a method's scheme).
 
     Returns
     -------
@@ -247,10 +174,8 @@ def train_head(store: Store, *, config: TrainConfig, console: Optional[Console] 
 
 def _scheme_builder_for(config: TrainConfig) -> SchemeBuilder:
     if config.method == "cls":
-        from labelfix.learn.cotrain import build_cls_scheme
         return build_cls_scheme
     if config.method == "comic":
-        from labelfix.learn.comic_train import build_comic_scheme
         return build_comic_scheme
     return build_single_head_scheme
 
@@ -352,6 +277,4 @@ def _save_checkpoint(store: Store, *, run_id: int, config: TrainConfig, data: He
     return path
 
 
-__all__ = ["METHOD_DEFAULTS", "TRAIN_METHODS", "SingleHeadScheme", "TrainResult", "TrainingScheme",
-           "build_seeded", "build_single_head_scheme", "fit_scheme", "observed_map", "predict", "resolve_config",
-           "train_head"]
+__all__ = ["fit_scheme", "train_head"]

@@ -1,8 +1,8 @@
 """Finetune mode's run bookkeeping: the run in the store, its checkpoint files and what the loop hands back.
 
-:func:`~labelfix.learn.finetune.finetune_loop` never touches the store; these functions open or reopen
-the run before it and record its outcome after it, on rank 0 alone under
-:mod:`labelfix.learn.distributed`.
+:func:`~labelfix.learn.finetune.trainer.finetune_loop` never touches the store; these functions open or
+reopen the run before it and record its outcome after it, on rank 0 alone under
+:mod:`labelfix.learn.finetune.distributed`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ from torch import nn
 
 from labelfix.errors import StoreError
 from labelfix.internal.atomic import atomic_target
-from labelfix.learn.config import TrainConfig
+from labelfix.learn.config import TrainConfig, TrainResult, resolve_finetune_config
 from labelfix.learn.image_data import ImageRecord
-from labelfix.learn.trainer import TrainResult, observed_map, resolve_config
+from labelfix.learn.validation import observed_map
 from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import LabelMatrix
 from labelfix.store.runs import create_run, finish_run, reopen_run, write_corrections, write_predictions
 
 CHECKPOINT_FORMAT = 1
-FINETUNE_WEIGHT_DECAY = 1e-4
-FINETUNE_LR = 1e-4
 NO_CORRECTION = np.iinfo(np.int32).max  # "never corrected" in the first-correction-epoch matrix
 
 
@@ -46,7 +44,7 @@ class FinetuneData:
 
 @dataclass
 class LoopOutcome:
-    """What :func:`~labelfix.learn.finetune.finetune_loop` hands back, the same on every rank."""
+    """What :func:`~labelfix.learn.finetune.trainer.finetune_loop` hands back, the same on every rank."""
 
     best_epoch: int
     best_val_map: float
@@ -82,19 +80,6 @@ def _observed_map(probs: np.ndarray, states: np.ndarray) -> float:
     """Head mode's observed-label mAP, over the images that decoded (rows without NaN)."""
     keep = ~np.isnan(probs).any(axis=1) if probs.size else np.zeros(len(probs), bool)
     return observed_map(probs[keep], states[keep]) if keep.any() else float("nan")
-
-
-def resolve_finetune_config(config: TrainConfig) -> TrainConfig:
-    """Head mode's method defaults, except the learning rate and weight decay when the user left them
-    unset: a pretrained backbone trained end to end wants about 1e-4 for both (the ASL / SPLC authors'
-    AdamW + OneCycle setting). Head mode's strong decay was measured for a linear head on frozen
-    embeddings, where it keeps the head from memorising the missing labels; it would wreck a backbone."""
-    resolved = resolve_config(config)
-    if "lr" not in config.model_fields_set:
-        resolved = resolved.model_copy(update={"lr": FINETUNE_LR})
-    if "weight_decay" not in config.model_fields_set:
-        resolved = resolved.model_copy(update={"weight_decay": FINETUNE_WEIGHT_DECAY})
-    return resolved.model_copy(update={"mode": "finetune"})
 
 
 def start_or_resume_run(store: Store, *, config: TrainConfig) -> tuple[int, TrainConfig, Path]:
@@ -151,9 +136,13 @@ def record_outcome(store: Store, *, run_id: int, data: FinetuneData, outcome: Lo
 
 
 def make_result(*, run_id: int, data: FinetuneData, outcome: LoopOutcome, metrics: dict[str, Any]) -> TrainResult:
-    """The head-mode trainer's ``TrainResult`` for this finetune run."""
+    """The :class:`~labelfix.learn.config.TrainResult` of this finetune run."""
     rows = {split: data.rows(split) for split in ("train", "val", "test")}
     return TrainResult(run_id=run_id, best_epoch=outcome.best_epoch, metrics=metrics,
                        probs={split: outcome.probs[r] for split, r in rows.items()},
                        image_ids={split: data.labels.image_ids[r] for split, r in rows.items()},
                        category_ids=data.labels.category_ids, history=outcome.history, model=outcome.model)
+
+
+__all__ = ["CHECKPOINT_FORMAT", "NO_CORRECTION", "FinetuneData", "LoopOutcome", "checkpoint_dir_for",
+           "make_result", "record_outcome", "start_or_resume_run"]

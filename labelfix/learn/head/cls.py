@@ -7,7 +7,8 @@ Both heads see every mini-batch. Their element-wise BCE losses (unknown = negati
 verified negatives are always kept. Predictions are the mean of the two heads' probabilities.
 
 The unknown cells removed by both heads (each judged them a likely false negative from the other's
-loss) are the method's missing-label suggestions: the trainer records them as corrections with
+loss) are the method's missing-label suggestions: the trainer
+(:func:`labelfix.learn.head.trainer.train_head` with ``method="cls"``) records them as corrections with
 ``treated_as = +1`` and the first epoch they were removed.
 
 The heads start from different seeds (``seed`` and ``seed + 1``); without that they would stay
@@ -16,21 +17,18 @@ identical and co-selection would collapse to self-selection.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 from torch import Tensor, nn
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.data import HeadData
+from labelfix.learn.head.data import HeadData
+from labelfix.learn.head.schemes import TrainingScheme, build_seeded
 from labelfix.learn.heads import build_head
 from labelfix.learn.losses import assume_negative_cell_loss, cls_rates, co_label_selection, selected_loss
-from labelfix.learn.schemes import TrainingScheme, build_seeded
-from labelfix.learn.trainer import TrainResult, train_head
 from labelfix.states import POSITIVE
-from labelfix.store.database import Store
 
 
 class CoLabelSelection(TrainingScheme):
@@ -99,10 +97,4 @@ def build_cls_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarray
                             tau_l=config.cls_tau_l)
 
 
-def train_cls(store: Store, *, config: TrainConfig, console: Optional[Console] = None) -> TrainResult:
-    """Train CLS in head mode (``config.method`` is set to ``"cls"``); see :func:`train_head`."""
-    return train_head(store, config=config.model_copy(update={"method": "cls"}), console=console,
-                      scheme_builder=build_cls_scheme)
-
-
-__all__ = ["CoLabelSelection", "build_cls_scheme", "train_cls"]
+__all__ = ["CoLabelSelection", "build_cls_scheme"]

@@ -1,8 +1,8 @@
 """Training schemes: how a method turns a batch into a loss and features into probabilities.
 
-The head-mode loop (:func:`labelfix.learn.trainer.fit_scheme`) only talks to a
+The head-mode loop (:func:`labelfix.learn.head.trainer.fit_scheme`) only talks to a
 :class:`TrainingScheme`. :class:`SingleHeadScheme` is one head with one partial-label loss; CLS
-(:mod:`labelfix.learn.cotrain`) and COMIC (:mod:`labelfix.learn.comic_train`) define their own.
+(:mod:`labelfix.learn.head.cls`) and COMIC (:mod:`labelfix.learn.head.comic`) define their own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.data import HeadData
+from labelfix.learn.head.data import HeadData
 from labelfix.learn.heads import build_head
 from labelfix.learn.losses import PartialLabelLoss, build_loss
 from labelfix.states import POSITIVE
