@@ -17,15 +17,12 @@ from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from components import label_chips, render_image  # noqa: E402
-
-from labelfix.errors import LabelfixError  # noqa: E402
-from labelfix.review.models import QueueItem, ReviewError  # noqa: E402
-from labelfix.review.service import ReviewService  # noqa: E402
-from labelfix.store import open_store  # noqa: E402
-from labelfix.store.database import DB_ENV_VAR, resolve_db_path  # noqa: E402
+from labelfix.errors import LabelfixError
+from labelfix.review.app.components import label_chips, render_image
+from labelfix.review.models import QueueItem, ReviewError
+from labelfix.review.service import ReviewService
+from labelfix.store import open_store
+from labelfix.store.database import DB_ENV_VAR, resolve_db_path
 
 STATUS_CHOICES = {"to review": ("open", "skipped"), "open": ("open",), "skipped / unsure": ("skipped",),
                   "accepted": ("accepted",), "rejected": ("rejected",), "all": None}
