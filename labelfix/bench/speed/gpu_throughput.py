@@ -15,11 +15,11 @@ Examples
 --------
 On a GPU machine (the reported numbers)::
 
-    python benchmarks/gpu_throughput.py --out benchmarks/results/gpu_throughput.json
+    python -m labelfix.bench.speed.gpu_throughput --out benchmarks/results/gpu_throughput.json
 
 Anywhere, a quick check that the script works (tiny sizes, a few steps)::
 
-    python benchmarks/gpu_throughput.py --quick --device cpu
+    python -m labelfix.bench.speed.gpu_throughput --quick --device cpu
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{'' if row['target_met'] else '  (below target)'}", file=sys.stderr, flush=True)
     report = {
         "benchmark": "finetune training throughput, labelfix TrainStep vs bare torch loop",
-        "command": "python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m labelfix.bench.speed.gpu_throughput " + " ".join(sys.argv[1:] if argv is None else argv),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "cuda": torch.version.cuda,
         "settings": {"bf16": not args.no_bf16, "channels_last": not args.no_channels_last, "method": args.method,
