@@ -42,8 +42,9 @@ class ReviewQueries:
 
     Examples
     --------
-    >>> queries = ReviewQueries(store)  # doctest: +SKIP
-    >>> queries.progress().overall.pending  # doctest: +SKIP
+    >>> queries = ReviewQueries(store)  # a store with 8 open suggestions
+    >>> queries.progress().overall.pending
+    8
     """
 
     def __init__(self, store: Store, *, clock: Callable[[], dt.datetime] | None = None) -> None:
