@@ -46,7 +46,9 @@ def _ensure_demo_data(config: DemoConfig, console: Console) -> Path:
         console.print(f"[dim]demo data already in {data_dir}[/]")
         return data_dir
     started = time.perf_counter()
-    make_demo_dataset(out_dir=data_dir, seed=config.seed, missing_rate=config.missing_rate, **config.sizes)
+    sizes = config.sizes
+    make_demo_dataset(out_dir=data_dir, seed=config.seed, missing_rate=config.missing_rate,
+                      n_train=sizes["n_train"], n_val=sizes["n_val"], n_test=sizes["n_test"])
     stamp.write_text(json.dumps(settings))
     console.print(f"demo data written to {data_dir} ({time.perf_counter() - started:.1f}s)")
     return data_dir

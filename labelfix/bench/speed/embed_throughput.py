@@ -50,7 +50,7 @@ def write_synthetic_dataset(root: Path, *, n: int, size: tuple[int, int], seed: 
     images = []
     for index in range(n):
         small = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
-        Image.fromarray(small).resize(size, Image.BILINEAR).save(images_dir / f"{index + 1}.png")
+        Image.fromarray(small).resize(size, Image.Resampling.BILINEAR).save(images_dir / f"{index + 1}.png")
         images.append({"id": index + 1, "file_name": f"{index + 1}.png", "width": size[0], "height": size[1]})
     coco = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "thing"}]}
     path = root / "instances.json"

@@ -49,7 +49,8 @@ def _model(name: str, num_classes: int, device: torch.device, channels_last: boo
     backbone = build_backbone(name, weights=None)
     model = FinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return model.to(device, memory_format=memory_format).train()
+    # torch takes a device and a memory format in one call; its type stubs list them as separate overloads.
+    return model.to(device, memory_format=memory_format).train()  # type: ignore[call-overload]
 
 
 def _batches(*, count: int, batch_size: int, image_size: int, num_classes: int,
@@ -123,7 +124,7 @@ def measure(*, name: str, image_size: int, batch_size: int, args: argparse.Names
     total_steps = args.warmup + args.iters * args.repeats + 1
     batches = _batches(count=4, batch_size=batch_size, image_size=image_size, num_classes=args.num_classes,
                        pin=device.type == "cuda")
-    steps = {
+    steps: dict[str, Callable[..., torch.Tensor]] = {
         "bare": bare_step_fn(_model(name, args.num_classes, device, channels_last), device=device, bf16=bf16,
                              channels_last=channels_last, lr=args.lr),
         "labelfix": labelfix_step_fn(_model(name, args.num_classes, device, channels_last), device=device,

@@ -55,7 +55,7 @@ def measure(n: int, *, dim: int, classes: int, epochs: int, method: str, folder:
         started = time.perf_counter()
         result = train_head(store, config=config)
         total = time.perf_counter() - started
-    seconds = [h.get("seconds") for h in result.history if h.get("seconds") is not None]
+    seconds = [float(h["seconds"]) for h in result.history if h.get("seconds") is not None]
     return {"images": n, "train_images": int(len(result.image_ids["train"])), "classes": classes, "dim": dim,
             "method": method, "epochs": len(result.history),
             "seconds_per_epoch": float(np.median(seconds)) if seconds else (total / max(len(result.history), 1)),
