@@ -48,4 +48,5 @@ def test_suggest_scale_runs_its_worker_as_a_module(tmp_path) -> None:
     result = json.loads(out.read_text())
     (row,) = result["results"]
     assert row["predictions"] == 1200 and row["rows_written"] >= 0
-    assert "-m labelfix.bench.speed.suggest_scale" in result["command"]
+    assert result["command"].endswith("-m labelfix.bench.speed.suggest_scale --sizes 300 --classes 4 --workdir "
+                                      f"{tmp_path} --out {out}")

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(record), file=sys.stderr)
         results.append(record)
         db.unlink()
-    output = {"benchmark": "suggest_scale", "command": " ".join([Path(sys.executable).name, "-m", MODULE, *sys.argv[1:]]),
+    command = " ".join([Path(sys.executable).name, "-m", MODULE, *(sys.argv[1:] if argv is None else argv)])
+    output = {"benchmark": "suggest_scale", "command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
               "results": results}
     text = json.dumps(output, indent=2)
