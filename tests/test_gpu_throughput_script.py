@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Store-side packages a GPU image does not have: importing any of them must fail the run.
 _WITHOUT_STORE_PACKAGES = """
 import runpy, sys
-for name in ("duckdb", "pydantic", "polars", "fiftyone", "streamlit", "typer"):
+for name in ("duckdb", "pydantic", "pandas", "pyarrow", "fiftyone", "streamlit", "typer", "sklearn"):
     sys.modules[name] = None  # makes `import name` raise ImportError
-sys.argv = ["gpu_throughput.py", *sys.argv[1:]]
-runpy.run_path("benchmarks/gpu_throughput.py", run_name="__main__")
+sys.argv = ["gpu_throughput", *sys.argv[1:]]
+runpy.run_module("labelfix.bench.speed.gpu_throughput", run_name="__main__", alter_sys=True)
 """
 
 

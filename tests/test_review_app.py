@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import streamlit as st
 import pytest
 from review_helpers import make_review_store
 
+from labelfix.cli.review_commands import app_script
+
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "review_app.py")
+# The script `labelfix review` serves: the copy inside the package (labelfix/review/app/).
+APP = str(app_script())
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ def load_features_bench_data(path: str | Path, *, split_seed: int = 0) -> BenchD
 
     path = Path(path)
     batch = read_features_table(path)
+    assert batch.embeddings is not None  # a features table always carries its embeddings
     has_split = "split" in pq.read_schema(path).names
     names = sorted(c["name"] for c in batch.categories)
     column_of = {c["category_id"]: names.index(c["name"]) for c in batch.categories}
@@ -140,6 +141,7 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     raw_images = [i["record"] for i in records]
     raw_annotations = [a["record"] for a in batch.annotations]
     demo = _demo_parameters(batch.header)
+    difficulty: Optional[np.ndarray]
     if demo is not None:
         difficulty = _demo_difficulty(raw_images, raw_annotations, demo["image_size"])
     else:

@@ -151,7 +151,7 @@ def run_benchmark(data: BenchData, settings: BenchSettings, *, work_dir: Optiona
 
     _import_method_code()
     owned = work_dir is None
-    work = Path(tempfile.mkdtemp(prefix="labelfix-bench-")) if owned else Path(work_dir)
+    work = Path(tempfile.mkdtemp(prefix="labelfix-bench-")) if work_dir is None else Path(work_dir)
     units = [(method, folds) for method in settings.methods
              for folds in ([settings.baseline_folds] if method in BASELINES else settings.folds)]
     records: list[dict[str, Any]] = []

@@ -25,7 +25,7 @@ def environment() -> dict[str, Any]:
     except ImportError:
         versions["cleanlab"] = None
     try:
-        cores = len(os.sched_getaffinity(0))
+        cores: int | None = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
     return {"versions": versions, "source_sha256": source_digest(), "cpu_cores": cores, "torch_threads": torch.get_num_threads(),

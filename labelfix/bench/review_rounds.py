@@ -76,7 +76,8 @@ def top_unreviewed(*, scores: np.ndarray, open_cells: np.ndarray, count: int) ->
     """
     flat = np.flatnonzero(open_cells.reshape(-1))
     order = np.lexsort((flat, -scores.reshape(-1)[flat]))[:count]
-    return np.unravel_index(flat[order], open_cells.shape)
+    rows, columns = np.unravel_index(flat[order], open_cells.shape)
+    return rows, columns
 
 
 def review_cells(ctx: "SeedContext", *, run_id: int, rows: np.ndarray, columns: np.ndarray,
@@ -130,6 +131,7 @@ def simulate_review_rounds(ctx: "SeedContext", method: str, settings: "BenchSett
                   "missing_label_ap_unreviewed": metrics["missing_label_ap"],
                   "recall_at_precision_0_9_unreviewed": metrics["recall_at_precision_0_9"]}
         if round_index < rounds:
+            assert trained.run_id is not None  # trainer methods always store a run
             rows, columns = top_unreviewed(scores=trained.probs, open_cells=open_cells & train[:, None],
                                            count=per_round)
             accepted, rejected = review_cells(ctx, run_id=trained.run_id, rows=rows, columns=columns,
@@ -269,7 +271,7 @@ def plot_rounds(payload: dict[str, Any], path) -> None:
         if result["seed"] != seed:
             continue
         curve = np.asarray(result["recovered_curve"], dtype=float) / max(result["num_hidden"], 1)
-        style = {"color": "grey", "linestyle": "--"} if result["method"] == "random" else {}
+        style: dict[str, Any] = {"color": "grey", "linestyle": "--"} if result["method"] == "random" else {}
         axis.plot(np.arange(1, len(curve) + 1), curve, label=result["method"], linewidth=1.4, **style)
     axis.set_xlabel("reviewed suggestions")
     axis.set_ylabel("share of hidden labels recovered")

@@ -98,9 +98,11 @@ def bench_command(
                              baseline_folds=baseline_folds, baseline_model=baseline_model,  # type: ignore[arg-type]
                              backbone=backbone, quick=quick, tune=tune)
     if coco is not None:
+        assert images is not None  # checked above
         console.print(f"loading {coco} and embedding its images with {backbone} (cached)", highlight=False)
         data = load_coco_bench_data(coco, images=images, cache_dir=cache, backbone=backbone, progress=not quiet)
     else:
+        assert features is not None  # checked above: exactly one of --coco / --features
         data = load_features_bench_data(features)
     sizes = ", ".join(f"{split} {int((data.splits == split).sum())}" for split in ("train", "val", "test"))
     console.print(f"{len(data.image_ids)} images ({sizes}), {data.num_classes} classes; "

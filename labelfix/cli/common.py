@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from labelfix.io.coco import CheckImages
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -18,7 +21,7 @@ CheckImagesOption = Annotated[str, typer.Option(
 SplitOption = Annotated[str, typer.Option("--split", help="Split of images that do not name one.")]
 
 
-def check_images_value(value: str) -> str:
+def check_images_value(value: str) -> CheckImages:
     if value not in ("full", "header", "none"):
         raise typer.BadParameter("use full, header or none", param_hint="--check-images")
-    return value
+    return cast("CheckImages", value)

@@ -133,7 +133,7 @@ def demo_command(
     quick: Annotated[bool, typer.Option("--quick", help="A small dataset (for smoke tests).")] = False,
 ) -> None:
     """Run the whole job on the built-in demo: demo-data, ingest, embed, train, suggest, export."""
-    from labelfix.pipelines.demo import DemoConfig, run_demo
+    from labelfix.flows.demo import DemoConfig, run_demo
 
     config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick)
     run_demo(config, console=console)

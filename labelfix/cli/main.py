@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from labelfix import __version__
+from labelfix.cli import bench_commands, embed_commands, learn_commands, review_commands, suggest_commands
 from labelfix.cli.common import console, err_console
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
@@ -17,24 +18,9 @@ app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False,
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
 register_data_commands(app)
-
-
-def _optional_command_modules() -> None:
-    """Commands of later stages register themselves here when their modules exist."""
-    import importlib
-
-    for module in ("labelfix.cli.embed_commands", "labelfix.cli.learn_commands", "labelfix.cli.suggest_commands",
-                   "labelfix.cli.review_commands", "labelfix.cli.bench_commands"):
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
-            continue
-        loaded.register(app)
-
-
-_optional_command_modules()
+# The order here is the order of `labelfix --help`: the main road first, the benchmark last.
+for _commands in (embed_commands, learn_commands, suggest_commands, review_commands, bench_commands):
+    _commands.register(app)
 
 
 @app.command()

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,13 +23,22 @@ fiftyone_app = typer.Typer(no_args_is_help=True, help="Review suggestions in the
 DatasetOption = Annotated[str, typer.Option("--name", help="FiftyOne dataset name.")]
 
 
+APP_ENV_VAR = "LABELFIX_APP"
+
+
 def app_script() -> Path:
-    """The Streamlit script ``app/review_app.py`` of this checkout (or ``$LABELFIX_APP``)."""
-    override = os.environ.get("LABELFIX_APP")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "app" / "review_app.py"
+    """The Streamlit script ``review_app.py`` of the installed package (or ``$LABELFIX_APP``).
+
+    The app ships inside the package (``labelfix/review/app/``), so an installed ``labelfix`` serves it
+    from any folder; ``$LABELFIX_APP`` points at another script (e.g. a customised copy).
+    """
+    override = os.environ.get(APP_ENV_VAR)
+    # A package installed from a wheel or a checkout lives on the file system, so the resource is a real file.
+    path = Path(override) if override else Path(str(resources.files("labelfix.review.app") / "review_app.py"))
     if not path.is_file():
-        raise LabelfixError(f"the review app script {path} is missing",
-                            fix="run labelfix from its source checkout (pip install -e .), or set $LABELFIX_APP")
+        fix = (f"point ${APP_ENV_VAR} at an existing review_app.py" if override
+               else f"reinstall labelfix (pip install .), or set ${APP_ENV_VAR} to the app script")
+        raise LabelfixError(f"the review app script {path} is missing", fix=fix)
     return path
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from labelfix.errors import LabelfixError
-from labelfix.review.models import ReviewError
+from labelfix.review.models import Decision, ReviewError
 from labelfix.review.service import ReviewService
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
@@ -130,8 +130,10 @@ def push(store: Store, *, dataset_name: str, run_id: int | None = None, include_
         path = service.image_path(image_id=int(image_id))
         if path is None:
             root = images_root or store.path.parent
-            path = os.path.join(str(root), file_name or f"missing-{image_id}")
-        sample = fo.Sample(filepath=str(path), tags=[split] if split else [])
+            filepath = os.path.join(str(root), file_name or f"missing-{image_id}")
+        else:
+            filepath = str(path)
+        sample = fo.Sample(filepath=filepath, tags=[split] if split else [])
         sample["labelfix_image_id"] = int(image_id)
         sample[LABELS_FIELD] = fo.Classifications(classifications=[
             fo.Classification(label=name, origin=origin) for name, origin in labels.get(int(image_id), [])])
@@ -203,7 +205,7 @@ def pull(store: Store, *, dataset_name: str, reviewer: str) -> PullSummary:
         if len(tags) > 1:
             summary.conflicts[suggestion_id] = "tagged both accept and reject"
             continue
-        decision = tags.pop()
+        decision = cast(Decision, tags.pop())  # the two tags are named after their decisions
         if (suggestion_id, decision) in pulled_before:
             summary.already += 1
             continue

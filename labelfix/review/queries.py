@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from labelfix.errors import LabelfixError
 from labelfix.review.models import (
@@ -42,8 +43,9 @@ class ReviewQueries:
 
     Examples
     --------
-    >>> queries = ReviewQueries(store)  # doctest: +SKIP
-    >>> queries.progress().overall.pending  # doctest: +SKIP
+    >>> queries = ReviewQueries(store)  # a store with 8 open suggestions
+    >>> queries.progress().overall.pending
+    8
     """
 
     def __init__(self, store: Store, *, clock: Callable[[], dt.datetime] | None = None) -> None:
@@ -113,7 +115,8 @@ class ReviewQueries:
                 min_score: float | None, max_score: float | None, head_first: bool, limit: int | None,
                 offset: int, kinds: Sequence[str] | None = None, free_for: str | None = None,
                 suggestion_ids: Sequence[int] | None = None) -> list[QueueItem]:
-        where, parameters = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        parameters: list[Any] = []
         if suggestion_ids is not None:
             if not suggestion_ids:
                 return []
@@ -236,7 +239,8 @@ class ReviewQueries:
 
         Undo events are included; ``ReviewEvent.undone`` marks decisions an undo reversed.
         """
-        where, parameters = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        parameters: list[Any] = []
         if suggestion_id is not None:
             where.append("e.suggestion_id = ?")
             parameters.append(int(suggestion_id))
@@ -291,7 +295,8 @@ class ReviewQueries:
             except ValueError:
                 bbox = None
             if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
-                result[int(image_id)].append(ImageBox(int(category_id), name, tuple(float(v) for v in bbox)))
+                x, y, w, h = (float(v) for v in bbox)
+                result[int(image_id)].append(ImageBox(int(category_id), name, (x, y, w, h)))
         return result
 
     def image_path(self, *, image_id: int) -> Path | None:

@@ -88,9 +88,13 @@ class ReviewService(ReviewQueries):
 
     Examples
     --------
-    >>> service = ReviewService(store)  # doctest: +SKIP
-    >>> items = service.next_items(reviewer="ana", n=10)  # doctest: +SKIP
-    >>> service.decide(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="accept")  # doctest: +SKIP
+    >>> service = ReviewService(store)  # a store with 8 open suggestions
+    >>> items = service.next_items(reviewer="ana", n=10)
+    >>> len(items)
+    8
+    >>> event = service.decide(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="accept")
+    >>> event.decision, service.progress().overall.pending
+    ('accept', 7)
     """
 
     def __init__(self, store: Store, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,

@@ -1,7 +1,7 @@
 """Finetune mode's per-step pieces: the model, the EMA of its weights and one optimisation step.
 
 Kept apart from the loop (:mod:`labelfix.learn.finetune.trainer`) so that
-``benchmarks/gpu_throughput.py`` times exactly the step finetune mode runs, against a bare torch loop,
+``labelfix/bench/speed/gpu_throughput.py`` times exactly the step finetune mode runs, against a bare torch loop,
 without the data pipeline; it imports torch only (the GPU benchmark machine has no store packages).
 """
 
@@ -55,7 +55,7 @@ class ModelEma:
 
 
 class TrainStep:
-    """One optimisation step of finetune mode; also what ``benchmarks/gpu_throughput.py`` times.
+    """One optimisation step of finetune mode; also what ``labelfix/bench/speed/gpu_throughput.py`` times.
 
     Moves the batch to the device (non-blocking from pinned memory), runs the forward pass under
     bf16 autocast when enabled, then backward, optimizer, scheduler and EMA. Returns the detached

@@ -5,7 +5,7 @@ long-tailed frequencies, 70/10/20 splits), ingested into a fresh store; then ``t
 fixed number of epochs without early stopping, and the seconds per epoch are read from the run's
 per-epoch records. Writes JSON. Example:
 
-    .venv/bin/python benchmarks/head_training_time.py --sizes 1000 10000 100000 \
+    .venv/bin/python -m labelfix.bench.speed.head_training_time --sizes 1000 10000 100000 \
         --out benchmarks/results/head_training_time.json
 """
 
@@ -55,7 +55,7 @@ def measure(n: int, *, dim: int, classes: int, epochs: int, method: str, folder:
         started = time.perf_counter()
         result = train_head(store, config=config)
         total = time.perf_counter() - started
-    seconds = [h.get("seconds") for h in result.history if h.get("seconds") is not None]
+    seconds = [float(h["seconds"]) for h in result.history if h.get("seconds") is not None]
     return {"images": n, "train_images": int(len(result.image_ids["train"])), "classes": classes, "dim": dim,
             "method": method, "epochs": len(result.history),
             "seconds_per_epoch": float(np.median(seconds)) if seconds else (total / max(len(result.history), 1)),
@@ -63,7 +63,7 @@ def measure(n: int, *, dim: int, classes: int, epochs: int, method: str, folder:
             "train_head_total_seconds": round(total, 2), "ingest_seconds": round(ingest_seconds, 2)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--dim", type=int, default=1280)
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--method", default="an")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="labelfix-headbench-") as scratch:
         for n in args.sizes:

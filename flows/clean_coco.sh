@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Clean a COCO dataset: find its missing labels, review them, export corrected labels.
-#   pipelines/clean_coco.sh ANNOTATIONS.json IMAGES_DIR [STORE]      (run from the repository root)
+#   flows/clean_coco.sh ANNOTATIONS.json IMAGES_DIR [STORE]      (run from the repository root)
 # Images should carry a "split" key (train/val/test): suggestions are made for train, thresholds
 # are estimated on val. Re-running is safe: ingest and embeddings are reused.
 set -euo pipefail

@@ -11,7 +11,7 @@ of train's true positives are missing; 0.2% of negatives are annotated anyway (s
 
 Usage::
 
-    python benchmarks/suggest_scale.py --sizes 100000 1000000 --out benchmarks/results/suggest_scale.json
+    python -m labelfix.bench.speed.suggest_scale --sizes 100000 1000000 --out benchmarks/results/suggest_scale.json
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+MODULE = "labelfix.bench.speed.suggest_scale"  # the child process runs this module again
 
 GENERATE_SQL = """
 CREATE OR REPLACE TEMP MACRO u(i, c, k) AS (hash(i, c, k) % 1000003) / 1000003.0;
@@ -85,7 +87,7 @@ def worker(db: Path, *, memory_limit: str, batch_rows: int) -> dict:
             "duckdb_memory_limit": memory_limit, "batch_rows": batch_rows}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--classes", type=int, default=100)
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit during the suggestion step.")
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
     parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(worker(args.worker, memory_limit=args.memory_limit, batch_rows=args.batch_rows)))
         return
@@ -107,13 +109,14 @@ def main() -> None:
             db.unlink()
         record = {"images": n_images, "classes": args.classes, "cells": n_images * args.classes}
         record |= generate(db, n_images=n_images, n_classes=args.classes)
-        child = subprocess.run([sys.executable, __file__, "--worker", str(db), "--memory-limit", args.memory_limit,
+        child = subprocess.run([sys.executable, "-m", MODULE, "--worker", str(db), "--memory-limit", args.memory_limit,
                                 "--batch-rows", str(args.batch_rows)], capture_output=True, text=True, check=True)
         record |= json.loads(child.stdout.strip().splitlines()[-1])
         print(json.dumps(record), file=sys.stderr)
         results.append(record)
         db.unlink()
-    output = {"benchmark": "suggest_scale", "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    command = " ".join([Path(sys.executable).name, "-m", MODULE, *(sys.argv[1:] if argv is None else argv)])
+    output = {"benchmark": "suggest_scale", "command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
               "results": results}
     text = json.dumps(output, indent=2)

@@ -17,15 +17,12 @@ from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from components import label_chips, render_image  # noqa: E402
-
-from labelfix.errors import LabelfixError  # noqa: E402
-from labelfix.review.models import QueueItem, ReviewError  # noqa: E402
-from labelfix.review.service import ReviewService  # noqa: E402
-from labelfix.store import open_store  # noqa: E402
-from labelfix.store.database import DB_ENV_VAR, resolve_db_path  # noqa: E402
+from labelfix.errors import LabelfixError
+from labelfix.review.app.components import label_chips, render_image
+from labelfix.review.models import Decision, QueueItem, ReviewError
+from labelfix.review.service import ReviewService
+from labelfix.store import open_store
+from labelfix.store.database import DB_ENV_VAR, resolve_db_path
 
 STATUS_CHOICES = {"to review": ("open", "skipped"), "open": ("open",), "skipped / unsure": ("skipped",),
                   "accepted": ("accepted",), "rejected": ("rejected",), "all": None}
@@ -79,7 +76,7 @@ def _reviewer() -> str:
 
 
 # -- callbacks: run before the script reruns, so the page shows the new state ------------------------
-def _decide(suggestion_id: int, decision: str) -> None:
+def _decide(suggestion_id: int, decision: Decision) -> None:
     try:
         _service().decide(suggestion_id=suggestion_id, reviewer=_reviewer(), decision=decision)
         _flash("success", f"{decision} recorded for suggestion {suggestion_id}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Optional
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
+from labelfix.flows.learn_flow import run_learning_steps
 from labelfix.ingest import ingest_coco
 from labelfix.export import export_coco
 from labelfix.store import open_store
@@ -35,10 +35,6 @@ class DemoConfig(BaseModel):
         return {"n_train": 3000, "n_val": 500, "n_test": 1000}
 
 
-def _available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _ensure_demo_data(config: DemoConfig, console: Console) -> Path:
     """Generate the dataset unless the same settings already produced it (the demo is re-runnable)."""
     from labelfix.io.demo_data import make_demo_dataset
@@ -50,29 +46,23 @@ def _ensure_demo_data(config: DemoConfig, console: Console) -> Path:
         console.print(f"[dim]demo data already in {data_dir}[/]")
         return data_dir
     started = time.perf_counter()
-    make_demo_dataset(out_dir=data_dir, seed=config.seed, missing_rate=config.missing_rate, **config.sizes)
+    sizes = config.sizes
+    make_demo_dataset(out_dir=data_dir, seed=config.seed, missing_rate=config.missing_rate,
+                      n_train=sizes["n_train"], n_val=sizes["n_val"], n_test=sizes["n_test"])
     stamp.write_text(json.dumps(settings))
     console.print(f"demo data written to {data_dir} ({time.perf_counter() - started:.1f}s)")
     return data_dir
 
 
 def run_demo(config: DemoConfig, *, console: Optional[Console] = None) -> None:
-    """Run every step that exists so far and say which do not yet."""
+    """Run every step: demo data, ingest, embed, train, suggest, export (each prints one summary)."""
     console = console or Console()
     data_dir = _ensure_demo_data(config, console)
     with open_store(config.db) as store:
         summary = ingest_coco(store, annotations=data_dir / "instances_observed.json", images=data_dir / "images",
                               check_images="header")
         console.print(f"ingest: {summary.describe()} -> {store.path}")
-        steps = [("embed", "labelfix.learn.embed"), ("train", "labelfix.learn.head.trainer"),
-                 ("suggest", "labelfix.suggest.run")]
-        missing = [name for name, module in steps if not _available(module)]
-        if missing:
-            console.print(f"[yellow]not built yet:[/] {', '.join(missing)} (this demo runs ingest -> export)")
-        else:
-            from labelfix.pipelines.learn_flow import run_learning_steps
-
-            run_learning_steps(store, config=config, console=console)
+        run_learning_steps(store, config=config, console=console)
         export = export_coco(store, out_dir=config.out_dir / "export", inline=True)
         for path in export.paths:
             console.print(f"export: wrote {path}")

@@ -15,11 +15,11 @@ Examples
 --------
 On a GPU machine (the reported numbers)::
 
-    python benchmarks/gpu_throughput.py --out benchmarks/results/gpu_throughput.json
+    python -m labelfix.bench.speed.gpu_throughput --out benchmarks/results/gpu_throughput.json
 
 Anywhere, a quick check that the script works (tiny sizes, a few steps)::
 
-    python benchmarks/gpu_throughput.py --quick --device cpu
+    python -m labelfix.bench.speed.gpu_throughput --quick --device cpu
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def _model(name: str, num_classes: int, device: torch.device, channels_last: boo
     backbone = build_backbone(name, weights=None)
     model = FinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return model.to(device, memory_format=memory_format).train()
+    # torch takes a device and a memory format in one call; its type stubs list them as separate overloads.
+    return model.to(device, memory_format=memory_format).train()  # type: ignore[call-overload]
 
 
 def _batches(*, count: int, batch_size: int, image_size: int, num_classes: int,
@@ -123,7 +124,7 @@ def measure(*, name: str, image_size: int, batch_size: int, args: argparse.Names
     total_steps = args.warmup + args.iters * args.repeats + 1
     batches = _batches(count=4, batch_size=batch_size, image_size=image_size, num_classes=args.num_classes,
                        pin=device.type == "cuda")
-    steps = {
+    steps: dict[str, Callable[..., torch.Tensor]] = {
         "bare": bare_step_fn(_model(name, args.num_classes, device, channels_last), device=device, bf16=bf16,
                              channels_last=channels_last, lr=args.lr),
         "labelfix": labelfix_step_fn(_model(name, args.num_classes, device, channels_last), device=device,
@@ -199,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{'' if row['target_met'] else '  (below target)'}", file=sys.stderr, flush=True)
     report = {
         "benchmark": "finetune training throughput, labelfix TrainStep vs bare torch loop",
-        "command": "python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m labelfix.bench.speed.gpu_throughput " + " ".join(sys.argv[1:] if argv is None else argv),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "cuda": torch.version.cuda,
         "settings": {"bf16": not args.no_bf16, "channels_last": not args.no_channels_last, "method": args.method,

@@ -1,0 +1,1 @@
+"""End-to-end flows (demo, clean a COCO dataset, benchmark); configs live in ``flows/`` at the repo root."""
