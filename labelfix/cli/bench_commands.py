@@ -85,6 +85,17 @@ def bench_command(
         raise typer.BadParameter("give either --coco FILE --images DIR or --features FILE.parquet", param_hint="--coco")
     if coco is not None and images is None:
         raise typer.BadParameter("--coco needs --images DIR", param_hint="--images")
+    from labelfix.internal.paths import input_file, input_folder, output_folder
+
+    if coco is not None:
+        input_file(coco, what="COCO file")
+    if images is not None:
+        input_folder(images)
+    if features is not None:
+        input_file(features, what="features table")
+    for folder, option in ((out, "--out"), (cache, "--cache"), (work, "--work")):
+        if folder is not None:
+            output_folder(folder, option=option)
     if not 0.0 <= hide < 1.0:
         raise typer.BadParameter("use a share in [0, 1)", param_hint="--hide")
     if baseline_model not in ("logreg", "head"):

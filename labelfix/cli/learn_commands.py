@@ -58,6 +58,10 @@ def train_command(
     """Train a partial-label model, store its predictions and the cells it corrected."""
     if mode is not None and mode not in ("head", "finetune"):
         raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head or --mode finetune")
+    if config_file is not None:
+        from labelfix.internal.paths import input_file
+
+        input_file(config_file, what="config file")
     config = build_train_config(method=method, mode=mode, epochs=epochs, config_file=config_file,
                                 embedding_set=embedding_set, seed=seed, lr=lr, folds=folds, resume=resume,
                                 resume_run=run)
