@@ -30,7 +30,6 @@ def ingest_coco_command(
     input_file(annotations, what="COCO file")
     if images is not None:
         input_folder(images)
-    check_images = check_images_value(check_images)
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
                               check_images=check_images_value(check_images), split=split)
@@ -51,7 +50,6 @@ def ingest_table_command(
 
     input_file(table, what="label table")
     input_folder(images)
-    check_images = check_images_value(check_images)
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
                                check_images=check_images_value(check_images), split=split)
