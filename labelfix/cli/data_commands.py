@@ -118,12 +118,13 @@ def status_command(db: DbOption = None) -> None:
 
 def demo_data_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("labelfix_demo/data"),
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    missing: Annotated[float, typer.Option("--missing", help="Share of train/val positives to drop.")] = 0.4,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    missing: Annotated[float, typer.Option("--missing", min=0.0, max=1.0,
+                                          help="Share of train/val positives to drop.")] = 0.4,
     single_positive: Annotated[bool, typer.Option("--single-positive", help="Keep one positive per image.")] = False,
-    n_train: Annotated[int, typer.Option("--n-train")] = 3000,
-    n_val: Annotated[int, typer.Option("--n-val")] = 500,
-    n_test: Annotated[int, typer.Option("--n-test")] = 1000,
+    n_train: Annotated[int, typer.Option("--n-train", min=0)] = 3000,
+    n_val: Annotated[int, typer.Option("--n-val", min=0)] = 500,
+    n_test: Annotated[int, typer.Option("--n-test", min=0)] = 1000,
 ) -> None:
     """Write the built-in demo dataset: multi-label mosaics of real MNIST digits, as COCO."""
     from labelfix.io.demo_data import make_demo_dataset
@@ -138,7 +139,7 @@ def demo_data_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo data and exports.")] = Path("labelfix_demo"),
     db: DbOption = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="A small dataset (for smoke tests).")] = False,
 ) -> None:
     """Run the whole job on the built-in demo: demo-data, ingest, embed, train, suggest, export."""
