@@ -60,7 +60,7 @@ def _options(command):
 
 
 def _bad_value_cases():
-    """(argv, option) for every int/float option given text, below its minimum, or a choice it lacks."""
+    """(argv, option) for every int/float option given text, a value out of its range, or a choice it lacks."""
     cases = []
     for path, command in LEAVES:
         for param in _options(command):
@@ -71,6 +71,8 @@ def _bad_value_cases():
                 cases.append((path + [option, "notanumber"], option))
                 if descriptor.parameter_info.min is not None:
                     cases.append((path + [option, str(descriptor.parameter_info.min - 1)], option))
+                if descriptor.parameter_info.max is not None:
+                    cases.append((path + [option, str(descriptor.parameter_info.max + 1)], option))
             elif descriptor.is_choice:
                 cases.append((path + [option, "no-such-choice"], option))
     return cases
@@ -156,6 +158,9 @@ def test_help_of_every_command_exits_0(capsys, path):
     (["ingest", "table", "t.csv", "--images", ".", "--split", "training"], "Invalid value for --split: use train, "
                                                                              "val or test"),
     (["--db", "s.duckdb", "demo-data"], "`labelfix demo-data` does not use a store"),
+    (["--db", "s.duckdb"], "Missing command"),
+    (["review", "--port", "70000"], "Invalid value for '--port'"),
+    (["demo-data", "--n-train", "-5"], "Invalid value for '--n-train'"),
 ])
 def test_issue_examples(capsys, argv, expected):
     code, out, err = _run(capsys, argv)
