@@ -327,14 +327,14 @@ def test_python_warnings_are_one_labelfix_line(capsys, store_with_data, monkeypa
     real = labelfix.store.labels.label_counts
 
     def noisy(store):
-        warnings.warn("something looks odd\n  in two lines", UserWarning, stacklevel=1)
+        warnings.warn("something [looks] odd\n  in two lines", UserWarning, stacklevel=1)
         return real(store)
 
     monkeypatch.setattr(labelfix.store.labels, "label_counts", noisy)
     before = warnings.showwarning
     code, out, err = _run(capsys, ["status", "--db", str(store_with_data)])
     assert code == 0, err
-    assert err == "warning: something looks odd in two lines\n"
+    assert err == "warning: something [looks] odd in two lines\n"
     assert warnings.showwarning is before  # the handler is only installed while a command runs
 
 

@@ -79,8 +79,8 @@ def version() -> None:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
     """Python warnings as one labelfix line each, without the source line they were raised at."""
-    text = " ".join(str(message).split())
-    err_console.print(f"[yellow]warning:[/] {text}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print("[yellow]warning:[/] ", end="", highlight=False)
+    err_console.print(" ".join(str(message).split()), highlight=False, markup=False)
 
 
 def _usage_error(error: click_exceptions.ClickException) -> int:
