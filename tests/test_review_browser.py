@@ -103,23 +103,45 @@ def review_server(tmp_path):
         log.close()
 
 
+# Streamlit marks the elements of the previous script run data-stale="true" until the new run replaces them,
+# so while a run is going a text can be on the page twice (e.g. a grid item at its old and its new place).
+# Every check waits for the run to finish first and then looks inside one keyed container.
+SETTLED = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+    && !document.querySelector('[data-stale="true"]')
+    && Array.from(document.images).every(image => image.complete)"""
+
+
+def _settled(page) -> None:
+    page.wait_for_function(SETTLED, timeout=30_000)
+
+
 def test_accept_two_suggestions_with_the_keyboard(playwright_sync, review_server, tmp_path):
+    from playwright.sync_api import expect
+
     url, db, process = review_server
     browser = playwright_sync.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1250})
         page.goto(url, wait_until="domcontentloaded")
-        accept = page.get_by_role("button", name="Accept", exact=False).first
-        accept.wait_for(timeout=60_000)
-        # The item shows in the large view and, marked ▶, in the grid: either match will do.
-        page.get_by_text("car · 0.91 · open").first.wait_for(timeout=30_000)
+        large_item = page.locator(".st-key-focus_panel")
+        keys_hint = page.get_by_test_id("stCaptionContainer").filter(has_text="Keys on the large item")
+        done = page.get_by_test_id("stMetric").filter(has_text="Done")
+        expect(large_item).to_contain_text("suggestion 1", timeout=60_000)
+        _settled(page)
+        expect(page.locator(".st-key-grid_item_1")).to_contain_text("car · 0.91 · open")
+        expect(done).to_contain_text("0 / 8")
         for number in (1, 2):
-            page.get_by_text("Keys on the large item").click()  # focus the page, not a text input
+            expect(large_item).to_contain_text(f"suggestion {number}")
+            expect(large_item.locator(".st-key-accept_focus").get_by_role("button")).to_be_enabled()
+            keys_hint.click()  # focus the page, not a text input, so the key reaches the shortcut
             page.keyboard.press("a")
-            page.get_by_text(f"accept recorded for suggestion {number}").wait_for(timeout=30_000)
-        page.get_by_text("car · 0.55 · open").first.wait_for(timeout=30_000)
-        page.get_by_text("2 / 8").wait_for(timeout=30_000)  # the progress counter
-        page.wait_for_timeout(500)
+            expect(page.get_by_test_id("stAlert").filter(has_text=f"accept recorded for suggestion {number}")
+                   ).to_be_visible(timeout=30_000)
+            _settled(page)
+        expect(large_item).to_contain_text("suggestion 3")
+        expect(page.locator(".st-key-grid_item_3")).to_contain_text("car · 0.55 · open")
+        expect(page.locator(".st-key-grid_item_1")).to_have_count(0)  # decided items leave the queue
+        expect(done).to_contain_text("2 / 8")  # the progress counter
         folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
         folder.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(folder / "review_app.png"), full_page=True)

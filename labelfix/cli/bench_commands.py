@@ -69,11 +69,11 @@ def bench_command(
         "--quick", help="Smoke run: seed 0 only (unless --seeds is given), at most 5 epochs, one C.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     review_rounds: Annotated[int, typer.Option(
-        "--review-rounds", help="Instead of the method table: simulate this many review rounds (a reviewer "
+        "--review-rounds", min=0, help="Instead of the method table: simulate this many review rounds (a reviewer "
                                 "who knows the hidden truth answers the top suggestions; the next round "
                                 "retrains with the decisions).")] = 0,
     review_budget: Annotated[float, typer.Option(
-        "--review-budget", help="Reviews per round: a share of the unknown train cells (< 1) or a count.")] = 0.05,
+        "--review-budget", min=0.0, help="Reviews per round: a share of the unknown train cells (< 1) or a count.")] = 0.05,
 ) -> None:
     """Benchmark missing-label detection: hide labels of a fully labelled set, train every method,
     report test mAP and how well each ranks the hidden labels, against cleanlab and the full-label oracle."""
@@ -85,6 +85,17 @@ def bench_command(
         raise typer.BadParameter("give either --coco FILE --images DIR or --features FILE.parquet", param_hint="--coco")
     if coco is not None and images is None:
         raise typer.BadParameter("--coco needs --images DIR", param_hint="--images")
+    from labelfix.internal.paths import input_file, input_folder, output_folder
+
+    if coco is not None:
+        input_file(coco, what="COCO file")
+    if images is not None:
+        input_folder(images)
+    if features is not None:
+        input_file(features, what="features table")
+    for folder, option in ((out, "--out"), (cache, "--cache"), (work, "--work")):
+        if folder is not None:
+            output_folder(folder, option=option)
     if not 0.0 <= hide < 1.0:
         raise typer.BadParameter("use a share in [0, 1)", param_hint="--hide")
     if baseline_model not in ("logreg", "head"):

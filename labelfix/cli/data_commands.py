@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from labelfix.cli.common import CheckImagesOption, DbOption, SplitOption, check_images_value, console
+from labelfix.internal.paths import input_file, input_folder, output_folder
 from labelfix.store import open_store
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
@@ -26,6 +27,9 @@ def ingest_coco_command(
     """Ingest a COCO file: an image's labels are the categories of its annotations."""
     from labelfix.ingest import ingest_coco
 
+    input_file(annotations, what="COCO file")
+    if images is not None:
+        input_folder(images)
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
                               check_images=check_images_value(check_images), split=split)
@@ -44,6 +48,8 @@ def ingest_table_command(
     """Ingest a label table, one row per image."""
     from labelfix.ingest import ingest_table
 
+    input_file(table, what="label table")
+    input_folder(images)
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
                                check_images=check_images_value(check_images), split=split)
@@ -60,6 +66,7 @@ def ingest_features_command(
     """Ingest a features table (precomputed embeddings; no image files needed)."""
     from labelfix.ingest import ingest_features
 
+    input_file(table, what="features table")
     with open_store(db) as store:
         summary = ingest_features(store, table=table, add_classes=add_classes, split=split)
     console.print(f"{table}: {summary.describe()}")
@@ -74,6 +81,7 @@ def export_coco_command(
     """Write labels.json (COCO image-level labels, attributes.source on each) and optionally the inline file."""
     from labelfix.export import export_coco
 
+    output_folder(out)
     with open_store(db, create=False) as store:
         summary = export_coco(store, out_dir=out, inline=inline)
     for path in summary.paths:
@@ -110,16 +118,18 @@ def status_command(db: DbOption = None) -> None:
 
 def demo_data_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("labelfix_demo/data"),
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    missing: Annotated[float, typer.Option("--missing", help="Share of train/val positives to drop.")] = 0.4,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    missing: Annotated[float, typer.Option("--missing", min=0.0, max=1.0,
+                                          help="Share of train/val positives to drop.")] = 0.4,
     single_positive: Annotated[bool, typer.Option("--single-positive", help="Keep one positive per image.")] = False,
-    n_train: Annotated[int, typer.Option("--n-train")] = 3000,
-    n_val: Annotated[int, typer.Option("--n-val")] = 500,
-    n_test: Annotated[int, typer.Option("--n-test")] = 1000,
+    n_train: Annotated[int, typer.Option("--n-train", min=0)] = 3000,
+    n_val: Annotated[int, typer.Option("--n-val", min=0)] = 500,
+    n_test: Annotated[int, typer.Option("--n-test", min=0)] = 1000,
 ) -> None:
     """Write the built-in demo dataset: multi-label mosaics of real MNIST digits, as COCO."""
     from labelfix.io.demo_data import make_demo_dataset
 
+    output_folder(out)
     dataset = make_demo_dataset(out_dir=out, seed=seed, missing_rate=missing, single_positive=single_positive,
                                 n_train=n_train, n_val=n_val, n_test=n_test)
     console.print(f"wrote the demo dataset to {out}")
@@ -129,12 +139,13 @@ def demo_data_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo data and exports.")] = Path("labelfix_demo"),
     db: DbOption = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="A small dataset (for smoke tests).")] = False,
 ) -> None:
     """Run the whole job on the built-in demo: demo-data, ingest, embed, train, suggest, export."""
     from labelfix.flows.demo import DemoConfig, run_demo
 
+    output_folder(out)
     config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick)
     run_demo(config, console=console)
 

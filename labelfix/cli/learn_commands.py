@@ -38,26 +38,30 @@ def train_command(
                                                   "em, em_apl, gr, comic, cls (default: gr).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings) or finetune (default: finetune "
                                                 "with a GPU, else head).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Maximum number of epochs.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Maximum number of epochs.")] = None,
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file with TrainConfig keys; "
                                                         "flags override it.")] = None,
     embedding_set: Annotated[Optional[str], typer.Option("--embedding-set", help="Embedding set (head mode; "
                                                          "default: the most recent).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
-    folds: Annotated[Optional[int], typer.Option("--folds", help="Cross-fit K models, each scoring the train images "
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Random seed.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Learning rate.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", min=1, help="Cross-fit K models, each scoring the train images "
                                                  "it did not see (1 = in-sample).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finetune: continue an unfinished run from its last "
                                          "checkpoint.")] = False,
-    run: Annotated[Optional[int], typer.Option("--run", help="With --resume: the run to continue "
+    run: Annotated[Optional[int], typer.Option("--run", min=1, help="With --resume: the run to continue "
                                                "(default: the latest unfinished finetune run).")] = None,
-    nproc: Annotated[int, typer.Option("--nproc", help="Finetune with DistributedDataParallel on this many "
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Finetune with DistributedDataParallel on this many "
                                        "processes (GPUs, or CPU with gloo).")] = 1,
     db: DbOption = None,
 ) -> None:
     """Train a partial-label model, store its predictions and the cells it corrected."""
     if mode is not None and mode not in ("head", "finetune"):
         raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head or --mode finetune")
+    if config_file is not None:
+        from labelfix.internal.paths import input_file
+
+        input_file(config_file, what="config file")
     config = build_train_config(method=method, mode=mode, epochs=epochs, config_file=config_file,
                                 embedding_set=embedding_set, seed=seed, lr=lr, folds=folds, resume=resume,
                                 resume_run=run)

@@ -1,19 +1,29 @@
-"""Entry point: builds the typer app from the command modules and turns errors into clear exits."""
+"""Entry point: builds the typer app from the command modules and turns errors into clear exits.
+
+Exit codes: 0 done; 2 a usage error or bad input (one message, no traceback; bare ``labelfix`` prints the
+help and exits 2, as click does for a group called without a command); 1 aborted; 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import errno
 import sys
-from typing import Optional
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Optional, TextIO
 
 import typer
+from typer._click import exceptions as click_exceptions
 
 from labelfix import __version__
 from labelfix.cli import bench_commands, embed_commands, learn_commands, review_commands, suggest_commands
 from labelfix.cli.common import console, err_console
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
+from labelfix.internal.paths import os_error_as_labelfix_error
 
-app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False,
+# Tracebacks are for bugs: typer's Rich traceback hook stays off, usage errors are printed by `main`.
+app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Find and fix missing labels in multi-label image datasets.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
@@ -23,33 +33,94 @@ for _commands in (embed_commands, learn_commands, suggest_commands, review_comma
     _commands.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(__version__, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                               help="Print the labelfix version and exit.")] = False,
+    db: Annotated[Optional[Path], typer.Option(
+        "--db", help="Store file for the command (its own --db wins).", show_default=False)] = None,
+) -> None:
+    """Options given before the command; the commands read ``--db`` from here when they are not given it."""
+    if db is None or ctx.invoked_subcommand is None:
+        return
+    command = ctx.command.get_command(ctx, ctx.invoked_subcommand)  # type: ignore[attr-defined]
+    leaves = list(getattr(command, "commands", {}).values()) or [command]
+    if not any(param.name == "db" for leaf in leaves for param in leaf.params):
+        raise typer.BadParameter(f"`labelfix {ctx.invoked_subcommand}` does not use a store", param_hint="--db")
+
+
 @app.command()
 def version() -> None:
     """Print the labelfix version."""
-    console.print(__version__)
+    console.print(__version__, highlight=False)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
+    """Python warnings as one labelfix line each, without the source line they were raised at."""
+    err_console.print("[yellow]warning:[/] ", end="", highlight=False)
+    err_console.print(" ".join(str(message).split()), highlight=False, markup=False)
+
+
+def _usage_error(error: click_exceptions.ClickException) -> int:
+    """Print a click usage error as labelfix does its own (usage line, error, fix); return the exit code."""
+    if isinstance(error, click_exceptions.NoArgsIsHelpError):
+        # typer's Rich help was already printed while the error was built; plain click puts it in the message.
+        if error.format_message().strip():
+            console.print(error.format_message(), highlight=False, markup=False)
+        return 2
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None:
+        err_console.print(ctx.get_usage(), highlight=False, markup=False)
+    err_console.print("[bold red]error:[/] ", end="", highlight=False)
+    err_console.print(error.format_message(), highlight=False, markup=False)
+    command = ctx.command_path if ctx is not None else "labelfix"
+    err_console.print(f"  fix: see `{command} --help`", highlight=False, markup=False)
+    return 2
+
+
+def _report(error: LabelfixError) -> int:
+    err_console.print("[bold red]error:[/] ", end="", highlight=False)
+    err_console.print(error.message, highlight=False, markup=False)
+    return 2
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; a :class:`LabelfixError` becomes one clear message and exit code 2."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except LabelfixError as error:
-        err_console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
-        return 2
-    except typer.Exit as exit_:
-        return exit_.exit_code
-    except typer.Abort:
-        err_console.print("aborted")
-        return 1
-    except Exception as error:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            return error.exit_code
-        raise
-    return 0
+    """Run the CLI and return its exit code; a usage error or bad input is one message and exit code 2."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            result: Any = typer.main.get_command(app).main(args=argv, prog_name="labelfix", standalone_mode=False)
+        except LabelfixError as error:
+            return _report(error)
+        except click_exceptions.ClickException as error:
+            return _usage_error(error)
+        except typer.Exit as exit_:
+            return exit_.exit_code
+        except typer.Abort:
+            err_console.print("aborted")
+            return 1
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            return 130
+        except OSError as error:
+            if error.errno == errno.EPIPE:  # output piped into e.g. `head`, which stopped reading
+                return 1
+            return _report(os_error_as_labelfix_error(error))
+    # Without standalone mode click returns what the command returned, or the code of a typer.Exit.
+    return result if isinstance(result, int) else 0
 
 
 def entry_point() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -52,7 +52,7 @@ def streamlit_command(*, db: Path, port: int, address: str) -> list[str]:
 
 def review_command(
     db: DbOption = None,
-    port: Annotated[int, typer.Option("--port", help="Port of the review app.")] = 8501,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the review app.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="Address to listen on (0.0.0.0 for a team).")]
     = "127.0.0.1",
     reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Default reviewer name in the app.")]
@@ -88,12 +88,12 @@ def review_command(
 def fiftyone_push_command(
     name: DatasetOption = "labelfix",
     db: DbOption = None,
-    run: Annotated[Optional[int], typer.Option("--run", help="Suggestion run (default: the latest).")] = None,
+    run: Annotated[Optional[int], typer.Option("--run", min=1, help="Suggestion run (default: the latest).")] = None,
     include_decided: Annotated[bool, typer.Option("--include-decided",
                                                   help="Also push accepted/rejected suggestions.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset of that name.")] = False,
     launch: Annotated[bool, typer.Option("--launch", help="Serve the FiftyOne App afterwards.")] = False,
-    port: Annotated[int, typer.Option("--port", help="Port of the FiftyOne App.")] = 5151,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
     address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
 ) -> None:
     """Create a FiftyOne dataset: images, current labels, suggestions (tag them accept / reject in the App)."""
@@ -132,7 +132,7 @@ def fiftyone_pull_command(
 @fiftyone_app.command("launch")
 def fiftyone_launch_command(
     name: DatasetOption = "labelfix",
-    port: Annotated[int, typer.Option("--port", help="Port of the FiftyOne App.")] = 5151,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
     address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
 ) -> None:
     """Serve the FiftyOne App for a pushed dataset."""

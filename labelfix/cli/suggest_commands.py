@@ -12,7 +12,7 @@ from labelfix.store import open_store
 
 def suggest_command(
     run: Annotated[Optional[list[int]], typer.Option(
-        "--run", help="Run to score; repeat to combine runs (default: the latest finished run).")] = None,
+        "--run", min=1, help="Run to score; repeat to combine runs (default: the latest finished run).")] = None,
     combine: Annotated[str, typer.Option("--combine", help="How several runs combine: mean, max or rank_mean.")]
     = "mean",
     target_precision: Annotated[float, typer.Option(
@@ -32,7 +32,7 @@ def suggest_command(
     expected_missing_rate: Annotated[float, typer.Option(
         "--expected-missing-rate",
         help="Share of true positives annotators missed, if known (corrects the precision estimate).")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the validation hiding.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the validation hiding.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -61,7 +61,7 @@ def suggest_command(
 
 
 def revert_auto_command(
-    run: Annotated[Optional[int], typer.Option("--run", help="Only auto-accepts of this run's suggestions.")] = None,
+    run: Annotated[Optional[int], typer.Option("--run", min=1, help="Only auto-accepts of this run's suggestions.")] = None,
     db: DbOption = None,
 ) -> None:
     """Undo auto-accepted labels: cells return to their original state; undo events are recorded."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from importlib import resources
@@ -16,6 +17,13 @@ from labelfix.errors import StoreError
 
 DEFAULT_DB_NAME = "labelfix.duckdb"
 DB_ENV_VAR = "LABELFIX_DB"
+# A DuckDB file starts with its main header: an 8-byte checksum, then the magic bytes "DUCK"
+# (duckdb/src/include/duckdb/storage/storage_info.hpp: MainHeader::MAGIC_BYTES).
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_OFFSET = 8
+# A new store under one of these names is almost surely an input file named by mistake.
+DATA_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".png", ".jpg",
+                      ".jpeg")
 
 
 def resolve_db_path(db: str | Path | None = None) -> Path:
@@ -60,6 +68,8 @@ class Store:
         self.path = path
         self._depth = 0
         self._lock = threading.RLock()
+        # Set by open_store for a store it created: what to remove if the first `with` block fails.
+        self._created: list[Path] = []
 
     # -- plumbing -------------------------------------------------------------------------------
     def execute(self, sql: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
@@ -130,8 +140,10 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if exc_type is not None and self._created:
+            _remove_created(self._created)  # a command that failed on a new path leaves no file behind
 
     @property
     def cache_dir(self) -> Path:
@@ -174,8 +186,45 @@ class Store:
         return applied
 
 
+def _check_is_store_file(path: Path) -> None:
+    """Refuse, before DuckDB opens it, an existing path that is not a DuckDB file.
+
+    DuckDB opens a file it cannot read as a database (a .json, .csv or .parquet) as an empty in-memory
+    database without a word, so a command would "succeed" and store nothing.
+    """
+    if path.is_dir():
+        raise StoreError("is a folder, not a store file", file=path, fix=f"pass --db {path / DEFAULT_DB_NAME}")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC))
+    except OSError as error:
+        raise StoreError(f"cannot read the store: {(error.strerror or str(error)).lower()}", file=path,
+                         fix="give yourself read and write access to it, or pass another --db") from error
+    if header[DUCKDB_MAGIC_OFFSET:] != DUCKDB_MAGIC:
+        raise StoreError("is not a labelfix store (not a DuckDB database); it was left untouched", file=path,
+                         fix="pass --db a labelfix store or a new file name such as labelfix.duckdb "
+                             "(input files are arguments, not --db)")
+
+
+def _remove_created(paths: list[Path]) -> None:
+    """Remove what :func:`open_store` created (store file, its WAL and cache, new folders), newest first."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            if path.name.endswith(".cache"):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only if empty: something else may have been put there meanwhile
+        else:
+            path.unlink(missing_ok=True)
+
+
 def open_store(db: str | Path | None = None, *, create: bool = True, read_only: bool = False) -> Store:
     """Open (and by default create and migrate) the store.
+
+    An existing file that is not a labelfix store is refused untouched. A store this call creates is
+    removed again (with its WAL, cache folder and any folders made for it) if opening fails or the first
+    ``with`` block on it raises, so a failed command on a new path leaves no file behind.
 
     Parameters
     ----------
@@ -186,6 +235,11 @@ def open_store(db: str | Path | None = None, *, create: bool = True, read_only: 
     read_only
         Open without write access (several readers may share a file).
 
+    Raises
+    ------
+    StoreError
+        The store is missing (``create=False``), is not a labelfix store, is locked or cannot be created.
+
     Examples
     --------
     >>> store = open_store("/tmp/example.duckdb")  # doctest: +SKIP
@@ -193,17 +247,47 @@ def open_store(db: str | Path | None = None, *, create: bool = True, read_only: 
     1
     """
     path = resolve_db_path(db)
-    if not path.exists() and (not create or read_only):
-        raise StoreError(f"no store at {path}", file=path,
+    existed = path.exists()
+    if existed:
+        _check_is_store_file(path)
+    elif not create or read_only:
+        raise StoreError("no labelfix store here", file=path,
                          fix="run `labelfix init` or an ingest command first, or pass --db")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    elif path.suffix.lower() in DATA_FILE_SUFFIXES:
+        raise StoreError(f"a new store would be a DuckDB file named {path.suffix}", file=path,
+                         fix=f"pass --db a name such as {path.with_suffix('.duckdb').name}")
+    created: list[Path] = []
+    if not existed:
+        missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            _remove_created(missing)
+            raise StoreError(f"cannot create the store's folder: {(error.strerror or str(error)).lower()}",
+                             file=path, fix="pass --db a path in a folder you can write to") from error
+        cache = path.parent / f"{path.name}.cache"
+        wal = path.parent / f"{path.name}.wal"
+        created = [wal, path, *([] if cache.exists() else [cache]), *missing]
     try:
         connection = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as error:
+    except duckdb.Error as error:
+        _remove_created(created)
+        locked = "lock" in str(error).lower()
         raise StoreError(f"cannot open the store ({error})", file=path,
-                         fix="close the other labelfix process using it (e.g. a review server), "
-                             "or pass another --db") from error
+                         fix="close the other labelfix process using it (e.g. a review server), or pass another --db"
+                         if locked else "pass --db a labelfix store, or a new file in a folder you can write to"
+                         ) from error
     store = Store(connection, path=path)
-    if not read_only:
-        store.migrate()
+    try:
+        if existed and not store.schema_version:
+            raise StoreError("is a DuckDB database but not a labelfix store (no schema_migrations table); "
+                             "it was left untouched", file=path,
+                             fix="pass --db a labelfix store or a new file name such as labelfix.duckdb")
+        if not read_only:
+            store.migrate()
+    except BaseException:
+        store.close()
+        _remove_created(created)
+        raise
+    store._created = created
     return store

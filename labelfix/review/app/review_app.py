@@ -234,7 +234,8 @@ def _page_items(service: ReviewService, filters: dict) -> list[QueueItem]:
 
 
 def _focus_panel(service: ReviewService, item: QueueItem, labels, boxes) -> None:
-    left, right = st.columns([3, 2])
+    # Keyed containers get the CSS class st-key-<key>: a stable handle for tests, apart from the grid twin.
+    left, right = st.container(key="focus_panel").columns([3, 2])
     with left:
         _show_picture(service, item, boxes, size=512)
     with right:
@@ -276,7 +277,7 @@ def _grid(service: ReviewService, items: list[QueueItem], labels, boxes, focus_i
     for start in range(0, len(items), GRID_COLUMNS):
         columns = st.columns(GRID_COLUMNS)
         for column, item in zip(columns, items[start:start + GRID_COLUMNS]):
-            with column.container(border=True):
+            with column.container(border=True, key=f"grid_item_{item.suggestion_id}"):
                 _show_picture(service, item, boxes[item.image_id], size=220)
                 marker = "▶ " if item.suggestion_id == focus_id else ""
                 st.markdown(f"{marker}**{item.category_name}** · {item.score:.2f} · {item.status}")
