@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("labelfix.review",),                                                             # 6
     ("labelfix.flows", "labelfix.pipelines"),                                         # 7
     ("labelfix.bench",),                                                              # 8
-    ("labelfix.cli",),                                                                # 9
+    ("labelfix.cli", "labelfix.__main__"),                                            # 9
 )
 # labelfix.learn's training regimes; the rest of learn/ is the ground they share (``adapt``: planned).
 LEARN_WINGS: tuple[str, ...] = ("labelfix.learn.head", "labelfix.learn.finetune", "labelfix.learn.adapt")

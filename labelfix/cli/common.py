@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-if TYPE_CHECKING:
-    from labelfix.io.coco import CheckImages
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -27,10 +24,10 @@ DbOption = Annotated[Optional[Path], typer.Option(
     callback=_db_given_before_the_command)]
 
 
-def check_images_value(value: str) -> CheckImages:
+def check_images_value(value: str) -> str:
     if value not in ("full", "header", "none"):
         raise typer.BadParameter("use full, header or none", param_hint="--check-images")
-    return cast("CheckImages", value)
+    return value
 
 
 # Checked while the command line is parsed, so a bad value stops the command before it opens anything.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 from rich.table import Table
@@ -11,6 +11,9 @@ from rich.table import Table
 from labelfix.cli.common import CheckImagesOption, DbOption, SplitOption, check_images_value, console
 from labelfix.internal.paths import input_file, input_folder, output_folder
 from labelfix.store import open_store
+
+if TYPE_CHECKING:
+    from labelfix.io.coco import CheckImages
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
 export_app = typer.Typer(no_args_is_help=True, help="Write corrected labels out of the store.")
@@ -32,7 +35,7 @@ def ingest_coco_command(
         input_folder(images)
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
-                              check_images=check_images_value(check_images), split=split)
+                              check_images=cast("CheckImages", check_images_value(check_images)), split=split)
     console.print(f"{annotations}: {summary.describe()}")
 
 
@@ -52,7 +55,7 @@ def ingest_table_command(
     input_folder(images)
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
-                               check_images=check_images_value(check_images), split=split)
+                               check_images=cast("CheckImages", check_images_value(check_images)), split=split)
     console.print(f"{table}: {summary.describe()}")
 
 
