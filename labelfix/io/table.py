@@ -130,7 +130,10 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
     category_ids = _assign_categories(path, rows_labels, known, add_classes)
     root = Path(images_root).resolve()
 
-    images, positives, seen_ids, seen_files = [], set(), set(), set()
+    images: list[dict[str, Any]] = []
+    positives: set[tuple[int, int]] = set()
+    seen_ids: set[int] = set()
+    seen_files: set[str] = set()
     next_image_id = known.next_image_id
     for index, (row, names) in enumerate(zip(rows, rows_labels)):
         where = _row_label(path, index)
@@ -210,7 +213,9 @@ def read_features_table(path: str | Path, *, known: KnownVocabulary | None = Non
     rows = table.drop_columns(["embedding"]).to_pylist()
     rows_labels = [_parse_labels(row["labels"], path=path, where=_row_label(path, i)) for i, row in enumerate(rows)]
     category_ids = _assign_categories(path, rows_labels, known, add_classes)
-    images, positives, ids = [], set(), []
+    images: list[dict[str, Any]] = []
+    positives: set[tuple[int, int]] = set()
+    ids: list[int] = []
     for index, (row, names) in enumerate(zip(rows, rows_labels)):
         where = _row_label(path, index)
         image_id = row["image_id"]

@@ -129,7 +129,7 @@ class _EfficientNetLiteFeatures(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net: Any = net  # efficientnet_lite_pytorch's EfficientNet (untyped): has extract_features
         self.pool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,6 +299,7 @@ def _build_efficientnet_lite0(weights: Weights, image_size: int | None) -> tuple
     else:
         net = factory()
         path = packaged_weights_path("efficientnet_lite0") if weights == "default" else Path(weights)
+        assert path is not None, "efficientnet_lite0 weights ship with a package"
         _load_into(net, _read_state_dict(path), name="efficientnet_lite0", source=path, optional_prefixes=("_fc.",))
         digest = file_hash(path)
     net._fc = nn.Identity()  # unused by the feature path; dropping it keeps checkpoints small
@@ -347,7 +348,7 @@ def build_backbone(name: str, *, weights: Weights = "default", image_size: int |
             model, digest = _random_init(TinyBackbone), RANDOM_HASH
         else:
             model = TinyBackbone()
-            _load_into(model, _read_state_dict(weights), name="tiny", source=weights)
+            _load_into(model, _read_state_dict(Path(weights)), name="tiny", source=weights)
             digest = file_hash(weights)
         preprocessing = Preprocessing(64, 72, IMAGENET_MEAN, IMAGENET_STD)
         dim = TinyBackbone.dim

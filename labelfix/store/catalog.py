@@ -145,6 +145,7 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
             store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
                                f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
         if batch.embeddings is not None:
+            assert batch.embedding_image_ids is not None, "a features batch carries its image ids"
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
                                 weights_hash=batch.sha256[:12], image_ids=batch.embedding_image_ids,
                                 embeddings=batch.embeddings)

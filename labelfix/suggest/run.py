@@ -298,8 +298,10 @@ def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str
     """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``."""
     parts = []
     for run_id in source_runs:
-        method, epoch = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
-                                       " FROM runs r WHERE r.run_id = ?", [run_id])
+        row = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
+                             " FROM runs r WHERE r.run_id = ?", [run_id])
+        assert row is not None, f"run {run_id} was checked to exist before scoring"
+        method, epoch = row
         parts.append(f"{method} run {run_id}" + ("" if epoch is None else f", epoch {epoch}"))
     return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
 

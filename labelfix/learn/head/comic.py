@@ -63,11 +63,13 @@ class ComicScheme(TrainingScheme):
         if self.balancer is not None:
             self.balancer.set_epoch(epoch, num_epochs)
         else:
+            assert self.loss is not None  # __init__: no balancer means classifier and loss
             self.loss.set_epoch(epoch, num_epochs)
         self._parts, self._batches = {}, 0
 
     def training_loss(self, features: Tensor, states: Tensor, *, index: Tensor) -> Tensor:
         if self.balancer is None:
+            assert self.classifier is not None and self.loss is not None
             logits = self.classifier(features)
             loss = self.loss(logits, states, index=index)
             self.last_corrections = self.loss.last_corrections
@@ -88,8 +90,10 @@ class ComicScheme(TrainingScheme):
             self.balancer.update_moving_gradient()
 
     def probabilities(self, features: Tensor) -> Tensor:
-        logits = self.balancer.predict(features) if self.balancer is not None else self.classifier(features)
-        return torch.sigmoid(logits)
+        if self.balancer is not None:
+            return torch.sigmoid(self.balancer.predict(features))
+        assert self.classifier is not None
+        return torch.sigmoid(self.classifier(features))
 
     def branch_probabilities(self, features: Tensor) -> dict[str, Tensor]:
         """Probabilities of each branch (HTB on), e.g. to compare head / tail / balanced."""

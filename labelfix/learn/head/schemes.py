@@ -8,7 +8,7 @@ The head-mode loop (:func:`labelfix.learn.head.trainer.fit_scheme`) only talks t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from labelfix.learn.head.data import HeadData
 from labelfix.learn.heads import build_head
 from labelfix.learn.losses import PartialLabelLoss, build_loss
 from labelfix.states import POSITIVE
+
+if TYPE_CHECKING:
+    from labelfix.learn.losses.entropy import EntropyMaximizationAPLLoss
 
 
 class TrainingScheme(nn.Module):
@@ -74,10 +77,11 @@ class SingleHeadScheme(TrainingScheme):
         if not hasattr(self.loss, "update_pseudo_labels"):
             return None
         # EM+APL: score the whole train set with the current model in eval mode, then pseudo-label.
+        loss = cast("EntropyMaximizationAPLLoss", self.loss)  # the loss that pseudo-labels
         probs = predict(self, features)
-        before = self.loss.has_pseudo_label.clone()
-        self.loss.update_pseudo_labels(probs=probs, states=states, epoch=epoch, num_epochs=num_epochs)
-        return self.loss.has_pseudo_label & ~before, probs
+        before = loss.has_pseudo_label.clone()
+        loss.update_pseudo_labels(probs=probs, states=states, epoch=epoch, num_epochs=num_epochs)
+        return loss.has_pseudo_label & ~before, probs
 
     def training_loss(self, features: Tensor, states: Tensor, *, index: Tensor) -> Tensor:
         logits = self.head(features)
