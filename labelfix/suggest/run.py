@@ -21,7 +21,9 @@ what they would have been had those labels really been missing; hiding only deci
 cells count as candidates and which as positives. Val's genuinely missing labels count as false
 positives, so the estimate is conservative. The default 0.4 matches the benchmark's hidden rate;
 set it to the miss rate you expect of your annotators (precision depends on that base rate).
-Pass ``expected_missing_rate`` to correct the estimate for val's own missing labels.
+Pass ``expected_missing_rate`` to correct the estimate for val's own missing labels. The estimate is
+:func:`~labelfix.suggest.arrays.validation_thresholds`, which :func:`labelfix.find_missing_labels`
+(the store-less array API) uses too.
 
 Replacing earlier calls
 -----------------------
@@ -47,7 +49,7 @@ from rich.table import Table
 
 from labelfix.errors import StoreError
 from labelfix.internal.json_values import finite_or_none
-from labelfix.states import POSITIVE, UNKNOWN
+from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
 from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
@@ -55,8 +57,8 @@ from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import auto_accept_candidates, file_ranked, finish_call, replace_open, start_call
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
-from labelfix.suggest.thresholds import (
-    ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
+from labelfix.suggest.arrays import validation_thresholds
+from labelfix.suggest.thresholds import ThresholdReport
 
 
 class SuggestConfig(BaseModel):
@@ -268,19 +270,14 @@ def _val_thresholds(store: Store, *, source_runs: list[int], config: SuggestConf
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
-    observed = labels.states == POSITIVE
-    if not observed.any():
+    if not (labels.states == POSITIVE).any():
         raise StoreError("thresholds are estimated on the val split, which has no positive labels",
                          file=store.path, fix="ingest labelled images with --split val")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=config.val_hide_fraction, seed=config.seed)
-    scored = ~np.isnan(val.scores)
-    candidate = ((labels.states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden & scored,
-                                      expected_missing_rate=config.expected_missing_rate)
-    return thresholds_for_precision(scores=np.nan_to_num(val.scores, nan=0.0), hidden=hidden & scored,
-                                    candidate=candidate, target_precision=config.target_precision,
-                                    min_support=config.min_support, fallback=config.threshold_fallback,
-                                    unseen_positive_ratio=ratio)
+    # The same function find_missing_labels calibrates with, so the array API and the store agree.
+    return validation_thresholds(states=labels.states, scores=val.scores, target_precision=config.target_precision,
+                                 hide_fraction=config.val_hide_fraction,
+                                 expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
+                                 fallback=config.threshold_fallback, seed=config.seed)
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime) -> dict[int, int]:
