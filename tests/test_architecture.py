@@ -32,7 +32,8 @@ PACKAGE = "labelfix"
 # no loop (test_no_import_loops). Names of parts that do not exist (yet) are harmless: ``detect``
 # and ``pipelines`` are the old names of ``suggest`` and ``flows`` (issue 11).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("labelfix.errors", "labelfix.states", "labelfix.internal", "labelfix.schemas"),  # 0 (schemas: data files)
+    ("labelfix.errors", "labelfix.states", "labelfix.internal", "labelfix.schemas",   # 0 (schemas: data files)
+     "labelfix._version"),
     ("labelfix.evaluate", "labelfix.ingest_contract"),                                # 1 (ingest_contract: below io and store)
     ("labelfix.io", "labelfix.store"),                                                # 2
     ("labelfix.ingest", "labelfix.export"),                                           # 3

@@ -82,20 +82,10 @@ def train_command(
         console.print(f"run {outcome['run_id']}: trained on {nproc} processes "
                       f"(val mAP {_fmt(outcome['metrics'].get('val_map'))})", highlight=False)
         return
-    with open_store(db, create=False) as store:
-        if resolved_mode == "finetune":
-            try:
-                from labelfix.learn.finetune.trainer import train_finetune
-            except ModuleNotFoundError as error:
-                if error.name != "labelfix.learn.finetune.trainer":
-                    raise
-                raise LabelfixError("finetune mode is not available in this version",
-                                    fix="use --mode head") from error
-            result = train_finetune(store, config=config, console=console)
-        else:
-            from labelfix.learn.head.trainer import train_head
+    from labelfix.flows.learn_flow import train
 
-            result = train_head(store, config=config, console=console)
+    with open_store(db, create=False) as store:
+        result = train(store, config=config, console=console)
     console.print(f"run {result.run_id}: predictions of every image and class stored "
                   f"(val mAP {_fmt(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
 
