@@ -1,0 +1,210 @@
+"""Threshold precision without hiding: the positive-unlabelled (PU) correction of Elkan & Noto (2008).
+
+When no validation positive can be hidden (one label per image, a one-class dataset) hide-and-measure
+has nothing to measure. The labelled validation positives still say two things, if they are a random
+sample of all positives (SCAR, "selected completely at random"):
+
+* **where positives score**: missed positives score like labelled ones (validation labels are never
+  training targets), so a threshold ``t`` keeps the share ``S(t)`` of the missed ones that it keeps of
+  the labelled ones: that is its recall;
+* **how many are missed**: a model trained to tell labelled from unlabelled cells scores a positive
+  about ``c = P(labelled | positive)`` (Elkan & Noto, "Learning classifiers from only positive and
+  unlabeled data", KDD 2008, estimator e1: the mean score over labelled positives). ``L`` labelled
+  positives then stand for ``L / c`` in all, so ``M = L (1 - c) / c`` hide among the unknown cells.
+
+Precision of flagging the unknown cells scoring at least ``t`` is then ``M S(t) / U(t)``, ``U(t)`` the
+number of unknown cells flagged: the hide-and-measure estimate with the labelled positives standing in
+for the hidden ones. ``M`` is capped at ``min_t U(t) / S(t)`` (over thresholds with at least
+``min_positives`` labelled positives above them; a mixture-proportion bound, Scott 2015): more missed
+positives than that cannot fit among the unknown cells, and a weak model, whose e1 is too low, would
+otherwise claim too many. A known miss rate ``rho`` replaces e1 (``c = 1 - rho``).
+
+Caveats, all stated in the report: e1 assumes the scores estimate ``P(labelled | x)`` (as a model
+trained with "assume negative" does); a model that corrects for missing labels (SPLC, EM, ROLE) scores
+positives higher, e1 comes out high and ``M`` low, so the precision estimate is conservative. In
+single-positive data the kept label is not quite SCAR: a positive of a busy image is less likely to be
+the one kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelfix.internal.json_values import finite_floats
+
+
+@dataclass(frozen=True)
+class PUReport:
+    """Per-class PU thresholds and the numbers behind them; arrays are (C,).
+
+    Attributes
+    ----------
+    thresholds : np.ndarray
+        Flag an unknown cell when its score is >= this; ``inf`` flags nothing.
+    estimated_precision, estimated_recall : np.ndarray
+        At the chosen threshold; NaN where the class was not estimable or the target is unreachable.
+    best_precision, best_recall : np.ndarray
+        The highest precision estimate at any threshold, and its recall (to say how far off the target is).
+    label_frequency : np.ndarray
+        ``c``, the share of positives labelled (e1 or from a given miss rate); NaN where not estimable.
+    labelled : np.ndarray
+        int, labelled positives per class.
+    expected_missing : np.ndarray
+        ``M``, expected positives among the class's unknown cells (after the cap); NaN where not estimable.
+    estimable : np.ndarray
+        bool: at least ``min_positives`` labelled positives and one unknown cell.
+    """
+
+    thresholds: np.ndarray
+    estimated_precision: np.ndarray
+    estimated_recall: np.ndarray
+    best_precision: np.ndarray
+    best_recall: np.ndarray
+    label_frequency: np.ndarray
+    labelled: np.ndarray
+    expected_missing: np.ndarray
+    estimable: np.ndarray
+    target_precision: float
+    min_positives: int
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: NaN and infinity as None."""
+        return {"target_precision": float(self.target_precision), "min_positives": int(self.min_positives),
+                "thresholds": finite_floats(self.thresholds),
+                "estimated_precision": finite_floats(self.estimated_precision),
+                "estimated_recall": finite_floats(self.estimated_recall),
+                "label_frequency": finite_floats(self.label_frequency),
+                "labelled": [int(v) for v in self.labelled],
+                "expected_missing": finite_floats(self.expected_missing),
+                "estimable": [bool(v) for v in self.estimable]}
+
+
+def label_frequency_e1(*, scores: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Elkan & Noto's e1 per class: the mean score of the labelled positives (NaN where there are none).
+
+    Examples
+    --------
+    >>> label_frequency_e1(scores=np.array([[0.4, 0.9], [0.6, 0.1]]),
+    ...                    labelled=np.array([[1, 0], [1, 0]], bool)).tolist()
+    [0.5, nan]
+    """
+    scores, labelled = np.asarray(scores, dtype=np.float64), np.asarray(labelled, dtype=bool)
+    counts = labelled.sum(axis=0)
+    totals = np.where(labelled, scores, 0.0).sum(axis=0)
+    return np.divide(totals, counts, out=np.full(scores.shape[1], np.nan), where=counts > 0)
+
+
+def pu_thresholds_for_precision(
+    *,
+    scores: np.ndarray,
+    labelled: np.ndarray,
+    candidate: np.ndarray,
+    target_precision: float = 0.9,
+    min_positives: int = 5,
+    label_frequency: float | np.ndarray | None = None,
+    fallback: float | None = None,
+) -> PUReport:
+    """Per class, the lowest threshold whose PU-estimated precision on candidate cells is >= target.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        (N, C) validation scores (out of sample: validation labels must not have been training targets).
+    labelled : np.ndarray
+        (N, C) bool, the labelled positives.
+    candidate : np.ndarray
+        (N, C) bool, the unknown cells (no labelled positive among them).
+    target_precision : float
+        Precision the thresholds should reach.
+    min_positives : int
+        Labelled positives a class needs for an estimate.
+    label_frequency : float or np.ndarray, optional
+        ``c`` per class (or one for all) if known, e.g. ``1 - expected miss rate``; default e1.
+    fallback : float, optional
+        Threshold for a class whose target is unreachable (its estimate at that threshold is reported).
+
+    Returns
+    -------
+    PUReport
+
+    Examples
+    --------
+    Half the positives are labelled and score 0.5 as a labelled-vs-unlabelled model would; the
+    unknown cells are 4 missed positives (0.5) and 4 negatives (0.1):
+
+    >>> scores = np.array([[0.5]] * 8 + [[0.1]] * 4)
+    >>> labelled = np.array([[True]] * 4 + [[False]] * 8)
+    >>> report = pu_thresholds_for_precision(scores=scores, labelled=labelled, candidate=~labelled,
+    ...                                      min_positives=2)
+    >>> report.label_frequency.tolist(), report.expected_missing.tolist(), report.thresholds.tolist()
+    ([0.5], [4.0], [0.5])
+    >>> report.estimated_precision.tolist(), report.estimated_recall.tolist()
+    ([1.0], [1.0])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labelled, candidate = np.asarray(labelled, dtype=bool), np.asarray(candidate, dtype=bool)
+    if scores.ndim != 2 or scores.shape != labelled.shape or scores.shape != candidate.shape:
+        raise ValueError("scores, labelled and candidate must be (N, C) arrays of one shape")
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+    if (labelled & candidate).any():
+        raise ValueError("a labelled positive cannot be a candidate cell")
+    num_classes = scores.shape[1]
+    frequency = label_frequency_e1(scores=scores, labelled=labelled) if label_frequency is None else \
+        np.broadcast_to(np.asarray(label_frequency, dtype=np.float64), (num_classes,)).copy()
+    out = {name: np.full(num_classes, np.nan) for name in
+           ("precision", "recall", "best_precision", "best_recall", "missing", "frequency")}
+    thresholds = np.full(num_classes, np.inf)
+    counts = labelled.sum(axis=0).astype(np.int64)
+    estimable = np.zeros(num_classes, dtype=bool)
+    for k in range(num_classes):
+        unknown = scores[candidate[:, k], k]
+        if counts[k] < max(min_positives, 1) or unknown.size == 0 or not math.isfinite(frequency[k]):
+            continue
+        estimable[k] = True
+        c = min(max(float(frequency[k]), 1e-6), 1.0)
+        curve = _pu_curve(positives=np.sort(scores[labelled[:, k], k]), unknown=unknown, label_frequency=c,
+                          min_positives=min_positives)
+        cut, precision, recall, missing = curve
+        out["frequency"][k], out["missing"][k] = c, missing
+        best = int(np.flatnonzero(precision == precision.max())[-1])
+        out["best_precision"][k], out["best_recall"][k] = precision[best], recall[best]
+        qualifying = np.flatnonzero(precision >= target_precision)
+        if qualifying.size:
+            i = int(qualifying[-1])
+        elif fallback is not None:
+            reached = np.flatnonzero(cut >= fallback)
+            thresholds[k] = fallback
+            if reached.size:
+                out["precision"][k], out["recall"][k] = precision[reached[-1]], recall[reached[-1]]
+            continue
+        else:
+            continue
+        thresholds[k], out["precision"][k], out["recall"][k] = cut[i], precision[i], recall[i]
+    return PUReport(thresholds=thresholds, estimated_precision=out["precision"], estimated_recall=out["recall"],
+                    best_precision=out["best_precision"], best_recall=out["best_recall"],
+                    label_frequency=out["frequency"], labelled=counts, expected_missing=out["missing"],
+                    estimable=estimable, target_precision=target_precision, min_positives=min_positives)
+
+
+def _pu_curve(*, positives: np.ndarray, unknown: np.ndarray, label_frequency: float, min_positives: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(thresholds, precision, recall, M) at each distinct unknown score, highest first (module notes).
+
+    ``positives`` must be sorted ascending.
+    """
+    ordered = np.sort(unknown)
+    cut = np.unique(ordered)[::-1]  # distinct unknown scores, highest first
+    flagged = (ordered.size - np.searchsorted(ordered, cut, side="left")).astype(np.float64)  # U(t): unknown >= t
+    kept = (positives.size - np.searchsorted(positives, cut, side="left")).astype(np.float64)  # #labelled >= t
+    share = kept / positives.size
+    missing = positives.size * (1.0 - label_frequency) / label_frequency
+    enough = kept >= max(min_positives, 1)
+    if enough.any():
+        missing = min(missing, float(np.min(flagged[enough] / share[enough])))
+    missing = min(missing, float(unknown.size))
+    precision = np.minimum(missing * share / flagged, 1.0)
+    return cut, precision, share, missing
