@@ -14,10 +14,10 @@ sample of all positives (SCAR, "selected completely at random"):
 
 Precision of flagging the unknown cells scoring at least ``t`` is then ``M S(t) / U(t)``, ``U(t)`` the
 number of unknown cells flagged: the hide-and-measure estimate with the labelled positives standing in
-for the hidden ones. ``M`` is capped at ``min_t U(t) / S(t)`` (over thresholds with at least
-``min_positives`` labelled positives above them; a mixture-proportion bound, Scott 2015): more missed
-positives than that cannot fit among the unknown cells, and a weak model, whose e1 is too low, would
-otherwise claim too many. A known miss rate ``rho`` replaces e1 (``c = 1 - rho``).
+for the hidden ones. ``M`` is capped at ``U(t) / S(t)`` (a mixture-proportion bound, cf. Scott 2015),
+taken at the labelled positives' quartiles with two standard errors of slack: more missed positives than
+that cannot fit among the unknown cells. The cap matters for a weak model: for calibrated scores e1 is
+at most the true ``c`` (equal only when positives and negatives separate), so ``M`` comes out too high. A known miss rate ``rho`` replaces e1 (``c = 1 - rho``).
 
 Caveats, all stated in the report: e1 assumes the scores estimate ``P(labelled | x)`` (as a model
 trained with "assume negative" does); a model that corrects for missing labels (SPLC, EM, ROLE) scores
@@ -170,6 +170,8 @@ def pu_thresholds_for_precision(
                           min_positives=min_positives)
         cut, precision, recall, missing = curve
         out["frequency"][k], out["missing"][k] = c, missing
+        # A threshold with fewer than min_positives labelled positives above it is an estimate from noise.
+        precision = np.where(recall * counts[k] >= max(min_positives, 1), precision, 0.0)
         best = int(np.flatnonzero(precision == precision.max())[-1])
         out["best_precision"][k], out["best_recall"][k] = precision[best], recall[best]
         qualifying = np.flatnonzero(precision >= target_precision)
@@ -201,10 +203,30 @@ def _pu_curve(*, positives: np.ndarray, unknown: np.ndarray, label_frequency: fl
     flagged = (ordered.size - np.searchsorted(ordered, cut, side="left")).astype(np.float64)  # U(t): unknown >= t
     kept = (positives.size - np.searchsorted(positives, cut, side="left")).astype(np.float64)  # #labelled >= t
     share = kept / positives.size
-    missing = positives.size * (1.0 - label_frequency) / label_frequency
-    enough = kept >= max(min_positives, 1)
-    if enough.any():
-        missing = min(missing, float(np.min(flagged[enough] / share[enough])))
-    missing = min(missing, float(unknown.size))
+    missing = min(positives.size * (1.0 - label_frequency) / label_frequency,
+                  _missing_bound(positives=positives, ordered_unknown=ordered, min_positives=min_positives))
     precision = np.minimum(missing * share / flagged, 1.0)
     return cut, precision, share, missing
+
+
+def _missing_bound(*, positives: np.ndarray, ordered_unknown: np.ndarray, min_positives: int) -> float:
+    """Upper bound on the missed positives among the unknown cells (module notes), with a 2-sigma margin.
+
+    At a threshold ``t`` keeping the share ``S`` of labelled positives, SCAR says the unknown cells above
+    ``t`` hold ``S M`` missed positives plus some negatives, so ``M <= U(t) / S``. Taken at three fixed
+    points (the labelled positives' quartiles) with two standard errors of slack on ``U`` and ``S``, not
+    as a minimum over every threshold, which noise would drag far below the truth.
+    """
+    bound = float(ordered_unknown.size)
+    for share in (0.75, 0.5, 0.25):
+        index = int(math.floor((1.0 - share) * positives.size))
+        kept = positives.size - index
+        if kept < max(min_positives, 1):
+            continue
+        threshold = positives[index]
+        s = kept / positives.size
+        above = ordered_unknown.size - int(np.searchsorted(ordered_unknown, threshold, side="left"))
+        denominator = s - 2.0 * math.sqrt(s * (1.0 - s) / positives.size)
+        if denominator > 0:
+            bound = min(bound, (above + 2.0 * math.sqrt(above + 1.0)) / denominator)
+    return bound
