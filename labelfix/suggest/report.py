@@ -96,8 +96,14 @@ class SuggestReport:
         return table
 
     def note_lines(self) -> list[str]:
-        """The report's notes, then one line per class that needs one (tail classes first)."""
+        """The report's notes, then one line per class that needs one (tail classes first).
+
+        Method column: hide = own hide-and-measure threshold, pooled = the pooled one, PU = positive-unlabelled
+        estimate, * = fallback threshold, none = target precision unreachable, ranked = uncalibrated top-k.
+        """
         lines = [f"note: {n}" for n in self.notes]
+        lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
+                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -114,11 +120,11 @@ class SuggestReport:
 
 
 def _method_label(c: ClassSummary) -> str:
+    """Short enough for an 80-column table; the notes under it say the rest in words."""
     if not c.calibrated:
-        return "ranked, uncalibrated"
-    return {"class": "hide", "pooled": "hide (pooled)", "fallback": "hide (fallback)", "unreachable": "hide: none",
-            "pu": "PU", "pu-fallback": "PU (fallback)", "pu-unreachable": "PU: none"}.get(c.threshold_source,
-                                                                                    c.threshold_source)
+        return "ranked"
+    return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",
+            "pu": "PU", "pu-fallback": "PU*", "pu-unreachable": "none"}.get(c.threshold_source, c.threshold_source)
 
 
 def _fmt(value: float | None, spec: str) -> str:

@@ -327,7 +327,7 @@ def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, calibra
     if unknown <= 0:
         return f"no unknown train cells (every train image has this class labelled); {val_note}"
     if calibrated and math.isfinite(threshold) and flagged == 0:
-        return (f"{val_note}; none of the {unknown} unknown train cells (not yet decided) scores at or above the "
+        return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
                 f"threshold {threshold:.3f}")
     if kept < flagged:
         return f"{val_note}; kept the top {kept} of {flagged} flagged (max per class)"
