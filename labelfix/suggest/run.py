@@ -92,7 +92,8 @@ class SuggestConfig(BaseModel):
         itself incomplete; with a rate, the estimate counts the missed ones as the positives they
         are (:func:`~labelfix.suggest.thresholds.unseen_positive_ratio_for`).
     min_support : int
-        Hidden val labels a class needs for its own threshold; rarer classes use the pooled one.
+        Hidden val labels a class needs for its own threshold (rarer classes use the pooled one), and
+        labelled val positives it needs for a PU estimate.
     threshold_fallback : float | None
         Threshold for classes whose target precision is unreachable; ``None``: no suggestions for them.
     uncalibrated_top_k : int

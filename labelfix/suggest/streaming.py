@@ -5,8 +5,8 @@ candidates never travel through Python:
 
 1. DuckDB computes the scores (:func:`labelfix.suggest.scoring.score_query`), joins them with the
    split and the label cells, and keeps only candidates: unknown cells at or above their class
-   threshold (a small Arrow table joined in SQL) and original positives at or below the spurious
-   cut-off. DuckDB streams (and if needed spills) this scan itself.
+   threshold (a small Arrow table joined in SQL; an uncalibrated class has no threshold and keeps its
+   ``k`` best) and original positives at or below the spurious cut-off. DuckDB streams (and if needed spills) this scan itself.
 2. A window function ranks each (kind, class) group, ``row_number() OVER (PARTITION BY kind,
    category_id ...)``, and the ranked candidates land in a temporary table.
 3. :func:`labelfix.store.suggestions.file_ranked` inserts the kept ranks as suggestions with one
