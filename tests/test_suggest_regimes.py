@@ -7,14 +7,14 @@ the number of missed labels and the precision of its threshold.
 
 Tolerances come from simulating these designs over 30 seeds at the array level (the estimator alone):
 the estimated precision minus the true precision of the flagged train cells had, per class, mean
-0.006 and standard deviation 0.08 for the single-positive design and 0.008 / 0.053 for the one-class
-one; pooled over the three single-positive classes (weighted by flagged cells), mean 0.025 and
-standard deviation 0.03. The main source is the number of missed labels, estimated from ~200
-labelled positives: the labelled / missed split of a class's positives is binomial, ~10 % standard
-error, and a small shift of the threshold inside the band where negatives and positives overlap moves
-the true precision a lot. So we allow about 2.5 standard deviations: 0.2 per class and 0.08 pooled
-(single positive), 0.15 (one class). ``c`` is a mean of ~200 scores with standard deviation 0.12,
-standard error 0.008; we allow 0.03.
+-0.053 and standard deviation 0.049 for the single-positive design (conservative: the cap on missed
+labels errs low) and -0.014 / 0.037 for the one-class one; pooled over the three single-positive
+classes (weighted by flagged cells), mean -0.042 and standard deviation 0.029. The sources: the number
+of missed labels comes from ~200 labelled positives whose labelled / missed split is binomial (~10 %),
+and a small shift of the threshold inside the band where negatives and positives overlap moves the
+true precision a lot. So we allow |mean| + 2 to 2.5 standard deviations: 0.15 per class and 0.12
+pooled (single positive), 0.1 (one class). ``c`` is a mean of ~200 scores with standard deviation
+0.12, standard error 0.008; we allow 0.03.
 """
 
 from __future__ import annotations
@@ -112,13 +112,14 @@ def test_single_positive_data_gets_pu_thresholds_with_a_truthful_precision(singl
         assert "PU estimate (Elkan & Noto)" in summary.note and "none of its validation positives" in summary.note
         assert summary.missing > 0
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
-        assert estimated >= 0.9 and abs(estimated - actual) <= 0.2, (summary.name, estimated, actual)
+        assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
     flagged = np.array([c.missing for c in report.classes])
     pooled_estimate = float(np.average([c.estimated_precision for c in report.classes], weights=flagged))
-    assert abs(pooled_estimate - true_precision(rows, truth)) <= 0.08
-    # Most of the truly missed train labels are found (the overlap costs a few at the threshold).
+    assert abs(pooled_estimate - true_precision(rows, truth)) <= 0.12
+    # Most of the truly missed train labels are found. The cap on missed labels errs low (conservative), which
+    # can push a threshold from the overlap band (0.30-0.35) up into the positives' range: over 60 % found.
     missed = truth[:n_train] & ~observed[:n_train]
-    assert len(rows) >= 0.8 * missed.sum()
+    assert len(rows) >= 0.6 * missed.sum()
     # Estimated missing labels in train: about the true number (one per train image here).
     estimated_missing = sum(c.estimated_missing for c in report.classes)
     assert estimated_missing == pytest.approx(missed.sum(), rel=0.1)
@@ -169,7 +170,7 @@ def test_one_class_dataset(tmp_path: Path):
         assert summary.method == PU and summary.label_frequency == pytest.approx(0.7, abs=0.03)
         rows = filed(store, report.call_id)
         assert len(rows) == summary.missing > 0
-        assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.15
+        assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.1
         missed = truth[:n_train] & ~observed[:n_train]
         assert summary.estimated_missing == pytest.approx(missed.sum(), rel=0.15)
 
@@ -303,3 +304,18 @@ def test_pu_cap_stops_a_too_low_label_frequency_from_inventing_missed_labels():
     assert report.expected_missing[0] < 1.3 * missed < 9 * labelled.sum()
     flagged = ~labelled[:, 0] & (scores[:, 0] >= report.thresholds[0])
     assert truth[flagged, 0].mean() >= 0.75  # without the cap every unknown cell would look positive
+
+
+def test_a_class_the_model_has_not_learned_gets_no_pu_estimate():
+    """Labelled positives scoring 0.02 on average would mean 49 missed per labelled one: a ranked list instead."""
+    from labelfix.suggest.calibration import calibrate_classes
+
+    rng = np.random.default_rng(1)
+    observed = np.zeros((300, 1), bool)
+    observed[:30] = True
+    scores = rng.uniform(0.0, 0.04, (300, 1))
+    result = calibrate_classes(scores=scores, observed=observed, hidden=np.zeros_like(observed),
+                               candidate=~observed)
+    assert result.method.tolist() == [UNCALIBRATED] and result.pu.implausible.tolist() == [True]
+    assert result.notes[0].startswith("the model scores its 30 labelled validation positives 0.02 on average, "
+                                      "too low for a PU estimate")

@@ -168,7 +168,8 @@ def calibrate_classes(
         else:
             method[k], source[k] = UNCALIBRATED, UNCALIBRATED
             notes.append(_uncalibrated_note(val_positives[k], n_hidden[k], min_support, top_k,
-                                            pool_unreachable=some_hidden))
+                                            pool_unreachable=some_hidden,
+                                            weak=float(pu.label_frequency[k]) if pu.implausible[k] else None))
     return ClassCalibration(method=method.astype(str), source=source.astype(str), thresholds=thresholds,
                             calibrated=method != UNCALIBRATED, estimated_precision=precision,
                             estimated_recall=recall, notes=notes, top_k=top_k, val_positives=val_positives,
@@ -210,10 +211,15 @@ def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int)
     return f"threshold for precision {target} not reachable on validation ({what}): {best}"
 
 
-def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool) -> str:
+def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool,
+                       weak: float | None) -> str:
     ranked = f"ranked list of top {top_k}, not calibrated" if top_k > 0 else "no ranked list (top-k is 0)"
     if positives == 0:
         return f"no validation positives: {ranked}"
+    if weak is not None:
+        return (f"the model scores its {positives} labelled validation positives {weak:.2f} on average, too low for "
+                f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
+                f"the class is not learned; --expected-missing-rate gives the estimate a known rate): {ranked}")
     if pool_unreachable:
         return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), the pooled "
                 f"threshold is unreachable and {positives} labelled validation positive(s) are too few for a PU "

@@ -15,9 +15,15 @@ sample of all positives (SCAR, "selected completely at random"):
 Precision of flagging the unknown cells scoring at least ``t`` is then ``M S(t) / U(t)``, ``U(t)`` the
 number of unknown cells flagged: the hide-and-measure estimate with the labelled positives standing in
 for the hidden ones. ``M`` is capped at ``U(t) / S(t)`` (a mixture-proportion bound, cf. Scott 2015),
-taken at the labelled positives' quartiles with two standard errors of slack: more missed positives than
-that cannot fit among the unknown cells. The cap matters for a weak model: for calibrated scores e1 is
-at most the true ``c`` (equal only when positives and negatives separate), so ``M`` comes out too high. A known miss rate ``rho`` replaces e1 (``c = 1 - rho``).
+taken at the labelled positives' quartiles: more missed positives than that cannot fit among the unknown
+cells. The cap matters for a weak model: for calibrated scores e1 is at most the true ``c`` (equal only
+when positives and negatives separate), so e1's ``M`` comes out too high and the precision optimistic.
+Measured on the single-positive demo (head mode, in-sample train scores, val truth known): e1 alone
+claimed 0.90-0.93 where the truth on val was 0.22-0.73; with the cap, 0.22-0.82 (the cap cannot help a
+class the model does not rank: there the estimate stays optimistic, and the note shows its low ``c``). A known miss rate ``rho`` replaces e1 (``c = 1 - rho``).
+
+A class whose e1 is below ``min_label_frequency`` (0.1) gets no estimate: that would mean more than 9 in
+10 of its positives missed, and is far more often a class the model has not learned.
 
 Caveats, all stated in the report: e1 assumes the scores estimate ``P(labelled | x)`` (as a model
 trained with "assume negative" does); a model that corrects for missing labels (SPLC, EM, ROLE) scores
@@ -34,6 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelfix.internal.json_values import finite_floats
+
+# Standard errors of slack in the cap on missed positives (see _missing_bound). 0: the cap is itself an
+# estimate (of the missed positives where the top scores hold few negatives), and M is the lower of it and
+# e1's; on the single-positive demo (head mode, weak tail classes) 2 left e1's over-count in place.
+_SLACK_SIGMAS = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,10 @@ class PUReport:
     expected_missing : np.ndarray
         ``M``, expected positives among the class's unknown cells (after the cap); NaN where not estimable.
     estimable : np.ndarray
-        bool: at least ``min_positives`` labelled positives and one unknown cell.
+        bool: at least ``min_positives`` labelled positives, one unknown cell and a plausible ``c``.
+    implausible : np.ndarray
+        bool: enough positives, but ``c`` (e1) below ``min_label_frequency``: the model has more likely not
+        learned the class than missed 9 in 10 of its labels, so no estimate is made.
     """
 
     thresholds: np.ndarray
@@ -67,6 +81,7 @@ class PUReport:
     labelled: np.ndarray
     expected_missing: np.ndarray
     estimable: np.ndarray
+    implausible: np.ndarray
     target_precision: float
     min_positives: int
 
@@ -79,7 +94,8 @@ class PUReport:
                 "label_frequency": finite_floats(self.label_frequency),
                 "labelled": [int(v) for v in self.labelled],
                 "expected_missing": finite_floats(self.expected_missing),
-                "estimable": [bool(v) for v in self.estimable]}
+                "estimable": [bool(v) for v in self.estimable],
+                "implausible": [bool(v) for v in self.implausible]}
 
 
 def label_frequency_e1(*, scores: np.ndarray, labelled: np.ndarray) -> np.ndarray:
@@ -106,6 +122,7 @@ def pu_thresholds_for_precision(
     min_positives: int = 5,
     label_frequency: float | np.ndarray | None = None,
     fallback: float | None = None,
+    min_label_frequency: float = 0.1,
 ) -> PUReport:
     """Per class, the lowest threshold whose PU-estimated precision on candidate cells is >= target.
 
@@ -125,6 +142,11 @@ def pu_thresholds_for_precision(
         ``c`` per class (or one for all) if known, e.g. ``1 - expected miss rate``; default e1.
     fallback : float, optional
         Threshold for a class whose target is unreachable (its estimate at that threshold is reported).
+    min_label_frequency : float
+        An e1 below this makes no estimate (``implausible``): e1 is at most the true ``c`` for calibrated
+        scores and far below it for a class the model has not learned, where it would claim ``1 / c``
+        missed labels per labelled one. 0.1 means 10 labels per positive image in single-positive data.
+        A given ``label_frequency`` is taken as is.
 
     Returns
     -------
@@ -160,9 +182,14 @@ def pu_thresholds_for_precision(
     thresholds = np.full(num_classes, np.inf)
     counts = labelled.sum(axis=0).astype(np.int64)
     estimable = np.zeros(num_classes, dtype=bool)
+    implausible = np.zeros(num_classes, dtype=bool)
     for k in range(num_classes):
         unknown = scores[candidate[:, k], k]
         if counts[k] < max(min_positives, 1) or unknown.size == 0 or not math.isfinite(frequency[k]):
+            continue
+        if label_frequency is None and frequency[k] < min_label_frequency:
+            implausible[k] = True
+            out["frequency"][k] = frequency[k]
             continue
         estimable[k] = True
         c = min(max(float(frequency[k]), 1e-6), 1.0)
@@ -189,7 +216,8 @@ def pu_thresholds_for_precision(
     return PUReport(thresholds=thresholds, estimated_precision=out["precision"], estimated_recall=out["recall"],
                     best_precision=out["best_precision"], best_recall=out["best_recall"],
                     label_frequency=out["frequency"], labelled=counts, expected_missing=out["missing"],
-                    estimable=estimable, target_precision=target_precision, min_positives=min_positives)
+                    estimable=estimable, implausible=implausible, target_precision=target_precision,
+                    min_positives=min_positives)
 
 
 def _pu_curve(*, positives: np.ndarray, unknown: np.ndarray, label_frequency: float, min_positives: int
@@ -210,12 +238,12 @@ def _pu_curve(*, positives: np.ndarray, unknown: np.ndarray, label_frequency: fl
 
 
 def _missing_bound(*, positives: np.ndarray, ordered_unknown: np.ndarray, min_positives: int) -> float:
-    """Upper bound on the missed positives among the unknown cells (module notes), with a 2-sigma margin.
+    """Cap on the missed positives among the unknown cells (module notes).
 
     At a threshold ``t`` keeping the share ``S`` of labelled positives, SCAR says the unknown cells above
     ``t`` hold ``S M`` missed positives plus some negatives, so ``M <= U(t) / S``. Taken at three fixed
-    points (the labelled positives' quartiles) with two standard errors of slack on ``U`` and ``S``, not
-    as a minimum over every threshold, which noise would drag far below the truth.
+    points (the labelled positives' quartiles, each with at least ``min_positives`` above it), not as a
+    minimum over every threshold, which noise would drag far below the truth.
     """
     bound = float(ordered_unknown.size)
     for share in (0.75, 0.5, 0.25):
@@ -226,7 +254,7 @@ def _missing_bound(*, positives: np.ndarray, ordered_unknown: np.ndarray, min_po
         threshold = positives[index]
         s = kept / positives.size
         above = ordered_unknown.size - int(np.searchsorted(ordered_unknown, threshold, side="left"))
-        denominator = s - 2.0 * math.sqrt(s * (1.0 - s) / positives.size)
+        denominator = s - _SLACK_SIGMAS * math.sqrt(s * (1.0 - s) / positives.size)
         if denominator > 0:
-            bound = min(bound, (above + 2.0 * math.sqrt(above + 1.0)) / denominator)
+            bound = min(bound, (above + _SLACK_SIGMAS * math.sqrt(above + 1.0)) / denominator)
     return bound
