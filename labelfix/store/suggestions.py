@@ -65,7 +65,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     ----------
     candidates : str
         A table or view with columns ``image_id``, ``category_id``, ``kind``, ``score``, ``threshold``
-        and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`).
+        and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`). A missing
+        candidate with a NULL threshold is uncalibrated: its reason starts ``UNCALIBRATED (calibrated =
+        false ...)`` and its ``threshold`` stays NULL, so the review app and queries can tell it apart.
     max_rank : int, optional
         Keep only ranks up to this within each (kind, class); ``None``: all.
     run_id, call_id
@@ -94,7 +96,12 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                   WHERE c.run_id IN ({runs}) GROUP BY ALL)
             GROUP BY ALL)
         SELECT ?, n.image_id, n.category_id, n.kind, n.score, n.rank_in_class, n.threshold,
-               CASE WHEN n.kind = 'missing'
+               CASE WHEN n.kind = 'missing' AND n.threshold IS NULL
+                    THEN printf('UNCALIBRATED (calibrated = false, precision unknown): %s: score %.3f, rank %d '
+                                || 'of the class''s ranked list (no validation estimate for this class)',
+                                ?, n.score, n.rank_in_class)
+                         || coalesce('; corrected by ' || f.who, '')
+                    WHEN n.kind = 'missing'
                     THEN printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
                          || coalesce('; corrected by ' || f.who, '')
                     ELSE printf('%s: annotated, but model probability %.3f <= %.3f', ?, n.score, n.threshold)
@@ -105,7 +112,7 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
              AND f.treated_as = (CASE WHEN n.kind = 'missing' THEN 1 ELSE -1 END)
         WHERE {keep}
         ORDER BY n.kind, n.category_id, n.rank_in_class
-    """, [run_id, reason_prefix, reason_prefix, call_id, created_at])
+    """, [run_id, reason_prefix, reason_prefix, reason_prefix, call_id, created_at])
     return int(written[0]) if written else 0
 
 

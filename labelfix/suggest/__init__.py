@@ -4,6 +4,9 @@
 * :mod:`~labelfix.suggest.thresholds`: per-class thresholds reaching a target precision (arrays only).
 * :mod:`~labelfix.suggest.arrays`: :func:`find_missing_labels` and :func:`validation_thresholds`,
   the same thresholds from arrays alone (numpy only, no store).
+* :mod:`~labelfix.suggest.pu`: the same without hiding, by the positive-unlabelled correction (arrays only).
+* :mod:`~labelfix.suggest.calibration`: which of the two (or an uncalibrated ranked list) each class gets.
+* :mod:`~labelfix.suggest.report`: what a call wrote, per class, and why in words.
 * :mod:`~labelfix.suggest.streaming`: the candidate scan and the ranked bulk write, inside DuckDB.
 * :mod:`~labelfix.suggest.run`: :func:`suggest` (one call: thresholds, suggestions, opt-in auto-accept)
   and :func:`revert_auto`.
