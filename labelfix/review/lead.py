@@ -8,6 +8,8 @@ event by the lead pointing at the reverted decision, and the label cell returns 
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,18 @@ def require_lead(reviewer: Reviewer, action: str) -> None:
     """
     if not reviewer.is_lead:
         raise PermissionRefused(f"{action} is for leads: {reviewer.name} is an {reviewer.role}", fix="ask a lead")
+
+
+def _undo_event(service: ReviewService, *, reviewer: Reviewer, event_id: int, note: str | None) -> ReviewEvent | None:
+    """Undo one event as ``reviewer`` once the role check passed.
+
+    A service whose undo refuses other reviewers' decisions unless told ``any_reviewer=True`` (issue 14)
+    is told so: the role check is this module's.
+    """
+    undo: Callable[..., ReviewEvent | None] = service.undo
+    if "any_reviewer" in inspect.signature(undo).parameters:
+        return undo(reviewer=reviewer.name, event_id=event_id, note=note, any_reviewer=reviewer.is_lead)
+    return undo(reviewer=reviewer.name, event_id=event_id, note=note)
 
 
 def _decision_in_force(service: ReviewQueries, suggestion_id: int) -> ReviewEvent | None:
@@ -81,7 +95,7 @@ def undo_as(service: ReviewService, *, reviewer: Reviewer, suggestion_id: int | 
                                 f"only their own decisions", fix="ask a lead to revert it")
     # Undo this very event: if it changed meanwhile (undone, decided again), the service refuses instead of
     # undoing whatever is in force now.
-    return service.undo(reviewer=reviewer.name, event_id=event.event_id, note=note)
+    return _undo_event(service, reviewer=reviewer, event_id=event.event_id, note=note)
 
 
 @dataclass
@@ -112,7 +126,7 @@ def revert_reviewer(service: ReviewService, *, lead: Reviewer, reviewer: str,
     result = RevertResult()
     for event in in_force:
         try:
-            undo = service.undo(reviewer=lead.name, event_id=event.event_id, note=f"revert {reviewer}")
+            undo = _undo_event(service, reviewer=lead, event_id=event.event_id, note=f"revert {reviewer}")
         except ReviewConflict as error:
             result.conflicts[event.event_id] = error.problem
             continue

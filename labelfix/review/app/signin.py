@@ -42,7 +42,6 @@ def _log_to_server_console() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         auth_logger.addHandler(handler)
         auth_logger.setLevel(logging.INFO)
-        auth_logger.propagate = False
 
 
 def acting_reviewer(store: Store, *, typed_name: str = "") -> Reviewer | None:
