@@ -8,8 +8,9 @@ event by the lead pointing at the reverted decision, and the label cell returns 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,25 @@ from labelfix.review.auth import Reviewer
 from labelfix.review.models import ReviewConflict, ReviewError, ReviewEvent
 from labelfix.review.queries import ReviewQueries
 from labelfix.review.service import ReviewService
+from labelfix.store.database import Store
 
 __all__ = ["PermissionRefused", "RevertResult", "ReviewerStats", "require_lead", "revert_reviewer",
-           "reviewer_stats", "undo_as"]
+           "reviewer_stats", "store_of", "undo_as"]
+
+
+@contextlib.contextmanager
+def store_of(service: ReviewQueries) -> Iterator[Store]:
+    """The service's store for one short visit (accounts, exports, team statistics).
+
+    A service that holds no connection between calls offers ``service.connection()`` (issue 14); one made
+    over an open store is read through that store.
+    """
+    connection = getattr(service, "connection", None)
+    if connection is not None:
+        with connection() as store:
+            yield store
+    else:
+        yield service.store
 
 
 class PermissionRefused(ReviewError):
@@ -161,7 +178,14 @@ def reviewer_stats(service: ReviewQueries) -> list[ReviewerStats]:
     >>> reviewer_stats(ReviewQueries(store))  # a store nobody reviewed yet
     []
     """
-    rows = service.store.fetchall("""
+    with store_of(service) as store:
+        rows = _stats_rows(store)
+    return [ReviewerStats(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                          None if r[6] is None else float(r[6]), r[7]) for r in rows]
+
+
+def _stats_rows(store: Store) -> list[tuple]:
+    return store.fetchall("""
         WITH d AS (
             SELECT e.event_id, e.suggestion_id, e.reviewer, e.decision, e.created_at,
                    EXISTS (SELECT 1 FROM review_events u WHERE u.decision = 'undo'
@@ -181,5 +205,3 @@ def reviewer_stats(service: ReviewQueries) -> list[ReviewerStats]:
                coalesce(any_value(p.shared), 0), any_value(p.agreement), max(d.created_at)
         FROM d LEFT JOIN pairs p ON p.reviewer = d.reviewer
         GROUP BY d.reviewer ORDER BY d.reviewer""")
-    return [ReviewerStats(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]),
-                          None if r[6] is None else float(r[6]), r[7]) for r in rows]

@@ -17,6 +17,7 @@ from labelfix.errors import LabelfixError
 from labelfix.review.app.server_options import export_dir
 from labelfix.review.auth import Reviewer
 from labelfix.review.export_folder import export_as
+from labelfix.review.lead import store_of
 from labelfix.review.service import ReviewService
 
 __all__ = ["export_panel"]
@@ -67,8 +68,8 @@ def export_panel(service: ReviewService, reviewer: Reviewer | None) -> None:
             if left.button("Write labels.json", key="export_write", type="primary"):
                 st.session_state["_export"] = False
                 try:
-                    summary = export_as(service.store, reviewer=reviewer, export_dir=root, name=name,
-                                        inline=inline)
+                    with store_of(service) as store:
+                        summary = export_as(store, reviewer=reviewer, export_dir=root, name=name, inline=inline)
                 except LabelfixError as error:
                     st.session_state[FILES_KEY] = []
                     st.error(error.message)

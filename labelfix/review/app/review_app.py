@@ -79,7 +79,7 @@ def _flash(kind: str, text: str) -> None:
 
 def _acting() -> Reviewer | None:
     """Who acts now; in team mode the session is checked again (callbacks run before the sign-in gate)."""
-    return acting_reviewer(_service().store, typed_name=st.session_state.get("reviewer") or "")
+    return acting_reviewer(_service(), typed_name=st.session_state.get("reviewer") or "")
 
 
 def _reviewer() -> str:
@@ -201,7 +201,7 @@ def _sidebar(service: ReviewService, signed_in: Reviewer | None):
     low, high = sidebar.slider("Score range", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score")
     status = sidebar.selectbox("Status", list(STATUS_CHOICES), key="status")
     page_size = sidebar.select_slider("Items per page", [4, 8, 12, 16, 24], value=8, key="page_size")
-    acting = signed_in or acting_reviewer(service.store, typed_name=_reviewer())
+    acting = signed_in or acting_reviewer(service, typed_name=_reviewer())
     lead_panel(service, acting)
     export_panel(service, signed_in)
     return dict(head_first=head_first, run_id=run_id, category_id=category_id, min_score=low, max_score=high,
@@ -306,7 +306,7 @@ def main() -> None:
         st.error("the review server cannot open its store (see the server's log)" if team_mode() else error.message)
         st.stop()
     # Team mode: only the sign-in form until a reviewer signs in; nothing of the store is shown before.
-    signed_in = signed_in_reviewer(service.store)
+    signed_in = signed_in_reviewer(service)
     filters = _sidebar(service, signed_in)
     flash = st.session_state.pop("_flash", None)
     if flash:

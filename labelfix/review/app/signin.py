@@ -25,7 +25,8 @@ from labelfix.review.auth import (
     sign_in,
     sign_out,
 )
-from labelfix.store.database import Store
+from labelfix.review.lead import store_of
+from labelfix.review.queries import ReviewQueries
 
 __all__ = ["acting_reviewer", "signed_in_reviewer"]
 
@@ -44,7 +45,15 @@ def _log_to_server_console() -> None:
         auth_logger.setLevel(logging.INFO)
 
 
-def acting_reviewer(store: Store, *, typed_name: str = "") -> Reviewer | None:
+def _session_reviewer(service: ReviewQueries) -> Reviewer | None:
+    token = st.session_state.get(SESSION_KEY)
+    if not token:
+        return None
+    with store_of(service) as store:
+        return session_reviewer(store, token=token, policy=session_policy())
+
+
+def acting_reviewer(service: ReviewQueries, *, typed_name: str = "") -> Reviewer | None:
     """Who acts in this browser session now: the signed-in reviewer (team mode), else the typed name as a lead.
 
     ``None`` in team mode without a live session, and outside it without a typed name.
@@ -52,21 +61,24 @@ def acting_reviewer(store: Store, *, typed_name: str = "") -> Reviewer | None:
     if not team_mode():
         name = typed_name.strip()
         return Reviewer(name, "lead") if name else None
-    token = st.session_state.get(SESSION_KEY)
-    return session_reviewer(store, token=token, policy=session_policy()) if token else None
+    return _session_reviewer(service)
 
 
-def _sign_out(store: Store) -> None:
-    sign_out(store, token=st.session_state.pop(SESSION_KEY, None))
+def _sign_out(service: ReviewQueries) -> None:
+    token = st.session_state.pop(SESSION_KEY, None)
+    with store_of(service) as store:
+        sign_out(store, token=token)
     st.session_state[NOTICE_KEY] = "Signed out."
 
 
-def _sign_in_form(store: Store) -> None:
+def _sign_in_form(service: ReviewQueries) -> None:
     st.title("labelfix review")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.info(notice)
-    if not count_enabled_reviewers(store):
+    with store_of(service) as store:
+        n_accounts = count_enabled_reviewers(store)
+    if not n_accounts:
         st.error("This review server has no reviewer accounts yet.\n\n"
                  "fix: on the server, `labelfix reviewers add NAME --role lead`, then reload this page.")
         return
@@ -76,7 +88,8 @@ def _sign_in_form(store: Store) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            _, token = sign_in(store, name=name, password=password)
+            with store_of(service) as store:
+                _, token = sign_in(store, name=name, password=password)
         except SignInRefused as refused:
             st.error(refused.problem)
             return
@@ -84,28 +97,26 @@ def _sign_in_form(store: Store) -> None:
         st.rerun()
 
 
-def signed_in_reviewer(store: Store) -> Reviewer | None:
+def signed_in_reviewer(service: ReviewQueries) -> Reviewer | None:
     """The signed-in reviewer in team mode (else ``None``); shows the sign-in form and stops until there is one.
 
     Parameters
     ----------
-    store
-        The store with the reviewer accounts (the session's store cursor).
+    service
+        The app's review service; its store holds the reviewer accounts.
     """
     if not team_mode():
         return None
     _log_to_server_console()
-    token = st.session_state.get(SESSION_KEY)
-    reviewer = session_reviewer(store, token=token, policy=session_policy()) if token else None
+    reviewer = _session_reviewer(service)
     if reviewer is None:
-        if token:
-            st.session_state.pop(SESSION_KEY, None)
+        if st.session_state.pop(SESSION_KEY, None):
             st.session_state[NOTICE_KEY] = "Your session ended: sign in again."
-        _sign_in_form(store)
+        _sign_in_form(service)
         st.stop()
     assert reviewer is not None
     sidebar = st.sidebar.container(key="signed_in")
     name = reviewer.name.replace("_", "\\_")  # reviewer names have no other Markdown characters
     sidebar.markdown(f"Signed in as **{name}** · {reviewer.role}")
-    sidebar.button("Sign out", key="sign_out", on_click=_sign_out, args=(store,))
+    sidebar.button("Sign out", key="sign_out", on_click=_sign_out, args=(service,))
     return reviewer
