@@ -153,3 +153,19 @@ def test_an_export_dir_that_is_a_file_exits_2(capsys, monkeypatch, db, fake_serv
     code, out, err = run(capsys, monkeypatch, ["review", "--db", str(db), "--export-dir", str(tmp_path / "afile")])
     assert code == 2 and "export folder" in err and "--export-dir" in err
     assert fake_server.commands == []
+
+
+@pytest.mark.parametrize("argv,address,note", [
+    ([], "127.0.0.1", "only this machine can open it; to share it safely, each viewer runs `ssh -N -L 5151:127.0.0.1:5151"),
+    (["--address", "0.0.0.0", "--port", "6000"], "0.0.0.0", "warning: the FiftyOne App has no sign-in: anyone who "
+                                                             "reaches 0.0.0.0:6000"),
+])
+def test_fiftyone_launch_binds_to_loopback_unless_told(capsys, monkeypatch, argv, address, note):
+    from labelfix.review import fiftyone_sync
+
+    launched = []
+    monkeypatch.setattr(fiftyone_sync, "launch", lambda name, **kwargs: launched.append((name, kwargs)))
+    code, out, err = run(capsys, monkeypatch, ["fiftyone", "launch", *argv])
+    assert code == 0, err
+    assert launched == [("labelfix", {"port": int(argv[-1]) if argv else 5151, "address": address})]
+    assert note in out

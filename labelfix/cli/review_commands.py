@@ -136,6 +136,17 @@ def review_command(
         raise typer.Exit(code)
 
 
+def fiftyone_share_note(*, address: str, port: int) -> str:
+    """What `labelfix fiftyone` prints about who can reach the FiftyOne App it starts (it has no sign-in)."""
+    from labelfix.review.auth import is_loopback
+
+    if is_loopback(address):
+        return (f"only this machine can open it; to share it safely, each viewer runs "
+                f"`ssh -N -L {port}:127.0.0.1:{port} USER@THIS_HOST` and opens http://localhost:{port}")
+    return (f"warning: the FiftyOne App has no sign-in: anyone who reaches {address}:{port} can see the images and "
+            f"tag suggestions; prefer the default --address 127.0.0.1 and an SSH tunnel (ssh -L)")
+
+
 @fiftyone_app.command("push")
 def fiftyone_push_command(
     name: DatasetOption = "labelfix",
@@ -161,6 +172,7 @@ def fiftyone_push_command(
                   f"--reviewer YOU")
     if launch:
         console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
+        console.print(fiftyone_share_note(address=address, port=port), highlight=False, markup=False)
         fiftyone_sync.launch(name, port=port, address=address)
 
 
@@ -185,12 +197,15 @@ def fiftyone_pull_command(
 def fiftyone_launch_command(
     name: DatasetOption = "labelfix",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
-    address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
+    address: Annotated[str, typer.Option(
+        "--address", help="Address of the FiftyOne App (it has no sign-in: share it through an SSH tunnel).")]
+    = "127.0.0.1",
 ) -> None:
-    """Serve the FiftyOne App for a pushed dataset."""
+    """Serve the FiftyOne App for a pushed dataset (on 127.0.0.1 unless told otherwise)."""
     from labelfix.review import fiftyone_sync
 
     console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
+    console.print(fiftyone_share_note(address=address, port=port), highlight=False, markup=False)
     fiftyone_sync.launch(name, port=port, address=address)
 
 
