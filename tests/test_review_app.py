@@ -91,13 +91,14 @@ def test_status_filter_and_export_preview(app, tmp_path):
     at.selectbox(key="status").select("accepted").run()
     assert "**car** · 0.72 · accepted" in [m.value for m in at.markdown][3]
     at.button(key="export_preview").click().run()
-    at.text_input(key="export_dir").input(str(tmp_path / "out")).run()
+    # a sub-folder name, inside the export folder fixed at server start (default: exports/ beside the store)
+    at.text_input(key="export_name").input("out").run()
     frames = at.dataframe
     diff = frames[-1].value
     car = diff[diff["class"] == "car"].iloc[0]
     assert (car["source"], car["export"], car["added"]) == (1, 2, 1)
-    assert not (tmp_path / "out" / "labels.json").exists()  # the diff comes before writing
+    assert not (tmp_path / "exports" / "out" / "labels.json").exists()  # the diff comes before writing
     at.button(key="export_write").click().run()
-    document = json.loads((tmp_path / "out" / "labels.json").read_text())
+    document = json.loads((tmp_path / "exports" / "out" / "labels.json").read_text())
     assert {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}[
         (3, 5)] == "accepted"

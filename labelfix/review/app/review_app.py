@@ -19,6 +19,12 @@ import streamlit as st
 
 from labelfix.errors import LabelfixError
 from labelfix.review.app.components import label_chips, render_image
+from labelfix.review.app.export_panel import export_panel
+from labelfix.review.app.lead_panel import lead_panel
+from labelfix.review.app.server_options import team_mode
+from labelfix.review.app.signin import acting_reviewer, signed_in_reviewer
+from labelfix.review.auth import Reviewer
+from labelfix.review.lead import undo_as
 from labelfix.review.models import Decision, QueueItem, ReviewError
 from labelfix.review.service import ReviewService
 from labelfix.store import open_store
@@ -71,7 +77,15 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["_advance"] = True
 
 
+def _acting() -> Reviewer | None:
+    """Who acts now; in team mode the session is checked again (callbacks run before the sign-in gate)."""
+    return acting_reviewer(_service(), typed_name=st.session_state.get("reviewer") or "")
+
+
 def _reviewer() -> str:
+    if team_mode():  # the signed-in name, never a typed one
+        acting = _acting()
+        return acting.name if acting else ""
     return (st.session_state.get("reviewer") or "").strip()
 
 
@@ -87,8 +101,12 @@ def _decide(suggestion_id: int, decision: Decision) -> None:
 
 
 def _undo_last() -> None:
+    acting = _acting()
+    if acting is None:
+        _flash("warning", "sign in (or enter your reviewer name) first")
+        return
     try:
-        event = _service().undo(reviewer=_reviewer())
+        event = undo_as(_service(), reviewer=acting)
     except LabelfixError as error:
         _flash("warning", error.problem)
         return
@@ -100,8 +118,12 @@ def _undo_last() -> None:
 
 
 def _undo_suggestion(suggestion_id: int) -> None:
+    acting = _acting()
+    if acting is None:
+        _flash("warning", "sign in (or enter your reviewer name) first")
+        return
     try:
-        _service().undo(reviewer=_reviewer(), suggestion_id=suggestion_id)
+        undo_as(_service(), reviewer=acting, suggestion_id=suggestion_id)
         _flash("success", f"undid the decision on suggestion {suggestion_id}")
     except LabelfixError as error:
         _flash("warning", error.problem)
@@ -145,12 +167,13 @@ def _cancel_batch() -> None:
 
 
 # -- page ---------------------------------------------------------------------------------------------
-def _sidebar(service: ReviewService):
+def _sidebar(service: ReviewService, signed_in: Reviewer | None):
     sidebar = st.sidebar
     sidebar.header("labelfix review")
-    if "reviewer" not in st.session_state:
-        st.session_state["reviewer"] = os.environ.get("LABELFIX_REVIEWER") or getpass.getuser()
-    sidebar.text_input("Reviewer", key="reviewer", help="Recorded on every decision.")
+    if signed_in is None:  # loopback, no sign-in: the reviewer types a name
+        if "reviewer" not in st.session_state:
+            st.session_state["reviewer"] = os.environ.get("LABELFIX_REVIEWER") or getpass.getuser()
+        sidebar.text_input("Reviewer", key="reviewer", help="Recorded on every decision.")
     order = sidebar.radio("Class order", ["tail first", "head first"], key="order", horizontal=True)
     head_first = order == "head first"
     runs = service.runs()
@@ -178,35 +201,11 @@ def _sidebar(service: ReviewService):
     low, high = sidebar.slider("Score range", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score")
     status = sidebar.selectbox("Status", list(STATUS_CHOICES), key="status")
     page_size = sidebar.select_slider("Items per page", [4, 8, 12, 16, 24], value=8, key="page_size")
-    _export_panel(service)
+    acting = signed_in or acting_reviewer(service, typed_name=_reviewer())
+    lead_panel(service, acting)
+    export_panel(service, signed_in)
     return dict(head_first=head_first, run_id=run_id, category_id=category_id, min_score=low, max_score=high,
                 status=status, page_size=page_size, progress=progress)
-
-
-def _export_panel(service: ReviewService) -> None:
-    with st.sidebar.expander("Export corrected labels"):
-        default = str(service.store.path.parent / "corrected")
-        out_dir = st.text_input("Output folder", value=default, key="export_dir")
-        if st.button("Export…", key="export_preview"):
-            st.session_state["_export"] = True
-        if st.session_state.get("_export"):
-            diff = service.label_diff()
-            st.caption("Per-class label diff (source → export)")
-            st.dataframe([{"class": d.name, "source": d.original_positive, "export": d.exported_positive,
-                           "added": d.added, "removed": d.removed, "verified negative": d.verified_negative}
-                          for d in diff], hide_index=True, width="stretch")
-            left, right = st.columns(2)
-            if left.button("Write labels.json", key="export_write", type="primary"):
-                from labelfix.export import export_coco
-
-                summary = export_coco(service.store, out_dir=out_dir)
-                st.session_state["_export"] = False
-                _flash("success", "wrote " + ", ".join(str(p) for p in summary.paths)
-                       + f" ({summary.n_annotations} labels: {summary.by_source})")
-                st.rerun()
-            if right.button("Cancel", key="export_cancel"):
-                st.session_state["_export"] = False
-                st.rerun()
 
 
 def _progress_row(progress) -> None:
@@ -304,9 +303,11 @@ def main() -> None:
     try:
         service = _service()
     except LabelfixError as error:
-        st.error(error.message)
+        st.error("the review server cannot open its store (see the server's log)" if team_mode() else error.message)
         st.stop()
-    filters = _sidebar(service)
+    # Team mode: only the sign-in form until a reviewer signs in; nothing of the store is shown before.
+    signed_in = signed_in_reviewer(service)
+    filters = _sidebar(service, signed_in)
     flash = st.session_state.pop("_flash", None)
     if flash:
         getattr(st, flash[0])(flash[1])
