@@ -267,5 +267,28 @@ def _compute(records: list[ImageRecord], *, bottom: nn.Module, transform: T.Comp
     return np.asarray(ids, np.int64), np.concatenate(parts), failed
 
 
+
+
+def map_set_for_store(path: str | Path, *, backbone: str = "mobilenet_v2", weights: str | Path | None = "default",
+                      cut: Optional[int] = None, image_size: int = 224, device: str | torch.device = "cpu",
+                      progress: bool = False) -> FeatureMapSet:
+    """The maps of every image of the store at ``path`` (cached there first): a benchmark's shared cache.
+
+    Raises
+    ------
+    LabelfixError
+        When an image does not decode (a benchmark needs every image).
+    """
+    from labelfix.store.database import open_store
+
+    with open_store(Path(path), create=False) as store:
+        result = cache_feature_maps(store, backbone=backbone, weights=weights, cut=cut, image_size=image_size,
+                                    device=device, progress=progress)
+    if result.failed_ids:
+        raise LabelfixError(f"{len(result.failed_ids)} images could not be decoded (e.g. ids {result.failed_ids[:5]})",
+                            file=path, fix="fix or remove those images; a benchmark needs every image")
+    return FeatureMapSet(result.folder)
+
+
 __all__ = ["DEFAULT_CUTS", "FeatureMapSet", "MapCacheResult", "cache_feature_maps", "feature_blocks", "map_folder",
-           "map_set_name", "resolve_cut", "whole_image_transform"]
+           "map_set_for_store", "map_set_name", "resolve_cut", "whole_image_transform"]
