@@ -60,6 +60,8 @@ def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: 
     chosen = settings.overrides.get(method, {}) if overrides is None else overrides
     fields = merge_train_fields(fields, chosen)
     update: dict[str, Any] = {"method": base, "mode": settings.mode, "seed": seed, "device": "cpu", **fields}
+    if settings.mode == "adapt":
+        update.setdefault("backbone", settings.backbone)
     if folds != 1 or settings.mode == "adapt":  # adapt's own default is cross-fitted; the bench names it
         update["folds"] = folds
     epochs = settings.epochs if settings.epochs is not None else (5 if settings.quick else None)

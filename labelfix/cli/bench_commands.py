@@ -93,7 +93,10 @@ def bench_command(
     if baseline_model not in ("logreg", "head"):
         raise typer.BadParameter("use logreg or head", param_hint="--baseline-model")
     if mode not in ("head", "adapt") or (mode == "adapt" and features is not None):
-        raise typer.BadParameter("use head, or adapt with --coco (a features table has no images)", param_hint="--mode")
+        from labelfix.errors import LabelfixError
+
+        raise LabelfixError(f"--mode {mode} cannot run here: adapt mode trains on images, a features table has none",
+                            fix="use --mode head with --features, or --mode adapt with --coco FILE --images DIR")
     seed_list = _int_list(seeds if seeds is not None else ("0" if quick else "0,1,2"), "--seeds")
     fold_list = _int_list(folds, "--folds")
     if any(k < 1 for k in fold_list):

@@ -18,8 +18,8 @@ Examples
 
 from labelfix.learn.adapt.augment import MapAugment, augment_maps
 from labelfix.learn.adapt.cache import (DEFAULT_CUTS, FeatureMapSet, MapCacheResult, cache_feature_maps,
-                                        map_set_name, whole_image_transform)
+                                        map_set_for_store, map_set_name, whole_image_transform)
 from labelfix.learn.adapt.train import ADAPT_DEFAULTS, resolve_adapt_config, train_adapt
 
 __all__ = ["ADAPT_DEFAULTS", "DEFAULT_CUTS", "FeatureMapSet", "MapAugment", "MapCacheResult", "augment_maps",
-           "cache_feature_maps", "map_set_name", "resolve_adapt_config", "train_adapt", "whole_image_transform"]
+           "cache_feature_maps", "map_set_for_store", "map_set_name", "resolve_adapt_config", "train_adapt", "whole_image_transform"]
