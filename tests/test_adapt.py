@@ -195,3 +195,15 @@ def test_train_command_accepts_adapt_mode(store: Store) -> None:
     assert code == 0
     with open_store(path, create=False) as reopened:
         assert reopened.fetchone("SELECT mode FROM runs")[0] == "adapt"
+
+
+def test_embed_and_eval_transform_keep_the_whole_image() -> None:
+    """Embedding / finetune evaluation resize the whole image: a corner object stays in the picture."""
+    backbone = build_backbone("tiny", weights=None)
+    pixels = np.zeros((100, 120, 3), np.uint8)
+    pixels[:6, :6] = 255        # top-left corner
+    pixels[-6:, -6:] = 255      # bottom-right corner
+    out = backbone.eval_transform(Image.fromarray(pixels))
+    assert out.shape == (3, 64, 64)
+    assert out[:, 0, 0].mean() > out[:, 32, 32].mean() + 1.0
+    assert out[:, -1, -1].mean() > out[:, 32, 32].mean() + 1.0
