@@ -207,3 +207,18 @@ def test_embed_and_eval_transform_keep_the_whole_image() -> None:
     assert out.shape == (3, 64, 64)
     assert out[:, 0, 0].mean() > out[:, 32, 32].mean() + 1.0
     assert out[:, -1, -1].mean() > out[:, 32, 32].mean() + 1.0
+
+
+def test_suggest_works_on_an_adapt_run(store: Store) -> None:
+    """An adapt run is stored like a head run: `labelfix suggest` scores it unchanged."""
+    import warnings
+
+    from labelfix.detect.suggest import SuggestConfig, suggest
+
+    run = train_adapt(store, config=adapt_config(epochs=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a 6-image val split may leave thresholds unreachable
+        report = suggest(store, config=SuggestConfig(run_ids=[run.run_id], target_precision=0.5))
+    assert report.run_id == run.run_id and report.source_runs == [run.run_id]
+    assert len(report.classes) == 3
+    assert store.scalar("SELECT count(*) FROM suggestions WHERE run_id <> ?", [run.run_id]) == 0
