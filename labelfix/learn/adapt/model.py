@@ -65,10 +65,16 @@ class TrunkScheme(TrainingScheme):
     def set_epoch(self, epoch: int, num_epochs: int) -> None:
         self.inner.set_epoch(epoch, num_epochs)
 
+    @property
+    def has_epoch_work(self) -> bool:
+        """Whether :meth:`start_epoch` does anything (EM+APL): else the caller need not gather the maps."""
+        return type(self.inner).start_epoch is not TrainingScheme.start_epoch and (
+            not hasattr(self.inner, "loss") or hasattr(self.inner.loss, "update_pseudo_labels"))
+
     def start_epoch(self, *, epoch: int, num_epochs: int, features: Tensor,
                     states: Tensor) -> Optional[tuple[Tensor, Tensor]]:
-        if type(self.inner).start_epoch is TrainingScheme.start_epoch:
-            return None  # nothing to do: skip pooling the whole train set
+        if not self.has_epoch_work:
+            return None
         pooled = pooled_features(self, features)
         return self.inner.start_epoch(epoch=epoch, num_epochs=num_epochs, features=pooled, states=states)
 

@@ -96,7 +96,8 @@ def fit_adapt(scheme: TrunkScheme, *, maps: torch.Tensor, states: np.ndarray, tr
     for epoch in range(config.epochs):
         started = time.perf_counter()
         scheme.set_epoch(epoch, config.epochs)
-        pseudo = scheme.start_epoch(epoch=epoch, num_epochs=config.epochs, features=maps[train_index], states=s_train)
+        pseudo = (scheme.start_epoch(epoch=epoch, num_epochs=config.epochs, features=maps[train_index],
+                                     states=s_train) if scheme.has_epoch_work else None)
         if pseudo is not None:
             _note_corrections(first, pseudo[0], pseudo[1], local_rows, epoch)
         scheme.train()
