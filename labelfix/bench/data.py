@@ -182,7 +182,9 @@ def load_coco_bench_data(coco: str | Path, *, images: str | Path, cache_dir: str
         raise InputError(f"{len(missing)} images have no embedding (e.g. ids {missing[:5]})", file=coco,
                          fix="check the image folder matches the COCO file")
     data.embeddings = np.stack([vectors[position[int(i)]] for i in data.image_ids]).astype(np.float32)
-    data.source.update({"images": str(images.resolve()), "embedding_set": result.name})
+    data.source.update({"images": str(images.resolve()), "embedding_set": result.name,
+                        # adapt mode caches its feature maps in this store too
+                        "cache_store": str((cache / f"embed-{data.source['sha256'][:12]}.duckdb").resolve())})
     return _check_splits(data)
 
 
