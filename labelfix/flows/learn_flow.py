@@ -1,8 +1,8 @@
-"""The learning half of a flow: embed -> train -> suggest, on a store that holds labelled images."""
+"""The learning half of a flow: embed (or cache feature maps) -> train -> suggest, on a store of labelled images."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from rich.console import Console
 
@@ -13,28 +13,42 @@ class LearnSettings(Protocol):
     method: str
     seed: int
     missing_rate: float
+    mode: Literal["head", "adapt"]
 
 
 def run_learning_steps(store: Store, *, config: LearnSettings, console: Console) -> dict:
-    """Embed every image (cached), train ``config.method`` in the default mode, write suggestions.
+    """Cache what the mode trains on, train ``config.method`` in ``config.mode``, write suggestions.
 
-    Returns the ids and counts worth printing (embedding set, run id, suggestions).
+    ``adapt`` caches the backbone's feature maps (whole image, once per image) and trains the top blocks
+    on them; ``head`` embeds every image and trains a linear head. Finetune stays opt-in
+    (`labelfix train --mode finetune`): it needs a GPU to be practical.
+    Returns the ids worth printing (embedding or feature-map set, run id).
     """
     from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.learn.config import TrainConfig
-    from labelfix.learn.embed import EmbedConfig, compute_embeddings
-    from labelfix.learn.head.trainer import train_head
 
-    embedded = compute_embeddings(store, config=EmbedConfig())
-    console.print(f"embed: {embedded.name} ({embedded.computed} computed, {embedded.reused} reused, "
-                  f"{len(embedded.failed_ids)} failed)")
-    # Head mode on cached embeddings: seconds on a CPU; finetune stays opt-in (`labelfix train --mode finetune`).
-    trained = train_head(store, config=TrainConfig(method=config.method, seed=config.seed, mode="head",
-                                                   embedding_set=embedded.name))
+    if config.mode == "adapt":
+        from labelfix.learn.adapt import cache_feature_maps, train_adapt
+
+        cached = cache_feature_maps(store, progress=True)
+        console.print(f"cache feature maps: {cached.name} ({cached.computed} computed, {cached.reused} reused, "
+                      f"{len(cached.failed_ids)} failed, {cached.seconds:.1f}s, {cached.bytes_per_image:,} B per image)")
+        cache_name = cached.name
+        trained = train_adapt(store, config=TrainConfig(method=config.method, seed=config.seed, mode="adapt"))
+    else:
+        from labelfix.learn.embed import EmbedConfig, compute_embeddings
+        from labelfix.learn.head.trainer import train_head
+
+        embedded = compute_embeddings(store, config=EmbedConfig())
+        console.print(f"embed: {embedded.name} ({embedded.computed} computed, {embedded.reused} reused, "
+                      f"{len(embedded.failed_ids)} failed)")
+        cache_name = embedded.name
+        trained = train_head(store, config=TrainConfig(method=config.method, seed=config.seed, mode="head",
+                                                       embedding_set=embedded.name))
     val_map = trained.metrics.get("val_map")
     console.print(f"train: run {trained.run_id} ({config.method}, best epoch {trained.best_epoch}, "
                   f"val mAP on observed labels {val_map if val_map is None else round(val_map, 3)})")
     report = suggest(store, config=SuggestConfig(run_ids=[trained.run_id], seed=config.seed,
                                                  expected_missing_rate=config.missing_rate))
     report.print(console)
-    return {"embedding_set": embedded.name, "run_id": trained.run_id}
+    return {"cache": cache_name, "run_id": trained.run_id}
