@@ -153,7 +153,7 @@ def demo_command(
     if mode not in ("adapt", "head"):
         raise typer.BadParameter("use adapt or head", param_hint="--mode")
     output_folder(out)
-    config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick, mode=mode)  # type: ignore[arg-type]
+    config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick, mode=mode)
     run_demo(config, console=console)
 
 
