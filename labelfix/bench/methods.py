@@ -65,6 +65,8 @@ def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: 
     update: dict[str, Any] = {"method": base, "mode": settings.mode, "seed": seed, "device": "cpu", **fields}
     if settings.mode == "adapt":
         update.setdefault("backbone", settings.backbone)
+        if settings.image_size is not None:
+            update.setdefault("image_size", settings.image_size)
     if folds != 1 or settings.mode == "adapt":  # adapt's own default is cross-fitted; the bench names it
         update["folds"] = folds
     epochs = settings.epochs if settings.epochs is not None else (5 if settings.quick else None)
