@@ -56,28 +56,31 @@ def measure(n: int, *, backbone: str, image_size: int, classes: int, method: str
     top, dim = top_blocks(blocks, cut=cut, map_shape=shape)  # type: ignore[arg-type]
     scheme = build_trunk_scheme(top=top, dim=dim, config=config, states=states, train_rows=train_rows, seed=seed,
                                 device="cpu")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     fit = fit_adapt(scheme, maps=maps, states=states, train_rows=train_rows, val_rows=val_rows, config=config,
                     seed=seed, device=torch.device("cpu"), on_epoch=lambda record: None)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {"images": n, "train_images": int(len(train_rows)), "val_images": int(len(val_rows)), "classes": classes,
             "map_shape": list(shape), "map_bytes_per_image": int(np.prod(shape)) * 2, "backbone": backbone, "cut": cut,
             "image_size": image_size, "method": method, "batch_size": batch_size,
             "epoch_seconds": round(float(fit.history[0]["seconds"]), 3), "fit_seconds": round(total, 3),
+            # CPU seconds of this process: on a machine shared with other work, the wall time above grows
+            # with the load while this does not (much); cpu / threads is the wall time on idle cores.
+            "fit_cpu_seconds": round(cpu, 3), "torch_threads": torch.get_num_threads(),
             "train_images_per_s": round(len(train_rows) / max(float(fit.history[0]["seconds"]), 1e-9), 2)}
 
 
-def extrapolate(rows: list[dict[str, Any]], images: int) -> Optional[dict[str, Any]]:
-    """Least-squares line through (images, epoch seconds) of the measured rows, evaluated at ``images``."""
+def extrapolate(rows: list[dict[str, Any]], images: int, *, key: str = "epoch_seconds") -> Optional[dict[str, Any]]:
+    """Least-squares line through (images, ``key``) of the measured rows, evaluated at ``images``."""
     sizes = np.array([r["images"] for r in rows], float)
-    seconds = np.array([r["epoch_seconds"] for r in rows], float)
+    seconds = np.array([r[key] for r in rows], float)
     if len(np.unique(sizes)) < 2:
         if not len(sizes):
             return None
         slope, intercept = float(seconds[-1] / sizes[-1]), 0.0  # one size: proportional
     else:
         slope, intercept = (float(v) for v in np.polyfit(sizes, seconds, 1))
-    return {"images": images, "epoch_seconds": round(intercept + slope * images, 1),
+    return {"images": images, key: round(intercept + slope * images, 1),
             "seconds_per_1000_images": round(slope * 1000, 3), "fixed_seconds": round(intercept, 3),
             "map_ram_gb": round(images * rows[-1]["map_bytes_per_image"] / 1e9, 2),
             "map_disk_gb": round(images * rows[-1]["map_bytes_per_image"] / 1e9, 2),
@@ -105,11 +108,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(json.dumps(rows[-1]), flush=True)
     payload = {"benchmark": "adapt_epoch", "results": rows,
                "extrapolated": extrapolate(rows, args.extrapolate) if args.extrapolate else None,
+               "extrapolated_cpu": extrapolate(rows, args.extrapolate, key="fit_cpu_seconds") if args.extrapolate else None,
                "command": " ".join([Path(sys.executable).name, "-m", "labelfix.bench.speed.adapt_epoch",
                                     *(argv if argv is not None else sys.argv[1:])]),
                "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                            "platform": platform.platform(), "load_average_1m": round(os.getloadavg()[0], 2)}}
-    print(json.dumps(payload["extrapolated"]), flush=True)
+    print(json.dumps(payload["extrapolated"]), json.dumps(payload["extrapolated_cpu"]), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=1) + "\n")
