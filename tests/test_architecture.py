@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("labelfix.bench",),                                                              # 8
     ("labelfix.cli", "labelfix.__main__"),                                            # 9
 )
-# labelfix.learn's training regimes; the rest of learn/ is the ground they share (``adapt``: planned).
+# labelfix.learn's training regimes; the rest of learn/ is the ground they share.
 LEARN_WINGS: tuple[str, ...] = ("labelfix.learn.head", "labelfix.learn.finetune", "labelfix.learn.adapt")
 # The package __init__ is the public face: it may import anything; below it only __version__ is read.
 FACE_NAMES_ALLOWED = frozenset({"__version__"})

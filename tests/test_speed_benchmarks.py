@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from labelfix.bench.speed import embed_throughput, head_training_time, suggest_scale
+from labelfix.bench.speed import adapt_epoch, embed_throughput, head_training_time, suggest_scale
 
 
 def test_embed_throughput_compares_labelfix_with_a_bare_loop_over_the_same_images(tmp_path) -> None:
@@ -40,6 +40,18 @@ def test_head_training_time_writes_one_row_per_size(tmp_path) -> None:
     head_training_time.main(["--sizes", "120", "--dim", "8", "--classes", "4", "--epochs", "1", "--out", str(out)])
     (row,) = json.loads(out.read_text())["results"]
     assert row["images"] == 120 and row["epochs"] == 1 and row["seconds_per_epoch"] > 0
+
+
+def test_adapt_epoch_runs_the_adapt_loop_and_extrapolates(tmp_path) -> None:
+    out = tmp_path / "adapt.json"
+    assert adapt_epoch.main(["--sizes", "40", "80", "--extrapolate", "1000", "--backbone", "tiny", "--image-size", "32",
+                             "--classes", "4", "--batch-size", "16", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [row["images"] for row in report["results"]] == [40, 80]
+    assert all(row["epoch_seconds"] > 0 and row["train_images"] > 0 for row in report["results"])
+    extrapolated = report["extrapolated"]
+    assert extrapolated["images"] == 1000 and extrapolated["source"].startswith("extrapolated from measured sizes")
+    assert extrapolated["map_ram_gb"] == round(1000 * report["results"][0]["map_bytes_per_image"] / 1e9, 2)
 
 
 def test_suggest_scale_runs_its_worker_as_a_module(tmp_path) -> None:

@@ -36,8 +36,8 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
 def train_command(
     method: Annotated[Optional[str], typer.Option("--method", help="an, wan, focal, asl, hill, focal_margin, splc, "
                                                   "em, em_apl, gr, comic, cls (default: gr).")] = None,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings) or finetune (default: finetune "
-                                                "with a GPU, else head).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings), adapt (top blocks on cached "
+                                                "feature maps) or finetune (default: finetune with a GPU, else head).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Maximum number of epochs.")] = None,
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file with TrainConfig keys; "
                                                         "flags override it.")] = None,
@@ -56,8 +56,8 @@ def train_command(
     db: DbOption = None,
 ) -> None:
     """Train a partial-label model, store its predictions and the cells it corrected."""
-    if mode is not None and mode not in ("head", "finetune"):
-        raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head or --mode finetune")
+    if mode is not None and mode not in ("head", "adapt", "finetune"):
+        raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head, adapt or finetune")
     if config_file is not None:
         from labelfix.internal.paths import input_file
 

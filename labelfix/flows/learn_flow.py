@@ -7,7 +7,7 @@ the training regime, a wing of :mod:`labelfix.learn`, from the config. It lives 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rich.console import Console
 
@@ -23,8 +23,8 @@ def train(store: Store, *, config: TrainConfig, console: Any = None) -> TrainRes
     Parameters
     ----------
     store : Store
-        Head mode needs an embedding set (``compute_embeddings`` or a features table); finetune
-        mode decodes the images.
+        Head mode needs an embedding set (``compute_embeddings`` or a features table); adapt mode
+        caches feature maps of the images (``labelfix.learn.adapt``); finetune mode decodes the images.
     config : TrainConfig
         Method, mode (``None``: finetune with a GPU, else head) and their settings.
     console : rich.console.Console, optional
@@ -45,6 +45,10 @@ def train(store: Store, *, config: TrainConfig, console: Any = None) -> TrainRes
         from labelfix.learn.finetune.trainer import train_finetune
 
         return train_finetune(store, config=config, console=console)
+    if config.resolved_mode() == "adapt":
+        from labelfix.learn.adapt import train_adapt
+
+        return train_adapt(store, config=config, console=console)
     from labelfix.learn.head.trainer import train_head
 
     return train_head(store, config=config, console=console)
@@ -54,27 +58,41 @@ class LearnSettings(Protocol):
     method: str
     seed: int
     missing_rate: float
+    mode: Literal["head", "adapt"]
 
 
 def run_learning_steps(store: Store, *, config: LearnSettings, console: Console) -> dict:
-    """Embed every image (cached), train ``config.method`` in the default mode, write suggestions.
+    """Cache what the mode trains on, train ``config.method`` in ``config.mode``, write suggestions.
 
-    Returns the ids and counts worth printing (embedding set, run id, suggestions).
+    ``adapt`` caches the backbone's feature maps (whole image, once per image) and trains the top blocks
+    on them; ``head`` embeds every image and trains a linear head. Finetune stays opt-in
+    (`labelfix train --mode finetune`): it needs a GPU to be practical.
+    Returns the ids worth printing (embedding or feature-map set, run id).
     """
     from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.learn.config import TrainConfig
-    from labelfix.learn.embed import EmbedConfig, compute_embeddings
 
-    embedded = compute_embeddings(store, config=EmbedConfig())
-    console.print(f"embed: {embedded.name} ({embedded.computed} computed, {embedded.reused} reused, "
-                  f"{len(embedded.failed_ids)} failed)")
-    # Head mode on cached embeddings: seconds on a CPU; finetune stays opt-in (`labelfix train --mode finetune`).
-    trained = train(store, config=TrainConfig(method=config.method, seed=config.seed, mode="head",
-                                              embedding_set=embedded.name))
+    if config.mode == "adapt":
+        from labelfix.learn.adapt import cache_feature_maps
+
+        cached = cache_feature_maps(store, progress=True)
+        console.print(f"cache feature maps: {cached.name} ({cached.computed} computed, {cached.reused} reused, "
+                      f"{len(cached.failed_ids)} failed, {cached.seconds:.1f}s, {cached.bytes_per_image:,} B per image)")
+        cache_name = cached.name
+        trained = train(store, config=TrainConfig(method=config.method, seed=config.seed, mode="adapt"))
+    else:
+        from labelfix.learn.embed import EmbedConfig, compute_embeddings
+
+        embedded = compute_embeddings(store, config=EmbedConfig())
+        console.print(f"embed: {embedded.name} ({embedded.computed} computed, {embedded.reused} reused, "
+                      f"{len(embedded.failed_ids)} failed)")
+        cache_name = embedded.name
+        trained = train(store, config=TrainConfig(method=config.method, seed=config.seed, mode="head",
+                                                  embedding_set=embedded.name))
     val_map = trained.metrics.get("val_map")
     console.print(f"train: run {trained.run_id} ({config.method}, best epoch {trained.best_epoch}, "
                   f"val mAP on observed labels {val_map if val_map is None else round(val_map, 3)})")
     report = suggest(store, config=SuggestConfig(run_ids=[trained.run_id], seed=config.seed,
                                                  expected_missing_rate=config.missing_rate))
     report.print(console)
-    return {"embedding_set": embedded.name, "run_id": trained.run_id}
+    return {"cache": cache_name, "run_id": trained.run_id}

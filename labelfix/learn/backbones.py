@@ -34,7 +34,11 @@ _HASH_CHARS = 12
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """What the weights were trained with: crop and resize sizes, interpolation, normalisation."""
+    """What the weights were trained with: crop and resize sizes, interpolation, normalisation.
+
+    labelfix evaluates on the whole image resized to ``crop_size`` square (no crop); ``resize_size``
+    is kept as the weights' own record.
+    """
 
     crop_size: int
     resize_size: int
@@ -81,9 +85,11 @@ class Backbone:
     def __post_init__(self) -> None:
         p = self.preprocessing
         self.native_image_size = self.native_image_size or p.crop_size
+        # The whole image, resized to a square: a centre crop would cut off objects at the border, and
+        # their labels would become false (multi-label images; issue 12 item 2).
         self.eval_transform = T.Compose([
-            T.ToImage(), T.Resize(p.resize_size, interpolation=p.interpolation, antialias=True),
-            T.CenterCrop(p.crop_size), T.ToDtype(torch.float32, scale=True), T.Normalize(p.mean, p.std)])
+            T.ToImage(), T.Resize((p.crop_size, p.crop_size), interpolation=p.interpolation, antialias=True),
+            T.ToDtype(torch.float32, scale=True), T.Normalize(p.mean, p.std)])
 
     @property
     def image_size(self) -> int:

@@ -26,8 +26,7 @@ import torch
 from torch import Tensor
 
 from labelfix.learn.config import CLASSIFIER_KEYS, HTB_KEYS, TrainConfig
-from labelfix.learn.head.data import HeadData
-from labelfix.learn.head.schemes import TrainingScheme, build_seeded
+from labelfix.learn.schemes.base import SchemeData, TrainingScheme, build_seeded
 from labelfix.learn.losses import ComicLoss, HeadTailBalancer
 from labelfix.learn.losses.comic import CosineClassifier
 from labelfix.states import POSITIVE
@@ -108,7 +107,7 @@ class ComicScheme(TrainingScheme):
         return {f"loss_{name}": value / self._batches for name, value in self._parts.items()}
 
 
-def build_comic_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> ComicScheme:
+def build_comic_scheme(data: SchemeData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> ComicScheme:
     """COMIC over the embeddings; ``config.loss_params["htb"]`` (default True) picks the variant."""
     params = dict(config.loss_params)
     use_htb = bool(params.pop("htb", True))
