@@ -6,6 +6,8 @@ features table; every hiding seed and method then works on these arrays.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -102,12 +104,13 @@ def load_features_bench_data(path: str | Path, *, split_seed: int = 0) -> BenchD
     has_split = "split" in pq.read_schema(path).names
     names = sorted(c["name"] for c in batch.categories)
     column_of = {c["category_id"]: names.index(c["name"]) for c in batch.categories}
-    ids = np.asarray(batch.embedding_image_ids, dtype=np.int64)
+    ids = np.asarray([image["image_id"] for image in batch.images], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    row_of = {int(image_id): row for row, image_id in enumerate(ids[order])}
+    sorted_row = np.empty_like(order)
+    sorted_row[order] = np.arange(len(order))  # batch row -> row in id order
     truth = np.zeros((len(ids), len(names)), dtype=bool)
-    for image_id, category_id in batch.positives:
-        truth[row_of[int(image_id)], column_of[category_id]] = True
+    for row, category_id in batch.positives.tolist():
+        truth[sorted_row[row], column_of[category_id]] = True
     split_of = {int(i["image_id"]): i["split"] for i in batch.images}
     given = [split_of[int(i)] if has_split else None for i in ids[order]]
     splits, split_source = _resolve_splits(given, split_seed)
@@ -135,11 +138,12 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     column_of = {c["category_id"]: column for column, c in enumerate(categories)}
     row_of = {int(image_id): row for row, image_id in enumerate(image_ids)}
     truth = np.zeros((len(image_ids), len(names)), dtype=bool)
-    for image_id, category_id in batch.positives:
-        truth[row_of[image_id], column_of[category_id]] = True
-    splits, split_source = _resolve_splits([i["record"].get("split") for i in records], split_seed)
-    raw_images = [i["record"] for i in records]
-    raw_annotations = [a["record"] for a in batch.annotations]
+    for batch_row, category_id in batch.positives.tolist():
+        truth[row_of[batch.images[batch_row]["image_id"]], column_of[category_id]] = True
+    raw_images = [json.loads(i["record"]) for i in records]
+    splits, split_source = _resolve_splits([i.get("split") for i in raw_images], split_seed)
+    raw_annotations = [json.loads(text) for text in batch.annotations.records.to_pylist()] \
+        if batch.annotations is not None else []
     demo = _demo_parameters(batch.header)
     difficulty: Optional[np.ndarray]
     if demo is not None:

@@ -7,6 +7,7 @@ revert all write it through the functions here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,17 +134,52 @@ def label_counts(store: Store) -> dict[str, int]:
     return {f"{names[state]}/{origin}": count for state, origin, count in rows}
 
 
-def positive_cells(store: Store) -> list[tuple[int, int, str]]:
-    """(image_id, category_id, origin) of every positive cell, by image then class (what an export writes)."""
-    return store.fetchall(f"SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE} "
-                          f"ORDER BY image_id, category_id")
+def positive_cells(store: Store) -> Iterator[tuple[int, int, str]]:
+    """(image_id, category_id, origin) of every positive cell, by image then class (what an export writes).
+
+    Read in batches (a cursor: consume it before the next query on this store)."""
+    reader = store.connection.sql(f"SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE} "
+                                      f"ORDER BY image_id, category_id").to_arrow_reader(50_000)
+    for batch in reader:
+        yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
 
 
-def positives_without_annotation(store: Store, *, source_id: int) -> list[tuple[int, int, str]]:
-    """(image_id, category_id, origin) of positive cells of ``source_id``'s images that the source did not
-    annotate (labels added since ingest), by image then class."""
-    return store.fetchall(
-        f"SELECT l.image_id, l.category_id, l.origin FROM labels l JOIN images i USING (image_id) "
-        f"WHERE i.source_id = ? AND l.state = {POSITIVE} AND NOT EXISTS (SELECT 1 FROM annotations a "
-        f"WHERE a.source_id = ? AND a.image_id = l.image_id AND a.category_id = l.category_id) "
-        f"ORDER BY l.image_id, l.category_id", [source_id, source_id])
+def label_counts_by_origin(store: Store) -> dict[str, int]:
+    """Positive cells by origin, e.g. ``{'original': 812, 'accepted': 3}``."""
+    return dict(store.fetchall(f"SELECT origin, count(*) FROM labels WHERE state = {POSITIVE} GROUP BY origin "
+                               f"ORDER BY origin"))
+
+
+def labels_added_for_source(store: Store, *, source_id: int) -> list[tuple[str, int, int | None, str]]:
+    """Labels added since ingest that belong in one COCO source's inline export, in the source's image order.
+
+    A cell counts when it is positive with an origin other than ``original`` (accepted, auto, manual: what
+    review added; other sources' labels are not "added"), the image is in the source, and the source did
+    not annotate it. It goes to the sources that list its class; when no COCO source with the image lists
+    the class, to every source with the image (which then gains the class).
+
+    Returns
+    -------
+    list of (the source's image id as JSON text, store category id, the source's category id or None, origin)
+    """
+    return [(str(a), int(b), None if c is None else int(c), str(d)) for a, b, c, d in store.fetchall(
+        f"""WITH added AS (SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE}
+                           AND origin <> 'original'),
+        listed AS (SELECT DISTINCT a.image_id, a.category_id FROM added a
+                   JOIN source_images si ON si.image_id = a.image_id
+                   JOIN sources s ON s.source_id = si.source_id AND s.kind = 'coco'
+                   JOIN source_categories sc ON sc.source_id = si.source_id AND sc.category_id = a.category_id)
+        SELECT si.source_image_id, a.category_id, sc.source_category_id, a.origin
+        FROM added a JOIN source_images si ON si.image_id = a.image_id AND si.source_id = $source
+        LEFT JOIN source_categories sc ON sc.source_id = $source AND sc.category_id = a.category_id
+        WHERE NOT EXISTS (SELECT 1 FROM annotations an WHERE an.source_id = $source AND an.image_id = a.image_id
+                          AND an.category_id = a.category_id)
+          AND (sc.category_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM listed l WHERE l.image_id = a.image_id
+                                                         AND l.category_id = a.category_id))
+        ORDER BY si.position, a.category_id""", {"source": source_id})]
+
+
+def count_positives(store: Store, *, split: str) -> int:
+    """Positive cells of one split's images (``train`` refuses to start without any)."""
+    return int(store.scalar(f"SELECT count(*) FROM labels l JOIN images i USING (image_id) WHERE l.state = {POSITIVE} "
+                            f"AND i.split = ?", [split]))
