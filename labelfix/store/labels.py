@@ -154,9 +154,10 @@ def labels_added_for_source(store: Store, *, source_id: int) -> list[tuple[str, 
     """Labels added since ingest that belong in one COCO source's inline export, in the source's image order.
 
     A cell counts when it is positive with an origin other than ``original`` (accepted, auto, manual: what
-    review added; other sources' labels are not "added"), the image is in the source, and the source did
-    not annotate it. It goes to the sources that list its class; when no COCO source with the image lists
-    the class, to every source with the image (which then gains the class).
+    review added; other sources' labels are not "added"), its image is in the source, and the source did
+    not annotate it. Among the COCO sources with the image, it goes to those that annotate its class
+    somewhere (the pass for that class), else to those that list the class, else to all of them (which
+    then gain the class).
 
     Returns
     -------
@@ -165,18 +166,21 @@ def labels_added_for_source(store: Store, *, source_id: int) -> list[tuple[str, 
     return [(str(a), int(b), None if c is None else int(c), str(d)) for a, b, c, d in store.fetchall(
         f"""WITH added AS (SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE}
                            AND origin <> 'original'),
-        listed AS (SELECT DISTINCT a.image_id, a.category_id FROM added a
-                   JOIN source_images si ON si.image_id = a.image_id
-                   JOIN sources s ON s.source_id = si.source_id AND s.kind = 'coco'
-                   JOIN source_categories sc ON sc.source_id = si.source_id AND sc.category_id = a.category_id)
-        SELECT si.source_image_id, a.category_id, sc.source_category_id, a.origin
-        FROM added a JOIN source_images si ON si.image_id = a.image_id AND si.source_id = $source
-        LEFT JOIN source_categories sc ON sc.source_id = $source AND sc.category_id = a.category_id
-        WHERE NOT EXISTS (SELECT 1 FROM annotations an WHERE an.source_id = $source AND an.image_id = a.image_id
-                          AND an.category_id = a.category_id)
-          AND (sc.category_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM listed l WHERE l.image_id = a.image_id
-                                                         AND l.category_id = a.category_id))
-        ORDER BY si.position, a.category_id""", {"source": source_id})]
+        annotated AS (SELECT DISTINCT source_id, category_id FROM annotations),
+        candidates AS (
+            SELECT a.image_id, a.category_id, a.origin, si.source_id, si.source_image_id, si.position,
+                   sc.source_category_id,
+                   CASE WHEN an.source_id IS NOT NULL THEN 2 WHEN sc.category_id IS NOT NULL THEN 1 ELSE 0 END AS tier
+            FROM added a JOIN source_images si ON si.image_id = a.image_id
+            JOIN sources s ON s.source_id = si.source_id AND s.kind = 'coco'
+            LEFT JOIN source_categories sc ON sc.source_id = si.source_id AND sc.category_id = a.category_id
+            LEFT JOIN annotated an ON an.source_id = si.source_id AND an.category_id = a.category_id),
+        ranked AS (SELECT *, max(tier) OVER (PARTITION BY image_id, category_id) AS best FROM candidates)
+        SELECT source_image_id, category_id, source_category_id, origin FROM ranked r
+        WHERE source_id = $source AND tier = best
+          AND NOT EXISTS (SELECT 1 FROM annotations an WHERE an.source_id = $source AND an.image_id = r.image_id
+                          AND an.category_id = r.category_id)
+        ORDER BY position, category_id""", {"source": source_id})]
 
 
 def count_positives(store: Store, *, split: str) -> int:
