@@ -6,6 +6,7 @@ import json
 import math
 import warnings
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,18 @@ def _parse_labels(value: Any, *, path: Path, where: str, separator: str = ";") -
     return names
 
 
+def _looks_like_several(name: str, known: Mapping[str, int], new: list[str]) -> bool:
+    """Whether a class name is likely several labels: it holds a comma, ``|`` or tab, or white space between
+    parts that are classes on their own or are joined with ``_`` ("scab frog_eye_leaf_spot"); a name such
+    as "traffic light" is not."""
+    if any(mark in name for mark in (",", "|", "\t")):
+        return True
+    parts = name.split()
+    if len(parts) < 2:
+        return False
+    return all(part in known or part in new for part in parts) or any("_" in part for part in parts)
+
+
 def _assign_categories(path: Path, rows_labels: list[list[str]], known: KnownVocabulary,
                        add_classes: bool) -> dict[str, int]:
     category_ids = dict(known.category_ids)
@@ -130,7 +143,7 @@ def _assign_categories(path: Path, rows_labels: list[list[str]], known: KnownVoc
         raise InputError(f"unknown class {new_names[0]!r} (known: {', '.join(sorted(category_ids))})",
                          file=path, record=_row_label(path, first),
                          fix="correct the class name, or pass --add-classes to create it")
-    suspicious = [name for name in new_names if any(mark in name for mark in (",", " ", "|", "\t"))]
+    suspicious = [name for name in new_names if _looks_like_several(name, category_ids, new_names)]
     if suspicious:
         marks = sorted({mark for name in suspicious for mark in (",", " ", "|", "\t") if mark in name})
         shown = ", ".join(repr(name) for name in suspicious[:5]) + (", ..." if len(suspicious) > 5 else "")
