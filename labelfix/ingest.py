@@ -32,9 +32,13 @@ def ingest_coco(store: Store, *, annotations: str | Path, images: str | Path | N
     sha256 = file_sha256(Path(annotations))
     if is_ingested(store, sha256=sha256, kind="coco", images_root=_root(images)):
         return ALREADY_INGESTED
+    store.cache_dir.mkdir(parents=True, exist_ok=True)  # the records are spooled beside the store, not in /tmp
     batch = read_coco(annotations, images_root=images, check_images=check_images, default_split=split,
-                      progress=progress, sha256=sha256)
-    return ingest_batch(store, batch)
+                      progress=progress, sha256=sha256, spool_dir=store.cache_dir)
+    try:
+        return ingest_batch(store, batch)
+    finally:
+        batch.discard()
 
 
 def ingest_table(store: Store, *, table: str | Path, images: str | Path, add_classes: bool = False,

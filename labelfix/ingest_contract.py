@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 SPLITS = ("train", "val", "test")
 
@@ -32,14 +31,13 @@ class AnnotationColumns:
         int64 [A], the annotated image's position in :attr:`IngestBatch.images`.
     category_ids : np.ndarray
         int64 [A], the source's category ids.
-    records : pa.ChunkedArray
-        string [A], each annotation's JSON text as the source had it.
+
+    The records themselves are in :attr:`IngestBatch.record_files` (``annotations``).
     """
 
     annotation_ids: np.ndarray
     image_rows: np.ndarray
     category_ids: np.ndarray
-    records: pa.ChunkedArray
 
     def __len__(self) -> int:
         return len(self.annotation_ids)
@@ -73,6 +71,11 @@ class IngestBatch:
         int64 [K, 2]: (position in ``images``, source category id) of every cell the source labels positive.
     embeddings : np.ndarray, optional
         float32 [N, D] for features tables, row i belonging to ``images[i]``.
+    record_files : dict[str, Path]
+        For large sources (COCO): the records spooled to disk instead of held in memory, one newline-
+        delimited JSON file per section. ``images``: lines ``[position, record]`` (the images' ``record``
+        is then None); ``annotations``: lines ``[position, id, image_id, category_id, record]`` (the
+        source's ids). The reader writes them, the store reads them, :meth:`discard` removes them.
     """
 
     kind: str
@@ -85,6 +88,13 @@ class IngestBatch:
     annotations: AnnotationColumns | None = None
     positives: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     embeddings: np.ndarray | None = None
+    record_files: dict[str, Path] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        """Remove the spooled record files (after the store took them, or on failure)."""
+        for path in self.record_files.values():
+            path.unlink(missing_ok=True)
+        self.record_files = {}
 
 
 @dataclass

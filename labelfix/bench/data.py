@@ -6,7 +6,6 @@ features table; every hiding seed and method then works on these arrays.
 
 from __future__ import annotations
 
-import json
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,10 +126,10 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     Difficulty: the demo generator's own for labelfix demo data (so hiding matches ``demo-data``
     exactly), else 1 - relative bbox area of the class's largest box (:func:`_bbox_difficulty`).
     """
-    from labelfix.io.coco import read_coco
+    from labelfix.io.coco import load_json, read_coco
 
     coco = Path(coco)
-    batch = read_coco(coco, images_root=None, progress=False)
+    batch = read_coco(coco, images_root=None, progress=False, records=False)  # validation; records below
     records = sorted(batch.images, key=lambda i: i["image_id"])
     image_ids = np.array([i["image_id"] for i in records], dtype=np.int64)
     categories = sorted(batch.categories, key=lambda c: c["category_id"])
@@ -140,10 +139,11 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     truth = np.zeros((len(image_ids), len(names)), dtype=bool)
     for batch_row, category_id in batch.positives.tolist():
         truth[row_of[batch.images[batch_row]["image_id"]], column_of[category_id]] = True
-    raw_images = [json.loads(i["record"]) for i in records]
+    document = load_json(coco)
+    raw_by_id = {image["id"]: image for image in document["images"]}
+    raw_images = [raw_by_id[i["image_id"]] for i in records]
     splits, split_source = _resolve_splits([i.get("split") for i in raw_images], split_seed)
-    raw_annotations = [json.loads(text) for text in batch.annotations.records.to_pylist()] \
-        if batch.annotations is not None else []
+    raw_annotations = document["annotations"]
     demo = _demo_parameters(batch.header)
     difficulty: Optional[np.ndarray]
     if demo is not None:

@@ -2,21 +2,23 @@
 
 Image-level labels are the set of category ids of an image's annotations: bbox, segmentation or
 bbox-less annotations alike. Every record is kept as the source's JSON text, so an export can give it
-back. The file is read in one pass (:mod:`labelfix.io.json_stream`): annotations become columns (ids in
-arrays, record texts in Arrow), never a list of dicts, so a COCO-2017-train-sized file fits in a few
-hundred MB; references between the lists are checked once all are read, so key order does not matter.
+back. The file is read in one pass (:mod:`labelfix.io.json_stream`): ids go into arrays, record texts
+into newline-delimited spool files that the store reads itself, never a list of dicts, so a
+COCO-2017-train-sized file is read in a few hundred MB; references between the lists are checked once
+all are read, so key order does not matter.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from array import array
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
 
 from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, AnnotationColumns, IngestBatch
@@ -26,7 +28,35 @@ from labelfix.io.json_stream import iter_top_level
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
 CheckImages = Literal["full", "header", "none"]
-_CHUNK = 65536  # annotation record texts move into Arrow this many at a time
+
+
+class _Spool:
+    """Records written to a newline-delimited JSON file as they are read (one line each), not kept in memory."""
+
+    def __init__(self, folder: Path | None, name: str) -> None:
+        descriptor, path = tempfile.mkstemp(dir=folder, prefix=f".labelfix-{name}-", suffix=".ndjson")
+        self.path = Path(path)
+        self.handle = os.fdopen(descriptor, "w", encoding="utf-8")
+        self.pending: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.pending.append(line)
+        if len(self.pending) >= 8192:
+            self.flush()
+
+    def flush(self) -> None:
+        self.handle.write("".join(self.pending))
+        self.pending.clear()
+
+    def close(self) -> Path:
+        self.flush()
+        self.handle.close()
+        return self.path
+
+
+def _one_line(text: str) -> str:
+    """A record's text on one line: raw newlines in JSON text are white space (strings escape theirs)."""
+    return text.replace("\n", " ").replace("\r", " ") if "\n" in text or "\r" in text else text
 
 
 def load_json(path: Path) -> Any:
@@ -47,7 +77,8 @@ def load_json(path: Path) -> Any:
 
 
 def read_coco(path: str | Path, *, images_root: str | Path | None, check_images: CheckImages = "full",
-              default_split: str = "train", progress: bool = True, sha256: str | None = None) -> IngestBatch:
+              default_split: str = "train", progress: bool = True, sha256: str | None = None,
+              records: bool = True, spool_dir: str | Path | None = None) -> IngestBatch:
     """Validate a COCO file and return what it adds to the store.
 
     Parameters
@@ -65,6 +96,9 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
         Split of images whose record has no ``split`` key.
     sha256
         The file's hash if the caller already computed it.
+    records
+        Keep the image and annotation records (spooled to ``spool_dir``, default the temporary folder,
+        in :attr:`IngestBatch.record_files`; call ``batch.discard()`` when done). ``False`` validates only.
 
     Raises
     ------
@@ -81,7 +115,26 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
     path = Path(path)
     if default_split not in SPLITS:
         raise InputError(f"split {default_split!r} is not one of {SPLITS}", fix="pass --split train|val|test")
-    reader = _Reader(path, default_split)
+    reader = _Reader(path, default_split, spool_dir=Path(spool_dir) if spool_dir else None, records=records)
+    try:
+        header = _read_sections(path, reader)
+        annotations, positives = reader.finish_annotations()
+        root = Path(images_root).resolve() if images_root is not None else None
+        for image in reader.images:
+            image["file_key"] = image_file_key(root, image["file_name"])
+        if root is not None and check_images != "none":
+            _check_image_files(path, reader.images, root, check_images, progress)
+        record_files = reader.close()
+    except BaseException:
+        reader.discard()
+        raise
+    return IngestBatch(kind="coco", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
+                       header=header, images=reader.images, categories=list(reader.categories.values()),
+                       annotations=annotations, positives=positives, record_files=record_files)
+
+
+def _read_sections(path: Path, reader: "_Reader") -> dict[str, Any]:
+    """Walk the file once, feeding each list's records to ``reader``; return the other top-level keys."""
     header: dict[str, Any] = {}
     for key, value, stream in iter_top_level(path, arrays=REQUIRED_KEYS):
         if key in reader.seen:
@@ -91,7 +144,8 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
             if stream is None:
                 raise InputError(f"top-level {key!r} is {type(value).__name__}, not a list", file=path,
                                  fix=f"make {key} a JSON list")
-            add = getattr(reader, f"add_{key[:-1] if key != 'categories' else 'category'}")
+            add = {"images": reader.add_image, "annotations": reader.add_annotation,
+                   "categories": reader.add_category}[key]
             for position, (record, text) in enumerate(stream.items()):
                 add(position, record, text)
         else:
@@ -101,21 +155,13 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
         raise InputError(f"missing top-level key(s): {', '.join(missing)}", file=path,
                          fix="a COCO file needs images, annotations and categories lists "
                              "(an empty list is fine)")
-    annotations, positives = reader.finish_annotations()
-    root = Path(images_root).resolve() if images_root is not None else None
-    for image in reader.images:
-        image["file_key"] = image_file_key(root, image["file_name"])
-    if root is not None and check_images != "none":
-        _check_image_files(path, reader.images, root, check_images, progress)
-    return IngestBatch(kind="coco", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
-                       header=header, images=reader.images, categories=list(reader.categories.values()),
-                       annotations=annotations, positives=positives)
+    return header
 
 
 class _Reader:
     """Validates records as the stream yields them and collects them (annotations as columns)."""
 
-    def __init__(self, path: Path, default_split: str) -> None:
+    def __init__(self, path: Path, default_split: str, *, spool_dir: Path | None, records: bool) -> None:
         self.path = path
         self.default_split = default_split
         self.seen: set[str] = set()
@@ -125,8 +171,17 @@ class _Reader:
         self.image_rows: dict[int, int] = {}
         self.file_names: dict[str, int] = {}
         self.annotation_ids, self.annotation_images, self.annotation_categories = array("q"), array("q"), array("q")
-        self.texts: list[str] = []
-        self.chunks: list[pa.Array] = []
+        self.spools: dict[str, _Spool] = {}
+        if records:
+            self.spools = {"images": _Spool(spool_dir, "images"), "annotations": _Spool(spool_dir, "annotations")}
+
+    def close(self) -> dict[str, Path]:
+        return {name: spool.close() for name, spool in self.spools.items()}
+
+    def discard(self) -> None:
+        for spool in self.spools.values():
+            spool.handle.close()
+            spool.path.unlink(missing_ok=True)
 
     def fail(self, problem: str, record: str, fix: str) -> InputError:
         return InputError(problem, file=self.path, record=record, fix=fix)
@@ -181,7 +236,9 @@ class _Reader:
         self.image_rows[image_id] = len(self.images)
         self.file_names[file_name] = len(self.images)
         self.images.append({"image_id": image_id, "file_name": file_name, "width": width, "height": height,
-                            "split": split, "record": text})
+                            "split": split, "record": None})
+        if self.spools:
+            self.spools["images"].add(f"[{position},{_one_line(text)}]\n")
 
     def add_annotation(self, position: int, record: Any, text: str) -> None:
         if type(record) is not dict:  # noqa: E721 - the hot loop: one check for the common case
@@ -193,10 +250,8 @@ class _Reader:
         self.annotation_ids.append(annotation_id)
         self.annotation_images.append(image_id)
         self.annotation_categories.append(category_id)
-        self.texts.append(text)
-        if len(self.texts) == _CHUNK:
-            self.chunks.append(pa.array(self.texts, pa.string()))
-            self.texts = []
+        if self.spools:
+            self.spools["annotations"].add(f"[{position},{annotation_id},{image_id},{category_id},{_one_line(text)}]\n")
 
     def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> None:
         if not is_int_id(annotation_id):
@@ -227,12 +282,8 @@ class _Reader:
             first = int(np.flatnonzero(~known)[0])
             raise self.fail(f"category_id {int(category_ids[first])} is not in categories",
                             f"annotation id {int(ids[first])}", "add the category or remove the annotation")
-        if self.texts or not self.chunks:
-            self.chunks.append(pa.array(self.texts, pa.string()))
-            self.texts = []
         cells = np.unique(np.stack([rows, category_ids], axis=1), axis=0) if len(ids) else np.zeros((0, 2), np.int64)
-        return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy(),
-                                 records=pa.chunked_array(self.chunks, pa.string())), cells
+        return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), cells
 
 
 def _lookup(values: np.ndarray, positions: dict[int, int]) -> np.ndarray:

@@ -23,13 +23,15 @@ from collections.abc import Iterator
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
 from labelfix.store.labels import add_original_positives
+
+
+INGEST_MEMORY_LIMIT = "256MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,22 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
     InputError
         When the batch conflicts with the store (an image in another split there). Nothing is written.
     """
+    limit = store.scalar("SELECT current_setting('memory_limit')")
+    # DuckDB would otherwise keep GBs of scan, insert and commit buffers for a large file; past this it
+    # spills to disk (the store's .tmp folder), which the streaming inserts barely need.
+    store.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        return _ingest(store, batch)
+    except duckdb.OutOfMemoryException:
+        if store.in_transaction:  # an outer transaction is aborted: nothing to retry in
+            raise
+        store.execute(f"SET memory_limit = '{limit}'")  # an unusual file: the rollback is done, try with room
+        return _ingest(store, batch)
+    finally:
+        store.execute(f"SET memory_limit = '{limit}'")
+
+
+def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
     with store.transaction():
         if is_ingested(store, sha256=batch.sha256, kind=batch.kind, images_root=batch.images_root):
             return IngestSummary(None, True, 0, 0, 0, 0)
@@ -181,8 +199,8 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
         new_annotations = len(batch.annotations) if batch.annotations is not None else 0
         added_labels = 0
         if len(batch.positives):
-            positives = pa.table({"image_id": pa.array(image_ids[batch.positives[:, 0]], pa.int64()),
-                                  "category_id": pa.array(_lookup(batch.positives[:, 1], category_ids), pa.int64())})
+            positives = {"image_id": image_ids[batch.positives[:, 0]],
+                         "category_id": _lookup(batch.positives[:, 1], category_ids)}
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
             added_labels = add_original_positives(store, cells=positives)
             store.insert_arrow(f"INSERT INTO original_labels SELECT DISTINCT image_id, category_id, {source_id} "
@@ -195,57 +213,84 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
                              new_category_names=tuple(c["name"] for c in new_categories))
 
 
+def _spooled(path: Path, fields: int) -> str:
+    """SQL relation over a spool file of ``[position, ..., record]`` lines: ``v`` is the list of the line's
+    ``fields`` values (each line is parsed once), the record last."""
+    paths = ", ".join(f"'$[{i}]'" for i in range(fields))
+    return (f"(SELECT json_extract(json, [{paths}]) AS v FROM read_json_objects({_sql_text(str(path))}, "
+            f"format = 'newline_delimited', maximum_object_size = {1 << 24}))")
+
+
+def _ints(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+def _texts_of(values: list[Any]) -> np.ndarray:
+    """An object array (DuckDB scans dicts of numpy arrays; None is NULL): no Arrow, so no pandas import."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def _insert_rows(store: Store, batch: IngestBatch, *, source_id: int, root: str | None, category_ids: dict[int, int],
                  new_categories: list[dict[str, Any]], image_ids: np.ndarray, new_rows: list[int]) -> None:
-    """The bulk inserts of :func:`ingest_batch` (records are minified by DuckDB's ``json()``)."""
+    """The bulk inserts of :func:`ingest_batch`. Records are minified by DuckDB (``json()``); spooled
+    records (large COCO files) are read by DuckDB from the reader's files, never through Python."""
     if new_categories:
-        categories = pa.table({
-            "category_id": pa.array([category_ids[c["category_id"]] for c in new_categories], pa.int64()),
-            "name": [c["name"] for c in new_categories],
-            "supercategory": pa.array([c["supercategory"] for c in new_categories], pa.string()),
-            "record": [c["record"] for c in new_categories]})
+        categories = {
+            "category_id": _ints([category_ids[c["category_id"]] for c in new_categories]),
+            "name": _texts_of([c["name"] for c in new_categories]),
+            "supercategory": _texts_of([c["supercategory"] for c in new_categories]),
+            "record": _texts_of([c["record"] for c in new_categories])}
         store.insert_arrow("INSERT INTO categories SELECT category_id, name, supercategory, json(record) "
                            "FROM batch_categories", batch_categories=categories)
     if batch.categories:
         store.insert_arrow(
             f"INSERT INTO source_categories SELECT {source_id}, source_category_id, category_id, position, json(record) "
-            f"FROM batch_source_categories", batch_source_categories=pa.table({
-                "source_category_id": pa.array([c["category_id"] for c in batch.categories], pa.int64()),
-                "category_id": pa.array([category_ids[c["category_id"]] for c in batch.categories], pa.int64()),
-                "position": pa.array(range(len(batch.categories)), pa.int32()),
-                "record": [c["record"] for c in batch.categories]}))
-    if new_rows:
-        new = [batch.images[row] for row in new_rows]
-        images = pa.table({
-            "image_id": pa.array(image_ids[new_rows], pa.int64()),
-            "file_name": pa.array([i["file_name"] for i in new], pa.string()),
-            "width": pa.array([i["width"] for i in new], pa.int32()),
-            "height": pa.array([i["height"] for i in new], pa.int32()),
-            "split": [i["split"] for i in new],
-            "record": [i["record"] for i in new],
-            "file_key": pa.array([i["file_key"] for i in new], pa.string())})
-        store.insert_arrow(f"INSERT INTO images (image_id, file_name, width, height, split, source_id, images_root, "
-                           f"record, file_key) SELECT image_id, file_name, width, height, split, {source_id}, "
-                           f"{_sql_text(root)}, json(record), file_key FROM batch_images", batch_images=images)
+            f"FROM batch_source_categories", batch_source_categories={
+                "source_category_id": _ints([c["category_id"] for c in batch.categories]),
+                "category_id": _ints([category_ids[c["category_id"]] for c in batch.categories]),
+                "position": np.arange(len(batch.categories), dtype=np.int32),
+                "record": _texts_of([c["record"] for c in batch.categories])})
     if batch.images:
+        spool = batch.record_files.get("images")
+        records = (f"(SELECT v[1]::INTEGER AS position, v[2] AS record FROM {_spooled(spool, 2)})" if spool else
+                   "(SELECT position, json(record) AS record FROM batch_records)")
+        tables: dict[str, dict[str, np.ndarray]] = {"batch_source_images": {
+            "source_image_id": _texts_of([_source_key(i) for i in batch.images]),
+            "image_id": image_ids,
+            "position": np.arange(len(batch.images), dtype=np.int32)}}
+        if spool is None:
+            tables["batch_records"] = {"position": np.arange(len(batch.images), dtype=np.int32),
+                                       "record": _texts_of([i["record"] for i in batch.images])}
+        if new_rows:
+            new = [batch.images[row] for row in new_rows]
+            tables["batch_images"] = {
+                "position": np.asarray(new_rows, dtype=np.int32),
+                "file_name": _texts_of([i["file_name"] for i in new]),
+                "width": _texts_of([i["width"] for i in new]),  # ints or None: DuckDB casts on insert
+                "height": _texts_of([i["height"] for i in new]),
+                "split": _texts_of([i["split"] for i in new]),
+                "file_key": _texts_of([i["file_key"] for i in new])}
+        if new_rows:
+            store.insert_arrow(
+                f"INSERT INTO images (image_id, file_name, width, height, split, source_id, images_root, record, "
+                f"file_key) SELECT s.image_id, b.file_name, b.width, b.height, b.split, {source_id}, "
+                f"{_sql_text(root)}, r.record, b.file_key FROM batch_images b JOIN batch_source_images s "
+                f"USING (position) JOIN {records} r USING (position)", **tables)
+        store.insert_arrow(f"INSERT INTO source_images SELECT {source_id}, s.source_image_id, s.image_id, s.position, "
+                           f"r.record FROM batch_source_images s JOIN {records} r USING (position)", **tables)
+    columns, spool = batch.annotations, batch.record_files.get("annotations")
+    if columns is not None and len(columns) and spool is not None:
+        source_ids = np.asarray([i["image_id"] for i in batch.images], dtype=np.int64)
+        maps = {"batch_image_map": {"source_image_id": source_ids, "image_id": image_ids},
+                "batch_category_map": {"source_category_id": _ints(list(category_ids)),
+                                       "category_id": _ints(list(category_ids.values()))}}
         store.insert_arrow(
-            f"INSERT INTO source_images SELECT {source_id}, source_image_id, image_id, position, json(record) "
-            f"FROM batch_source_images", batch_source_images=pa.table({
-                "source_image_id": [_source_key(i) for i in batch.images],
-                "image_id": pa.array(image_ids, pa.int64()),
-                "position": pa.array(range(len(batch.images)), pa.int32()),
-                "record": [i["record"] for i in batch.images]}))
-    columns = batch.annotations
-    if columns is not None and len(columns):
-        annotations = pa.table({
-            "annotation_id": pa.array(columns.annotation_ids, pa.int64()),
-            "image_id": pa.array(image_ids[columns.image_rows], pa.int64()),
-            "category_id": pa.array(_lookup(columns.category_ids, category_ids), pa.int64()),
-            "record": columns.records,
-            "position": pa.array(np.arange(len(columns), dtype=np.int32))})
-        store.insert_arrow(f"INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record, position) "
-                           f"SELECT {source_id}, annotation_id, image_id, category_id, json(record), position "
-                           f"FROM batch_annotations", batch_annotations=annotations)
+            f"INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record, position) "
+            f"SELECT {source_id}, a.v[2]::BIGINT, m.image_id, c.category_id, a.v[5], a.v[1]::INTEGER "
+            f"FROM {_spooled(spool, 5)} a JOIN batch_image_map m ON m.source_image_id = a.v[3]::BIGINT "
+            f"JOIN batch_category_map c ON c.source_category_id = a.v[4]::BIGINT", **maps)
 
 
 def _sql_text(value: str | None) -> str:

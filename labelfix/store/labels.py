@@ -79,8 +79,9 @@ def set_label(store: Store, *, image_id: int, category_id: int, state: int, orig
         "updated_at = now()", [image_id, category_id, state, origin])
 
 
-def add_original_positives(store: Store, *, cells: pa.Table) -> int:
-    """Add ingested positives (columns ``image_id``, ``category_id``) with origin ``original``; return how many.
+def add_original_positives(store: Store, *, cells: pa.Table | dict[str, np.ndarray]) -> int:
+    """Add ingested positives (columns ``image_id``, ``category_id``: an Arrow table or a dict of numpy arrays)
+    with origin ``original``; return how many.
 
     A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original.
     """
