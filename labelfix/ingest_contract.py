@@ -73,9 +73,9 @@ class IngestBatch:
         float32 [N, D] for features tables, row i belonging to ``images[i]``.
     record_files : dict[str, Path]
         For large sources (COCO): the records spooled to disk instead of held in memory, one newline-
-        delimited JSON file per section. ``images``: lines ``[position, record]`` (the images' ``record``
-        is then None); ``annotations``: lines ``[position, id, image_id, category_id, record]`` (the
-        source's ids). The reader writes them, the store reads them, :meth:`discard` removes them.
+        delimited JSON file per section of lines ``[position, record]``, in file order: ``images`` (the
+        images' ``record`` is then None) and ``annotations`` (line i is :attr:`annotations` entry i). The
+        reader writes them, the store reads them, :meth:`discard` removes them.
     """
 
     kind: str

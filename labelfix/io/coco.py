@@ -251,7 +251,7 @@ class _Reader:
         self.annotation_images.append(image_id)
         self.annotation_categories.append(category_id)
         if self.spools:
-            self.spools["annotations"].add(f"[{position},{annotation_id},{image_id},{category_id},{_one_line(text)}]\n")
+            self.spools["annotations"].add(f"[{position},{_one_line(text)}]\n")
 
     def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> None:
         if not is_int_id(annotation_id):
@@ -282,7 +282,11 @@ class _Reader:
             first = int(np.flatnonzero(~known)[0])
             raise self.fail(f"category_id {int(category_ids[first])} is not in categories",
                             f"annotation id {int(ids[first])}", "add the category or remove the annotation")
-        cells = np.unique(np.stack([rows, category_ids], axis=1), axis=0) if len(ids) else np.zeros((0, 2), np.int64)
+        # Unique (image row, category) cells through one int64 key: np.unique(axis=0) would copy the pairs thrice.
+        width = int(category_ids.max()) - int(category_ids.min()) + 1 if len(ids) else 1
+        low = int(category_ids.min()) if len(ids) else 0
+        keys = np.unique(rows * width + (category_ids - low))
+        cells = np.stack([keys // width, keys % width + low], axis=1)
         return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), cells
 
 

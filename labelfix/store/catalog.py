@@ -31,7 +31,7 @@ from labelfix.store.embeddings import write_embedding_set
 from labelfix.store.labels import add_original_positives
 
 
-INGEST_MEMORY_LIMIT = "256MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
+INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
 
 
 @dataclass(frozen=True)
@@ -282,15 +282,15 @@ def _insert_rows(store: Store, batch: IngestBatch, *, source_id: int, root: str 
                            f"r.record FROM batch_source_images s JOIN {records} r USING (position)", **tables)
     columns, spool = batch.annotations, batch.record_files.get("annotations")
     if columns is not None and len(columns) and spool is not None:
-        source_ids = np.asarray([i["image_id"] for i in batch.images], dtype=np.int64)
-        maps = {"batch_image_map": {"source_image_id": source_ids, "image_id": image_ids},
-                "batch_category_map": {"source_category_id": _ints(list(category_ids)),
-                                       "category_id": _ints(list(category_ids.values()))}}
+        ids = {"position": np.arange(len(columns), dtype=np.int32), "annotation_id": columns.annotation_ids,
+               "image_id": image_ids[columns.image_rows], "category_id": _lookup(columns.category_ids, category_ids)}
+        # Line i of the spool is annotation i: a positional join (no hash join on ids), checked line by line.
         store.insert_arrow(
             f"INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record, position) "
-            f"SELECT {source_id}, a.v[2]::BIGINT, m.image_id, c.category_id, a.v[5], a.v[1]::INTEGER "
-            f"FROM {_spooled(spool, 5)} a JOIN batch_image_map m ON m.source_image_id = a.v[3]::BIGINT "
-            f"JOIN batch_category_map c ON c.source_category_id = a.v[4]::BIGINT", **maps)
+            f"SELECT {source_id}, p.annotation_id, p.image_id, p.category_id, a.v[2], "
+            f"CASE WHEN a.v[1]::INTEGER = p.position THEN p.position "
+            f"ELSE error('annotation records out of order') END "
+            f"FROM {_spooled(spool, 2)} a POSITIONAL JOIN batch_annotation_ids p", batch_annotation_ids=ids)
 
 
 def _sql_text(value: str | None) -> str:

@@ -128,7 +128,7 @@ def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[3]),
                                                        os.environ.get("PYTHONPATH")]))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-c", "import labelfix.cli.main, labelfix.ingest, labelfix.export, pandas"],
+    subprocess.run([sys.executable, "-c", "import labelfix.cli.main, labelfix.ingest, labelfix.export"],
                    env=env, check=True)
     steps: dict[str, dict] = {}
     steps["json_load"] = run_child(_wrapped([sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1], "
