@@ -49,3 +49,7 @@ class InputError(LabelfixError):
 
 class StoreError(LabelfixError):
     """The label store is missing, of the wrong version, or in conflict with a request."""
+
+
+class LabelfixWarning(UserWarning):
+    """Something a user should know that does not stop the command (one line; the CLI prints it as ``warning:``)."""

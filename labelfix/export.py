@@ -1,23 +1,29 @@
 """Export entry point, the door out: read the corrected labels from the store and write them as COCO.
 
 The store modules read the records and label cells (:mod:`labelfix.store.catalog`,
-:mod:`labelfix.store.labels`); :mod:`labelfix.io.coco_writer` builds and writes the documents; the
-files written are recorded in the store's ``exports`` table. :mod:`labelfix.ingest` is the door in.
+:mod:`labelfix.store.labels`); :mod:`labelfix.io.coco_writer` writes the documents compactly, streaming
+the records from the store; the files written are recorded in the store's ``exports`` table.
+:mod:`labelfix.ingest` is the door in.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labelfix.io.coco_writer import INLINE_WARNING, inline_document, labels_document, merge_headers, write_json_atomic
-from labelfix.store.catalog import annotation_records, category_records, image_records, source_headers
+from labelfix.io.coco_writer import (INLINE_WARNING, added_annotation_texts, label_annotation_texts, merge_headers,
+                                     write_coco_atomic)
+from labelfix.store.catalog import (annotation_texts, category_record, category_record_texts, image_record_texts,
+                                    max_annotation_id, source_categories, source_headers, source_image_texts,
+                                    source_paths)
 from labelfix.store.database import Store
 from labelfix.store.exports import record_export
-from labelfix.store.labels import positive_cells, positives_without_annotation
+from labelfix.store.labels import label_counts_by_origin, labels_added_for_source, positive_cells
 
-__all__ = ["ExportSummary", "build_inline_documents", "build_labels_document", "export_coco"]
+__all__ = ["ExportSummary", "export_coco", "inline_file_names"]
 
 
 @dataclass
@@ -28,30 +34,62 @@ class ExportSummary:
     n_images: int = 0
     n_annotations: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    added_inline: dict[str, int] = field(default_factory=dict)  # inline file name: bbox-less annotations added
     warnings: list[str] = field(default_factory=list)
 
 
-def build_labels_document(store: Store) -> dict[str, Any]:
-    """The corrected labels in COCO "labels" form (Datumaro ``coco_labels``), as a dict."""
-    return labels_document(header=merge_headers(header for _, header in source_headers(store)),
-                           images=image_records(store), categories=category_records(store),
-                           positives=positive_cells(store))
+def inline_file_names(paths: dict[int, Path]) -> dict[int, str]:
+    """The inline export's file per COCO source: ``instances_corrected.json`` for one source; for several,
+    ``<source stem>_corrected.json`` (``instances_train_corrected.json``), with the source id if two stems match.
+
+    Examples
+    --------
+    >>> inline_file_names({1: Path("a/persons.json"), 2: Path("b/bikes.json")})
+    {1: 'persons_corrected.json', 2: 'bikes_corrected.json'}
+    >>> inline_file_names({1: Path("x/ann.json"), 3: Path("y/ann.json")})
+    {1: 'ann_corrected.1.json', 3: 'ann_corrected.3.json'}
+    """
+    if len(paths) == 1:
+        return {source_id: "instances_corrected.json" for source_id in paths}
+    stems = [path.stem for path in paths.values()]
+    return {source_id: f"{path.stem}_corrected.json" if stems.count(path.stem) == 1 and path.stem != "labels"
+            else f"{path.stem}_corrected.{source_id}.json" for source_id, path in paths.items()}
 
 
-def build_inline_documents(store: Store) -> dict[int, dict[str, Any]]:
-    """Per COCO source: the source file as it was plus bbox-less annotations for labels added since."""
-    return {source_id: inline_document(header=header, images=image_records(store, source_id=source_id),
-                                       categories=category_records(store),
-                                       annotations=annotation_records(store, source_id=source_id),
-                                       added=positives_without_annotation(store, source_id=source_id))
-            for source_id, header in source_headers(store, kind="coco")}
+def _inline_sections(store: Store, source_id: int) -> tuple[list[tuple[str, Iterable[str]]], int]:
+    """The sections of one source's inline file, and how many annotations it adds."""
+    added = labels_added_for_source(store, source_id=source_id)
+    categories = source_categories(store, source_id=source_id)
+    category_texts = [text for _, _, text in categories]
+    used = {source_category for source_category, _, _ in categories}
+    extra: dict[int, int] = {}  # store category id -> the id it gets in this file (a class review added)
+    for _, category_id, source_category, _ in added:
+        if source_category is None and category_id not in extra:
+            new_id = category_id if category_id not in used else max(used) + 1
+            used.add(new_id)
+            extra[category_id] = new_id
+            category_texts.append(json.dumps({**category_record(store, category_id=category_id), "id": new_id},
+                                             ensure_ascii=False, separators=(",", ":")))
+    cells = [(json.loads(image), source_category if source_category is not None else extra[category_id], origin)
+             for image, category_id, source_category, origin in added]
+    first_id = max_annotation_id(store, source_id=source_id) + 1
+
+    def annotations() -> Iterator[str]:
+        yield from annotation_texts(store, source_id=source_id)
+        yield from added_annotation_texts(cells, first_id=first_id)
+
+    return [("images", source_image_texts(store, source_id=source_id)), ("categories", category_texts),
+            ("annotations", annotations())], len(cells)
 
 
 def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> ExportSummary:
-    """Write ``labels.json`` (and with ``inline``, ``instances_corrected.json``) into ``out_dir``.
+    """Write ``labels.json`` (and with ``inline``, one corrected copy of each COCO source) into ``out_dir``.
 
-    Verified negatives never become annotations; images left with zero labels are kept. Every file is
-    written atomically and recorded in the store's ``exports`` table.
+    ``labels.json`` holds every image once (the store's ids; the image file's displayed width/height),
+    and one annotation per positive cell. Each inline file is its source as it was (its own image and
+    category ids, records in its order) plus bbox-less annotations for the labels review added to its
+    images. Verified negatives never become annotations; images left with zero labels are kept. Files
+    are written compactly and atomically, streaming from the store, and recorded in ``exports``.
 
     Examples
     --------
@@ -61,29 +99,31 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
     """
     out_dir = Path(out_dir)
     summary = ExportSummary()
-    document = build_labels_document(store)
     path = out_dir / "labels.json"
-    sha = write_json_atomic(document, path)
+    header = merge_headers(header for _, header in source_headers(store))
+    sha, counts = write_coco_atomic(path, header=header, sections=[
+        ("images", image_record_texts(store)), ("categories", category_record_texts(store)),
+        ("annotations", label_annotation_texts(positive_cells(store)))])
     summary.paths.append(path)
-    summary.n_images = len(document["images"])
-    summary.n_annotations = len(document["annotations"])
-    for annotation in document["annotations"]:
-        source = annotation["attributes"]["source"]
-        summary.by_source[source] = summary.by_source.get(source, 0) + 1
+    summary.n_images, summary.n_annotations = counts["images"], counts["annotations"]
+    summary.by_source = label_counts_by_origin(store)
     records = [("labels", path, sha, summary.n_images, summary.n_annotations)]
     if inline:
-        documents = build_inline_documents(store)
-        if not documents:
+        headers = dict(source_headers(store, kind="coco"))
+        if not headers:
             summary.warnings.append("--inline needs a COCO source: this store was ingested from tables only")
-        for source_id, inline_doc in documents.items():
-            name = "instances_corrected.json" if len(documents) == 1 else f"instances_corrected.{source_id}.json"
-            inline_path = out_dir / name
-            inline_sha = write_json_atomic(inline_doc, inline_path)
+        names = inline_file_names({source_id: path for source_id, path in source_paths(store).items()
+                                   if source_id in headers})
+        for source_id, source_header in headers.items():
+            sections, n_added = _inline_sections(store, source_id)
+            inline_path = out_dir / names[source_id]
+            inline_sha, inline_counts = write_coco_atomic(inline_path, header=source_header, sections=sections)
             summary.paths.append(inline_path)
-            records.append(("inline", inline_path, inline_sha, len(inline_doc["images"]),
-                            len(inline_doc["annotations"])))
-        if documents:
-            summary.warnings.append(INLINE_WARNING)
+            summary.added_inline[inline_path.name] = n_added
+            records.append(("inline", inline_path, inline_sha, inline_counts["images"], inline_counts["annotations"]))
+        with_added = [name for name, count in summary.added_inline.items() if count]
+        if with_added:
+            summary.warnings.append(INLINE_WARNING.format(files=", ".join(with_added)))
     with store.transaction():
         for kind, written, digest, n_images, n_annotations in records:
             record_export(store, kind=kind, path=written, sha256=digest, n_images=n_images,

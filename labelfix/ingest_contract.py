@@ -20,8 +20,36 @@ SPLITS = ("train", "val", "test")
 
 
 @dataclass
+class AnnotationColumns:
+    """A source's annotations as columns (a COCO file may hold millions): one entry per annotation, in file order.
+
+    Attributes
+    ----------
+    annotation_ids : np.ndarray
+        int64 [A], the source's ids.
+    image_rows : np.ndarray
+        int64 [A], the annotated image's position in :attr:`IngestBatch.images`.
+    category_ids : np.ndarray
+        int64 [A], the source's category ids.
+
+    The records themselves are in :attr:`IngestBatch.record_files` (``annotations``).
+    """
+
+    annotation_ids: np.ndarray
+    image_rows: np.ndarray
+    category_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.annotation_ids)
+
+
+@dataclass
 class IngestBatch:
     """What one input file adds to the store. Readers validate; the store merges.
+
+    Identity: an image is its file (``file_key``: the images root joined with the normalised relative
+    ``file_name``); a category is its name. The store gives each new image and category its own id (the
+    source's id when that is free) and keeps every source's own ids beside, for that source's export.
 
     Attributes
     ----------
@@ -31,12 +59,23 @@ class IngestBatch:
         The file, its content hash (re-ingesting the same content changes nothing) and the image folder.
     header : dict
         COCO top-level keys other than images/annotations/categories, kept for the export.
-    images, categories, annotations : list[dict]
-        One dict per row of the store table of that name (``record`` is the source's JSON record).
-    positives : set[tuple[int, int]]
-        (image_id, category_id) cells the source labels positive.
-    embedding_image_ids, embeddings : np.ndarray, optional
-        int64 [N] and float32 [N, D], for features tables.
+    images : list[dict]
+        One per image, in file order: ``image_id`` (the source's id: an int, or a string for a features
+        table keyed by names), ``file_name`` (normalised, or None), ``file_key`` (identity, or None: then the
+        id is the identity), ``width``, ``height``, ``split`` and ``record`` (the source's JSON text).
+    categories : list[dict]
+        ``category_id`` (the source's), ``name``, ``supercategory`` and ``record`` (JSON text).
+    annotations : AnnotationColumns, optional
+        COCO annotations.
+    positives : np.ndarray
+        int64 [K, 2]: (position in ``images``, source category id) of every cell the source labels positive.
+    embeddings : np.ndarray, optional
+        float32 [N, D] for features tables, row i belonging to ``images[i]``.
+    record_files : dict[str, Path]
+        For large sources (COCO): the records spooled to disk instead of held in memory, one newline-
+        delimited JSON file per section of lines ``[position, record]``, in file order: ``images`` (the
+        images' ``record`` is then None) and ``annotations`` (line i is :attr:`annotations` entry i). The
+        reader writes them, the store reads them, :meth:`discard` removes them.
     """
 
     kind: str
@@ -46,10 +85,16 @@ class IngestBatch:
     header: dict[str, Any] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
     categories: list[dict[str, Any]] = field(default_factory=list)
-    annotations: list[dict[str, Any]] = field(default_factory=list)
-    positives: set[tuple[int, int]] = field(default_factory=set)
-    embedding_image_ids: np.ndarray | None = None
+    annotations: AnnotationColumns | None = None
+    positives: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     embeddings: np.ndarray | None = None
+    record_files: dict[str, Path] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        """Remove the spooled record files (after the store took them, or on failure)."""
+        for path in self.record_files.values():
+            path.unlink(missing_ok=True)
+        self.record_files = {}
 
 
 @dataclass
@@ -57,6 +102,4 @@ class KnownVocabulary:
     """What the store already holds, so a table can reuse its ids."""
 
     category_ids: Mapping[str, int] = field(default_factory=dict)
-    image_ids_by_file: Mapping[str, int] = field(default_factory=dict)
-    next_image_id: int = 1
     next_category_id: int = 1

@@ -99,14 +99,19 @@ def test_invalid_json_names_line_and_column(tmp_path, populated_db, capsys):
     _assert_clean_failure(capsys, populated_db, before, argv, "line 2", "broken.json")
 
 
-def test_conflicting_image_id_with_store(tmp_path, populated_db, capsys):
-    def rename(data, root):
-        data["images"][0]["file_name"] = "renamed.png"
-        write_image(root / "images" / "renamed.png")
-    source = _coco(tmp_path, rename)
+def test_same_image_in_another_split_than_the_store(tmp_path, populated_db, capsys):
+    # An image is its file: the same files (same --images folder) in another split contradict the store.
+    good = tmp_path / "good"
+    data = json.loads((good / "instances.json").read_text())
+    for image in data["images"]:
+        image["split"] = "val"
+    data["annotations"] = data["annotations"][:1]
+    source = good / "second_pass.json"
+    source.write_text(json.dumps(data))
     before = store_snapshot(populated_db)
-    argv = ["ingest", "coco", str(source), "--images", str(source.parent / "images"), "--db", str(populated_db)]
-    _assert_clean_failure(capsys, populated_db, before, argv, "image ids must be unique", source.name)
+    argv = ["ingest", "coco", str(source), "--images", str(good / "images"), "--db", str(populated_db)]
+    _assert_clean_failure(capsys, populated_db, before, argv, "is in split 'val' here but 'train' in the store",
+                          source.name)
 
 
 TABLE_CASES = {

@@ -70,7 +70,20 @@ def test_corrupt_image_is_reported_and_not_stored(tmp_path, capsys):
     assert main(["embed", "--db", str(db), "--backbone", "tiny", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "tiny-random" in out and "computed 0" in out and "reused 3" in out
-    assert "could not decode image ids: 2" in " ".join(out.split())
+    assert "could not decode (1): img_2.png (id 2)" in " ".join(out.split())
+    assert "missing" not in out
+
+
+def test_missing_image_file_is_called_missing(tmp_path, capsys):
+    from labelfix.cli.main import main
+
+    db = _store(tmp_path, n_images=4)
+    (tmp_path / "images" / "img_2.png").unlink()
+    (tmp_path / "images" / "img_4.png").unlink()
+    assert main(["embed", "--db", str(db), "--backbone", "tiny", "--quiet"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "missing (2): img_2.png (id 2), img_4.png (id 4)" in out
+    assert "could not decode" not in out and "restore the files" in out
 
 
 def test_bad_weights_are_clear_errors(tmp_path):

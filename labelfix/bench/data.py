@@ -6,6 +6,7 @@ features table; every hiding seed and method then works on these arrays.
 
 from __future__ import annotations
 
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -102,12 +103,13 @@ def load_features_bench_data(path: str | Path, *, split_seed: int = 0) -> BenchD
     has_split = "split" in pq.read_schema(path).names
     names = sorted(c["name"] for c in batch.categories)
     column_of = {c["category_id"]: names.index(c["name"]) for c in batch.categories}
-    ids = np.asarray(batch.embedding_image_ids, dtype=np.int64)
+    ids = np.asarray([image["image_id"] for image in batch.images], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    row_of = {int(image_id): row for row, image_id in enumerate(ids[order])}
+    sorted_row = np.empty_like(order)
+    sorted_row[order] = np.arange(len(order))  # batch row -> row in id order
     truth = np.zeros((len(ids), len(names)), dtype=bool)
-    for image_id, category_id in batch.positives:
-        truth[row_of[int(image_id)], column_of[category_id]] = True
+    for row, category_id in batch.positives.tolist():
+        truth[sorted_row[row], column_of[category_id]] = True
     split_of = {int(i["image_id"]): i["split"] for i in batch.images}
     given = [split_of[int(i)] if has_split else None for i in ids[order]]
     splits, split_source = _resolve_splits(given, split_seed)
@@ -124,10 +126,10 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     Difficulty: the demo generator's own for labelfix demo data (so hiding matches ``demo-data``
     exactly), else 1 - relative bbox area of the class's largest box (:func:`_bbox_difficulty`).
     """
-    from labelfix.io.coco import read_coco
+    from labelfix.io.coco import load_json, read_coco
 
     coco = Path(coco)
-    batch = read_coco(coco, images_root=None, progress=False)
+    batch = read_coco(coco, images_root=None, progress=False, records=False)  # validation; records below
     records = sorted(batch.images, key=lambda i: i["image_id"])
     image_ids = np.array([i["image_id"] for i in records], dtype=np.int64)
     categories = sorted(batch.categories, key=lambda c: c["category_id"])
@@ -135,11 +137,13 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
     column_of = {c["category_id"]: column for column, c in enumerate(categories)}
     row_of = {int(image_id): row for row, image_id in enumerate(image_ids)}
     truth = np.zeros((len(image_ids), len(names)), dtype=bool)
-    for image_id, category_id in batch.positives:
-        truth[row_of[image_id], column_of[category_id]] = True
-    splits, split_source = _resolve_splits([i["record"].get("split") for i in records], split_seed)
-    raw_images = [i["record"] for i in records]
-    raw_annotations = [a["record"] for a in batch.annotations]
+    for batch_row, category_id in batch.positives.tolist():
+        truth[row_of[batch.images[batch_row]["image_id"]], column_of[category_id]] = True
+    document = load_json(coco)
+    raw_by_id = {image["id"]: image for image in document["images"]}
+    raw_images = [raw_by_id[i["image_id"]] for i in records]
+    splits, split_source = _resolve_splits([i.get("split") for i in raw_images], split_seed)
+    raw_annotations = document["annotations"]
     demo = _demo_parameters(batch.header)
     difficulty: Optional[np.ndarray]
     if demo is not None:

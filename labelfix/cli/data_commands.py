@@ -47,6 +47,8 @@ def ingest_table_command(
     add_classes: Annotated[bool, typer.Option("--add-classes", help="Create classes the store lacks.")] = False,
     check_images: CheckImagesOption = "full",
     split: SplitOption = "train",
+    label_separator: Annotated[str, typer.Option(
+        "--label-separator", help="What separates the labels in a cell (' ' splits on white space).")] = ";",
 ) -> None:
     """Ingest a label table, one row per image."""
     from labelfix.ingest import ingest_table
@@ -55,8 +57,15 @@ def ingest_table_command(
     input_folder(images)
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
-                               check_images=cast("CheckImages", check_images_value(check_images)), split=split)
+                               check_images=cast("CheckImages", check_images_value(check_images)), split=split,
+                               label_separator=label_separator_value(label_separator))
     console.print(f"{table}: {summary.describe()}")
+
+
+def label_separator_value(value: str) -> str:
+    if len(value) != 1 or value in "[]\"":
+        raise typer.BadParameter("use one character such as ';', ',', '|' or ' '", param_hint="--label-separator")
+    return value
 
 
 @ingest_app.command("features")

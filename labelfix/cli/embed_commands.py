@@ -34,18 +34,37 @@ def embed_command(
                          image_size=image_size, num_workers=num_workers)
     with open_store(db, create=False) as store:
         result = compute_embeddings(store, config=config, progress=not quiet)
+        failed = _failed_files(store, result.failed_ids)
     console.print(f"embedding set [bold]{result.name}[/] (dim {result.dim}): computed {result.computed}, "
                   f"reused {result.reused}, failed {result.failed}", highlight=False)
     if result.computed:
         console.print(f"  {result.images_per_second:.1f} images/s", highlight=False)
-    if result.failed_ids:
-        shown = ", ".join(map(str, result.failed_ids[:50]))
-        more = f" … and {result.failed - 50} more" if result.failed > 50 else ""
-        console.print(f"[yellow]could not decode image ids:[/] {shown}{more}", highlight=False)
-        console.print("  fix: re-export those files as PNG or JPEG (or remove them), then run `labelfix embed` again",
-                      highlight=False)
+    for problem, fix in (("missing", "restore the files in the images folder (or ingest with the right --images), "
+                                     "then run `labelfix embed` again"),
+                         ("could not decode", "re-export those files as PNG or JPEG (or remove them), then run "
+                                              "`labelfix embed` again")):
+        names = failed[problem]
+        if names:
+            more = f" … and {len(names) - 50} more" if len(names) > 50 else ""
+            console.print(f"[yellow]{problem} ({len(names)}):[/] {', '.join(names[:50])}{more}", highlight=False)
+            console.print(f"  fix: {fix}", highlight=False)
     if result.path is not None:
         console.print(f"  {result.path}", highlight=False)
+
+
+def _failed_files(store: object, failed_ids: list[int]) -> dict[str, list[str]]:
+    """The images that failed, as "file (id N)", split into missing files and files that did not decode."""
+    from labelfix.learn.image_data import image_records
+
+    failed: dict[str, list[str]] = {"missing": [], "could not decode": []}
+    if not failed_ids:
+        return failed
+    wanted = set(failed_ids)
+    for record in image_records(store):  # type: ignore[arg-type]
+        if record.image_id in wanted:
+            problem = "could not decode" if record.path.is_file() else "missing"
+            failed[problem].append(f"{record.path.name} (id {record.image_id})")
+    return failed
 
 
 def register(app: typer.Typer) -> None:

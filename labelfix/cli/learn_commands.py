@@ -70,6 +70,8 @@ def train_command(
     if config.method not in TRAIN_METHODS:
         raise LabelfixError(f"unknown method {config.method!r}", fix=f"use one of: {', '.join(TRAIN_METHODS)}")
     resolved_mode = config.resolved_mode()
+    with open_store(db, create=False) as store:
+        _require_positive_labels(store)
     console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
     if nproc > 1:
         if resolved_mode != "finetune":
@@ -88,6 +90,20 @@ def train_command(
         result = train(store, config=config, console=console)
     console.print(f"run {result.run_id}: predictions of every image and class stored "
                   f"(val mAP {_fmt(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
+
+
+def _require_positive_labels(store: Any) -> None:
+    """Refuse up front a store that gives the model nothing to learn (it would train epochs of "val mAP nan")."""
+    from labelfix.store.labels import count_positives
+
+    if count_positives(store, split="train"):
+        return
+    images = store.scalar("SELECT count(*) FROM images WHERE split = 'train'")
+    what = "has no images in the train split" if not images else \
+        f"has no positive label on its {images} train images"
+    raise LabelfixError(f"{store.path}: the store {what}: there is nothing to train on",
+                        fix="ingest annotated images (`labelfix status` shows what the store holds; images "
+                            "without a split key go to --split, default train)")
 
 
 def _fmt(value: Any) -> str:

@@ -1,33 +1,71 @@
-"""Read COCO annotation files (instances, image-level labels) into an :class:`IngestBatch`.
+"""Read COCO annotation files (instances, image-level labels) into an :class:`IngestBatch`, streaming.
 
 Image-level labels are the set of category ids of an image's annotations: bbox, segmentation or
-bbox-less annotations alike. Every key of every record is kept, so an export can give it back.
+bbox-less annotations alike. Every record is kept as the source's JSON text, so an export can give it
+back. The file is read in one pass (:mod:`labelfix.io.json_stream`): ids go into arrays, record texts
+into newline-delimited spool files that the store reads itself, never a list of dicts, so a
+COCO-2017-train-sized file is read in a few hundred MB; references between the lists are checked once
+all are read, so key order does not matter.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import warnings
+from array import array
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from tqdm import tqdm
+import numpy as np
 
-from labelfix.errors import InputError
-from labelfix.ingest_contract import SPLITS, IngestBatch
+from labelfix.errors import InputError, LabelfixWarning
+from labelfix.ingest_contract import SPLITS, AnnotationColumns, IngestBatch
 from labelfix.io.common import file_sha256, is_int_id
-from labelfix.io.images import check_image, safe_image_path
+from labelfix.io.images import SHOWN_NAMES, check_image_files, image_file_key, normalize_file_name
+from labelfix.io.json_stream import iter_top_level
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
 CheckImages = Literal["full", "header", "none"]
 
 
+class _Spool:
+    """Records written to a newline-delimited JSON file as they are read (one line each), not kept in memory."""
+
+    def __init__(self, folder: Path | None, name: str) -> None:
+        descriptor, path = tempfile.mkstemp(dir=folder, prefix=f".labelfix-{name}-", suffix=".ndjson")
+        self.path = Path(path)
+        self.handle = os.fdopen(descriptor, "w", encoding="utf-8")
+        self.pending: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.pending.append(line)
+        if len(self.pending) >= 8192:
+            self.flush()
+
+    def flush(self) -> None:
+        self.handle.write("".join(self.pending))
+        self.pending.clear()
+
+    def close(self) -> Path:
+        self.flush()
+        self.handle.close()
+        return self.path
+
+
+def _one_line(text: str) -> str:
+    """A record's text on one line: raw newlines in JSON text are white space (strings escape theirs)."""
+    return text.replace("\n", " ").replace("\r", " ") if "\n" in text or "\r" in text else text
+
+
 def load_json(path: Path) -> Any:
-    """Parse a JSON file, reporting the line and column of a syntax error."""
+    """Parse a (small) JSON file, reporting the line and column of a syntax error; a UTF-8 BOM is accepted."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"file {path} does not exist", file=path, fix="check the path")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise InputError(f"invalid JSON: {error.msg}", file=path,
@@ -39,163 +77,251 @@ def load_json(path: Path) -> Any:
 
 
 def read_coco(path: str | Path, *, images_root: str | Path | None, check_images: CheckImages = "full",
-              default_split: str = "train", progress: bool = True) -> IngestBatch:
+              default_split: str = "train", progress: bool = True, sha256: str | None = None,
+              records: bool = True, spool_dir: str | Path | None = None) -> IngestBatch:
     """Validate a COCO file and return what it adds to the store.
 
     Parameters
     ----------
     path
-        The COCO JSON file (instances, or the image-level "labels" form labelfix exports).
+        The COCO JSON file (instances, or the image-level "labels" form labelfix exports). UTF-8, with
+        or without a byte-order mark.
     images_root
         Folder the images' ``file_name`` are relative to. ``None`` skips all image checks
         (for stores that will only use a features table).
     check_images
         ``full`` decodes every image (catches truncated files), ``header`` reads headers only,
-        ``none`` only checks the path stays inside ``images_root``.
+        ``none`` only checks the names lexically (no absolute paths, no ``..``), without touching the disk.
     default_split
         Split of images whose record has no ``split`` key.
+    sha256
+        The file's hash if the caller already computed it.
+    records
+        Keep the image and annotation records (spooled to ``spool_dir``, default the temporary folder,
+        in :attr:`IngestBatch.record_files`; call ``batch.discard()`` when done). ``False`` validates only.
 
     Raises
     ------
     InputError
-        Naming the file, the record and the fix, for any problem; nothing is written.
+        Naming the file, the record and the fix, for any problem; nothing is written. All missing or
+        unreadable image files are reported in one message.
+
+    Warns
+    -----
+    LabelfixWarning
+        When declared width/height contradict the image files (e.g. EXIF-rotated photos): the files'
+        displayed sizes are kept.
     """
     path = Path(path)
-    data = load_json(path)
-    if not isinstance(data, dict):
-        raise InputError("top level is not a JSON object", file=path,
-                         fix="a COCO file is an object with images, annotations and categories")
-    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if default_split not in SPLITS:
+        raise InputError(f"split {default_split!r} is not one of {SPLITS}", fix="pass --split train|val|test")
+    reader = _Reader(path, default_split, spool_dir=Path(spool_dir) if spool_dir else None, records=records)
+    try:
+        header = _read_sections(path, reader)
+        annotations, positives = reader.finish_annotations()
+        root = Path(images_root).resolve() if images_root is not None else None
+        for image in reader.images:
+            image["file_key"] = image_file_key(root, image["file_name"])
+        if root is not None and check_images != "none":
+            _check_image_files(path, reader.images, root, check_images, progress)
+        record_files = reader.close()
+    except BaseException:
+        reader.discard()
+        raise
+    return IngestBatch(kind="coco", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
+                       header=header, images=reader.images, categories=list(reader.categories.values()),
+                       annotations=annotations, positives=positives, record_files=record_files)
+
+
+def _read_sections(path: Path, reader: "_Reader") -> dict[str, Any]:
+    """Walk the file once, feeding each list's records to ``reader``; return the other top-level keys."""
+    header: dict[str, Any] = {}
+    for key, value, stream in iter_top_level(path, arrays=REQUIRED_KEYS):
+        if key in reader.seen:
+            raise InputError(f"top-level key {key!r} appears twice", file=path, fix=f"keep one {key} list")
+        if key in REQUIRED_KEYS:
+            reader.seen.add(key)
+            if stream is None:
+                raise InputError(f"top-level {key!r} is {type(value).__name__}, not a list", file=path,
+                                 fix=f"make {key} a JSON list")
+            add = {"images": reader.add_image, "annotations": reader.add_annotation,
+                   "categories": reader.add_category}[key]
+            for position, (record, text) in enumerate(stream.items()):
+                add(position, record, text)
+        else:
+            header[key] = value
+    missing = [key for key in REQUIRED_KEYS if key not in reader.seen]
     if missing:
         raise InputError(f"missing top-level key(s): {', '.join(missing)}", file=path,
                          fix="a COCO file needs images, annotations and categories lists "
                              "(an empty list is fine)")
-    for key in REQUIRED_KEYS:
-        if not isinstance(data[key], list):
-            raise InputError(f"top-level {key!r} is {type(data[key]).__name__}, not a list", file=path,
-                             fix=f"make {key} a JSON list")
-    if default_split not in SPLITS:
-        raise InputError(f"split {default_split!r} is not one of {SPLITS}", fix="pass --split train|val|test")
-
-    categories = _read_categories(path, data["categories"])
-    images = _read_images(path, data["images"], default_split)
-    annotations, positives = _read_annotations(path, data["annotations"], images, categories)
-    root = Path(images_root).resolve() if images_root is not None else None
-    if root is not None:
-        _check_image_files(path, images, root, check_images, progress)
-
-    header = {key: value for key, value in data.items() if key not in REQUIRED_KEYS}
-    return IngestBatch(kind="coco", path=path.resolve(), sha256=file_sha256(path), images_root=root,
-                       header=header, images=list(images.values()), categories=list(categories.values()),
-                       annotations=annotations, positives=positives)
+    return header
 
 
-def _read_categories(path: Path, records: list[Any]) -> dict[int, dict[str, Any]]:
-    categories: dict[int, dict[str, Any]] = {}
-    names: dict[str, int] = {}
-    for position, record in enumerate(records):
+class _Reader:
+    """Validates records as the stream yields them and collects them (annotations as columns)."""
+
+    def __init__(self, path: Path, default_split: str, *, spool_dir: Path | None, records: bool) -> None:
+        self.path = path
+        self.default_split = default_split
+        self.seen: set[str] = set()
+        self.categories: dict[int, dict[str, Any]] = {}
+        self.category_names: dict[str, int] = {}
+        self.images: list[dict[str, Any]] = []
+        self.image_rows: dict[int, int] = {}
+        self.file_names: dict[str, int] = {}
+        self.annotation_ids, self.annotation_images, self.annotation_categories = array("q"), array("q"), array("q")
+        self.spools: dict[str, _Spool] = {}
+        if records:
+            self.spools = {"images": _Spool(spool_dir, "images"), "annotations": _Spool(spool_dir, "annotations")}
+
+    def close(self) -> dict[str, Path]:
+        return {name: spool.close() for name, spool in self.spools.items()}
+
+    def discard(self) -> None:
+        for spool in self.spools.values():
+            spool.handle.close()
+            spool.path.unlink(missing_ok=True)
+
+    def fail(self, problem: str, record: str, fix: str) -> InputError:
+        return InputError(problem, file=self.path, record=record, fix=fix)
+
+    def add_category(self, position: int, record: Any, text: str) -> None:
         where = f"categories[{position}]"
         if not isinstance(record, dict):
-            raise InputError("category record is not an object", file=path, record=where,
-                             fix="each category is {\"id\": int, \"name\": str}")
+            raise self.fail("category record is not an object", where, "each category is {\"id\": int, \"name\": str}")
         category_id, name = record.get("id"), record.get("name")
         if not is_int_id(category_id):
-            raise InputError(f"category id {category_id!r} is not an integer", file=path, record=where,
-                             fix="use integer category ids")
+            raise self.fail(f"category id {category_id!r} is not an integer", where, "use integer category ids")
         where = f"category id {category_id}"
         if not isinstance(name, str) or not name:
-            raise InputError(f"category name {name!r} is not a non-empty string", file=path, record=where,
-                             fix="give every category a name")
-        if category_id in categories:
-            raise InputError("duplicate category id", file=path, record=where,
-                             fix="give each category its own id")
-        if name in names:
-            raise InputError(f"duplicate category name {name!r} (also id {names[name]})", file=path,
-                             record=where, fix="merge the two categories or rename one")
-        names[name] = category_id
+            raise self.fail(f"category name {name!r} is not a non-empty string", where, "give every category a name")
+        if category_id in self.categories:
+            raise self.fail("duplicate category id", where, "give each category its own id")
+        if name in self.category_names:
+            raise self.fail(f"duplicate category name {name!r} (also id {self.category_names[name]})", where,
+                            "merge the two categories or rename one")
+        self.category_names[name] = category_id
         supercategory = record.get("supercategory")
-        categories[category_id] = {"category_id": category_id, "name": name,
-                                   "supercategory": supercategory if isinstance(supercategory, str) else None,
-                                   "record": record}
-    return categories
+        self.categories[category_id] = {"category_id": category_id, "name": name,
+                                        "supercategory": supercategory if isinstance(supercategory, str) else None,
+                                        "record": text}
 
-
-def _read_images(path: Path, records: list[Any], default_split: str) -> dict[int, dict[str, Any]]:
-    images: dict[int, dict[str, Any]] = {}
-    for position, record in enumerate(records):
+    def add_image(self, position: int, record: Any, text: str) -> None:
         where = f"images[{position}]"
         if not isinstance(record, dict):
-            raise InputError("image record is not an object", file=path, record=where,
-                             fix="each image is {\"id\": int, \"file_name\": str, ...}")
+            raise self.fail("image record is not an object", where, "each image is {\"id\": int, \"file_name\": str, ...}")
         image_id = record.get("id")
         if not is_int_id(image_id):
-            raise InputError(f"image id {image_id!r} is not an integer", file=path, record=where,
-                             fix="use integer image ids")
+            raise self.fail(f"image id {image_id!r} is not an integer", where, "use integer image ids")
         where = f"image id {image_id}"
-        if image_id in images:
-            raise InputError("duplicate image id", file=path, record=where, fix="give each image its own id")
-        file_name = record.get("file_name")
-        if not isinstance(file_name, str) or not file_name:
-            raise InputError(f"file_name {file_name!r} is not a non-empty string", file=path, record=where,
-                             fix="give every image a relative file_name")
-        split = record.get("split", default_split)
+        if image_id in self.image_rows:
+            raise self.fail("duplicate image id", where, "give each image its own id")
+        file_name = normalize_file_name(record.get("file_name"), source=self.path, record=where)
+        if file_name in self.file_names:
+            other = self.images[self.file_names[file_name]]["image_id"]
+            # Two ids for one file would be two images with contradictory labels, and merging them would
+            # rewrite this file's ids in its own export; the label table refuses the same case.
+            raise self.fail(f"file_name {record.get('file_name')!r} appears twice (image ids {other} and {image_id})",
+                            where, "one record per image: move the annotations of one id to the other and "
+                                   "delete the duplicate record")
+        split = record.get("split", self.default_split)
         if split not in SPLITS:
-            raise InputError(f"split {split!r} is not one of {SPLITS}", file=path, record=where,
-                             fix="use train, val or test")
+            raise self.fail(f"split {split!r} is not one of {SPLITS}", where, "use train, val or test")
         width, height = record.get("width"), record.get("height")
         for key, value in (("width", width), ("height", height)):
             if value is not None and (not is_int_id(value) or value <= 0):
-                raise InputError(f"{key} {value!r} is not a positive integer", file=path, record=where,
-                                 fix=f"fix or remove the {key} key (it is read from the image)")
-        images[image_id] = {"image_id": image_id, "file_name": file_name, "width": width,
-                            "height": height, "split": split, "record": record}
-    return images
+                raise self.fail(f"{key} {value!r} is not a positive integer", where,
+                                f"fix or remove the {key} key (it is read from the image)")
+        self.image_rows[image_id] = len(self.images)
+        self.file_names[file_name] = len(self.images)
+        self.images.append({"image_id": image_id, "file_name": file_name, "width": width, "height": height,
+                            "split": split, "record": None})
+        if self.spools:
+            self.spools["images"].add(f"[{position},{_one_line(text)}]\n")
 
+    def add_annotation(self, position: int, record: Any, text: str) -> None:
+        if type(record) is not dict:  # noqa: E721 - the hot loop: one check for the common case
+            raise self.fail("annotation record is not an object", f"annotations[{position}]",
+                            "each annotation is {\"id\", \"image_id\", \"category_id\", ...}")
+        annotation_id, image_id, category_id = record.get("id"), record.get("image_id"), record.get("category_id")
+        if type(annotation_id) is not int or type(image_id) is not int or type(category_id) is not int:
+            self._bad_ids(position, annotation_id, image_id, category_id)
+        self.annotation_ids.append(annotation_id)
+        self.annotation_images.append(image_id)
+        self.annotation_categories.append(category_id)
+        if self.spools:
+            self.spools["annotations"].add(f"[{position},{_one_line(text)}]\n")
 
-def _read_annotations(path: Path, records: list[Any], images: dict, categories: dict
-                      ) -> tuple[list[dict[str, Any]], set[tuple[int, int]]]:
-    annotations: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    positives: set[tuple[int, int]] = set()
-    for position, record in enumerate(records):
-        where = f"annotations[{position}]"
-        if not isinstance(record, dict):
-            raise InputError("annotation record is not an object", file=path, record=where,
-                             fix="each annotation is {\"id\", \"image_id\", \"category_id\", ...}")
-        annotation_id = record.get("id")
+    def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> NoReturn:
         if not is_int_id(annotation_id):
-            raise InputError(f"annotation id {annotation_id!r} is not an integer", file=path, record=where,
-                             fix="use integer annotation ids")
-        where = f"annotation id {annotation_id}"
-        if annotation_id in seen:
-            raise InputError("duplicate annotation id", file=path, record=where,
-                             fix="give each annotation its own id")
-        seen.add(annotation_id)
-        image_id, category_id = record.get("image_id"), record.get("category_id")
-        if not is_int_id(image_id) or not is_int_id(category_id):
-            raise InputError(f"image_id {image_id!r} / category_id {category_id!r} must be integers",
-                             file=path, record=where, fix="use the integer ids of images and categories")
-        if image_id not in images:
-            raise InputError(f"image_id {image_id} is not in images", file=path, record=where,
-                             fix="add the image record or remove the annotation")
-        if category_id not in categories:
-            raise InputError(f"category_id {category_id} is not in categories", file=path, record=where,
-                             fix="add the category or remove the annotation")
-        annotations.append({"annotation_id": annotation_id, "image_id": image_id,
-                            "category_id": category_id, "record": record})
-        positives.add((image_id, category_id))
-    return annotations, positives
+            raise self.fail(f"annotation id {annotation_id!r} is not an integer", f"annotations[{position}]",
+                            "use integer annotation ids")
+        raise self.fail(f"image_id {image_id!r} / category_id {category_id!r} must be integers",
+                        f"annotation id {annotation_id}", "use the integer ids of images and categories")
+
+    def finish_annotations(self) -> tuple[AnnotationColumns, np.ndarray]:
+        """Check the annotations' ids and references (vectorised) and return them as columns."""
+        ids = np.frombuffer(self.annotation_ids, dtype=np.int64)
+        image_ids = np.frombuffer(self.annotation_images, dtype=np.int64)
+        category_ids = np.frombuffer(self.annotation_categories, dtype=np.int64)
+        if len(ids):
+            order = np.argsort(ids, kind="stable")
+            repeated = np.flatnonzero(ids[order][1:] == ids[order][:-1])
+            if repeated.size:
+                first = int(order[1:][repeated].min())
+                raise self.fail("duplicate annotation id", f"annotation id {int(ids[first])}",
+                                "give each annotation its own id")
+        rows = _lookup(image_ids, self.image_rows)
+        if (rows < 0).any():
+            first = int(np.flatnonzero(rows < 0)[0])
+            raise self.fail(f"image_id {int(image_ids[first])} is not in images", f"annotation id {int(ids[first])}",
+                            "add the image record or remove the annotation")
+        known = np.isin(category_ids, np.fromiter(self.categories, np.int64, len(self.categories)))
+        if not known.all():
+            first = int(np.flatnonzero(~known)[0])
+            raise self.fail(f"category_id {int(category_ids[first])} is not in categories",
+                            f"annotation id {int(ids[first])}", "add the category or remove the annotation")
+        # Unique (image row, category) cells through one int64 key: np.unique(axis=0) would copy the pairs thrice.
+        width = int(category_ids.max()) - int(category_ids.min()) + 1 if len(ids) else 1
+        low = int(category_ids.min()) if len(ids) else 0
+        keys = np.unique(rows * width + (category_ids - low))
+        cells = np.stack([keys // width, keys % width + low], axis=1)
+        return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), cells
 
 
-def _check_image_files(path: Path, images: dict, root: Path, check_images: CheckImages, progress: bool) -> None:
-    for image in tqdm(images.values(), desc="checking images", unit="img", disable=not progress or None,
-                      leave=False):
-        where = f"image id {image['image_id']}"
-        image_path = safe_image_path(root=root, file_name=image["file_name"], source=path, record=where)
-        if check_images == "none":
-            continue
-        width, height = check_image(image_path, full=check_images == "full", source=path, record=where)
-        if image["width"] is None:
-            image["width"] = width
-        if image["height"] is None:
-            image["height"] = height
+def _lookup(values: np.ndarray, positions: dict[int, int]) -> np.ndarray:
+    """The position of each value in ``positions`` (-1 where it is absent), vectorised."""
+    if not positions:
+        return np.full(len(values), -1, np.int64)
+    keys = np.fromiter(positions, np.int64, len(positions))
+    rows = np.fromiter(positions.values(), np.int64, len(positions))
+    order = np.argsort(keys)
+    keys, rows = keys[order], rows[order]
+    found = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return np.where(keys[found] == values, rows[found], -1)
+
+
+def _check_image_files(path: Path, images: list[dict[str, Any]], root: Path, check_images: CheckImages,
+                       progress: bool) -> None:
+    """Decode (or read the header of) every image; keep the displayed sizes, warn on contradicting ones."""
+    from labelfix.io.images import safe_image_path
+
+    files = [(safe_image_path(root=root, file_name=image["file_name"], source=path,
+                              record=f"image id {image['image_id']}"), image["file_name"],
+              f"image id {image['image_id']}") for image in images]
+    sizes = check_image_files(files, full=check_images == "full", source=path, progress=progress)
+    contradicting = []
+    for image, (width, height) in zip(images, sizes):
+        declared = (image["width"], image["height"])
+        if None not in declared and declared != (width, height):
+            contradicting.append(f"{image['file_name']} declares {declared[0]}x{declared[1]}, "
+                                 f"the file shows {width}x{height}")
+        image["width"], image["height"] = width, height
+    if contradicting:
+        listed = "; ".join(contradicting[:SHOWN_NAMES]) + ("; ..." if len(contradicting) > SHOWN_NAMES else "")
+        warnings.warn(LabelfixWarning(
+            f"{path.name}: {len(contradicting)} of {len(images)} images declare a width/height that differs from "
+            f"the image file as displayed (after EXIF orientation): {listed}. labelfix stores and exports the "
+            f"file's size in labels.json; instances_corrected.json keeps the declared values, as the source had "
+            f"them. Fix the records if your boxes were drawn on the displayed image"), stacklevel=3)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,29 +15,70 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from labelfix.errors import InputError
+from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, IngestBatch, KnownVocabulary
 from labelfix.io.common import file_sha256, is_int_id
 from labelfix.io.coco import CheckImages
-from labelfix.io.images import check_image, safe_image_path
+from labelfix.io.images import check_image_files, image_file_key, normalize_file_name, safe_image_path
 
 
-def _read_arrow(path: Path) -> pa.Table:
+SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _csv_format(path: Path, required: tuple[str, ...]) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV: UTF-8 (with or without BOM), else Windows-1252 (with a warning);
+    comma, else the semicolon or tab that splits the header into the required columns (Excel writes ``;``
+    where the decimal mark is a comma)."""
+    raw = path.read_bytes()
+    try:
+        text, encoding = raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as error:
+        try:
+            text, encoding = raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            raise InputError(f"not UTF-8 text (byte {raw[error.start]:#04x} at offset {error.start}) and not "
+                             f"Windows-1252 either", file=path,
+                             fix="save the table as CSV UTF-8 (Excel: Save As > CSV UTF-8)") from error
+        warnings.warn(LabelfixWarning(
+            f"{path.name} is not UTF-8 (byte {raw[error.start]:#04x} at offset {error.start}): read as Windows-1252, "
+            f"as Excel saves it. Check the class and file names; to be sure, save it as CSV UTF-8"), stacklevel=4)
+    header = text.split("\n", 1)[0].strip("\r")
+    names = {delimiter: [name.strip().strip('"') for name in header.split(delimiter)] for delimiter in SEPARATORS}
+    if all(column in names[","] for column in required):
+        return encoding, ","
+    for delimiter in (";", "\t"):
+        if all(column in names[delimiter] for column in required):
+            return encoding, delimiter
+    found = max(names.values(), key=len)
+    hint = next((f" (the header is separated by {SEPARATORS[d]}, not commas)" for d in (";", "\t")
+                 if len(names[d]) > 1), "")
+    missing = [repr(column) for column in required if column not in found]
+    raise InputError(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}{hint} "
+                     f"(found: {', '.join(found)})", file=path,
+                     fix=f"a label table needs the columns {', '.join(required)} in its first line, separated "
+                         f"by commas (or semicolons or tabs)")
+
+
+def _read_arrow(path: Path, *, required: tuple[str, ...] = ()) -> pa.Table:
     if not path.exists():
         raise InputError(f"file {path} does not exist", file=path, fix="check the path")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".csv":
+        if suffix in (".csv", ".tsv", ".txt"):
+            encoding, delimiter = _csv_format(path, required)
             # Read every column as text: ids and labels are parsed (and checked) below.
-            return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-                column_types={"labels": pa.string(), "file_name": pa.string(), "split": pa.string()},
-                strings_can_be_null=False))
+            return pacsv.read_csv(
+                path, read_options=pacsv.ReadOptions(encoding=encoding),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"labels": pa.string(), "file_name": pa.string(), "split": pa.string(),
+                                  "image_id": pa.string()}, strings_can_be_null=False))
         if suffix in (".parquet", ".pq"):
             return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise InputError(f"cannot read the table ({error})", file=path,
                          fix="check it is a valid CSV (with a header row) or Parquet file") from error
-    raise InputError(f"unsupported table type {suffix!r}", file=path, fix="use .csv or .parquet")
+    raise InputError(f"unsupported table type {suffix!r}", file=path, fix="use .csv, .tsv or .parquet")
 
 
 def _row_label(path: Path, index: int) -> str:
@@ -43,7 +86,7 @@ def _row_label(path: Path, index: int) -> str:
     return f"line {index + 2}" if path.suffix.lower() == ".csv" else f"row {index}"
 
 
-def _parse_labels(value: Any, *, path: Path, where: str) -> list[str]:
+def _parse_labels(value: Any, *, path: Path, where: str, separator: str = ";") -> list[str]:
     if value is None:
         return []
     if isinstance(value, float) and math.isnan(value):
@@ -64,7 +107,7 @@ def _parse_labels(value: Any, *, path: Path, where: str) -> list[str]:
                 raise InputError(f"malformed label list {value!r}", file=path, record=where,
                                  fix='write labels as ["cat", "dog"] or as cat;dog')
         else:
-            items = [part.strip() for part in text.split(";")]
+            items = text.split() if separator == " " else [part.strip() for part in text.split(separator)]
     else:
         raise InputError(f"labels value {value!r} is neither a list nor a string", file=path, record=where,
                          fix='write labels as ["cat", "dog"] or as cat;dog')
@@ -75,6 +118,18 @@ def _parse_labels(value: Any, *, path: Path, where: str) -> list[str]:
                              record=where, fix="remove empty entries; class names are strings")
         names.append(item.strip())
     return names
+
+
+def _looks_like_several(name: str, known: Mapping[str, int], new: list[str]) -> bool:
+    """Whether a class name is likely several labels: it holds a comma, ``|`` or tab, or white space between
+    parts that are classes on their own or are joined with ``_`` ("scab frog_eye_leaf_spot"); a name such
+    as "traffic light" is not."""
+    if any(mark in name for mark in (",", "|", "\t")):
+        return True
+    parts = name.split()
+    if len(parts) < 2:
+        return False
+    return all(part in known or part in new for part in parts) or any("_" in part for part in parts)
 
 
 def _assign_categories(path: Path, rows_labels: list[list[str]], known: KnownVocabulary,
@@ -88,6 +143,16 @@ def _assign_categories(path: Path, rows_labels: list[list[str]], known: KnownVoc
         raise InputError(f"unknown class {new_names[0]!r} (known: {', '.join(sorted(category_ids))})",
                          file=path, record=_row_label(path, first),
                          fix="correct the class name, or pass --add-classes to create it")
+    suspicious = [name for name in new_names if _looks_like_several(name, category_ids, new_names)]
+    if suspicious:
+        marks = sorted({mark for name in suspicious for mark in (",", " ", "|", "\t") if mark in name})
+        shown = ", ".join(repr(name) for name in suspicious[:5]) + (", ..." if len(suspicious) > 5 else "")
+        option = {",": "','", " ": "' '", "|": "'|'", "\t": "tab"}[marks[0]]
+        warnings.warn(LabelfixWarning(
+            f"{path.name}: {len(suspicious)} new class name(s) contain {' or '.join(repr(m) for m in marks)}, "
+            f"which look like label separators: {shown}. They were created as single classes; if they are "
+            f"several labels, ingest again into a new store with --label-separator {option} (labels are "
+            f"separated by ';' or written as [\"a\", \"b\"])"), stacklevel=3)
     for name in new_names:
         category_ids[name] = next_id
         next_id += 1
@@ -102,13 +167,30 @@ def _split_of(table_row: dict[str, Any], *, default_split: str, path: Path, wher
     return split
 
 
+def _text(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _categories(category_ids: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"category_id": cid, "name": name, "supercategory": None, "record": _text({"id": cid, "name": name})}
+            for name, cid in category_ids.items()]
+
+
+def _positives(rows_labels: list[list[str]], category_ids: dict[str, int]) -> np.ndarray:
+    cells = sorted({(row, category_ids[name]) for row, names in enumerate(rows_labels) for name in names})
+    return np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+
+
 def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownVocabulary | None = None,
                      add_classes: bool = False, check_images: CheckImages = "full",
-                     default_split: str = "train") -> IngestBatch:
+                     default_split: str = "train", label_separator: str = ";", sha256: str | None = None,
+                     progress: bool = True) -> IngestBatch:
     """Validate a label table: one row per image, ``file_name`` and ``labels`` columns.
 
-    ``labels`` is a list of class names (Parquet list, or JSON list text in CSV) or a ``;``-separated
-    string. Optional columns: ``split`` (train/val/test), ``image_id`` (integer).
+    ``labels`` is a list of class names (Parquet list, or JSON list text in CSV) or a string separated by
+    ``label_separator`` (``;``; ``" "`` splits on any white space). Optional columns: ``split``
+    (train/val/test), ``image_id`` (integer; kept as the source's id). A CSV may be separated by commas,
+    semicolons or tabs and be UTF-8 (with or without BOM) or Windows-1252 (read with a warning).
 
     Examples
     --------
@@ -120,64 +202,66 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
     """
     path = Path(path)
     known = known or KnownVocabulary()
-    table = _read_arrow(path)
+    table = _read_arrow(path, required=("file_name", "labels"))
     for column in ("file_name", "labels"):
         if column not in table.column_names:
             raise InputError(f"missing column {column!r} (found: {', '.join(table.column_names)})",
                              file=path, fix="a label table needs file_name and labels columns")
     rows = table.to_pylist()
-    rows_labels = [_parse_labels(row["labels"], path=path, where=_row_label(path, i)) for i, row in enumerate(rows)]
+    rows_labels = [_parse_labels(row["labels"], path=path, where=_row_label(path, i), separator=label_separator)
+                   for i, row in enumerate(rows)]
     category_ids = _assign_categories(path, rows_labels, known, add_classes)
     root = Path(images_root).resolve()
 
     images: list[dict[str, Any]] = []
-    positives: set[tuple[int, int]] = set()
     seen_ids: set[int] = set()
-    seen_files: set[str] = set()
-    next_image_id = known.next_image_id
-    for index, (row, names) in enumerate(zip(rows, rows_labels)):
+    seen_files: dict[str, int] = {}
+    for index, row in enumerate(rows):
         where = _row_label(path, index)
-        file_name = row["file_name"]
-        image_path = safe_image_path(root=root, file_name=file_name, source=path, record=where)
+        file_name = normalize_file_name(row["file_name"], source=path, record=where)
         if file_name in seen_files:
-            raise InputError(f"file_name {file_name!r} appears twice", file=path, record=where,
-                             fix="one row per image: merge the label lists")
-        seen_files.add(file_name)
+            raise InputError(f"file_name {row['file_name']!r} appears twice (also {_row_label(path, seen_files[file_name])})",
+                             file=path, record=where, fix="one row per image: merge the label lists")
+        seen_files[file_name] = index
         image_id = row.get("image_id")
         if isinstance(image_id, str) and image_id.strip().lstrip("-").isdigit():
             image_id = int(image_id)
-        if image_id is None or image_id == "":
-            image_id = known.image_ids_by_file.get(file_name)
-            if image_id is None:
-                image_id, next_image_id = next_image_id, next_image_id + 1
-        elif not is_int_id(image_id):
+        if image_id == "":
+            image_id = None
+        if image_id is not None and not is_int_id(image_id):
             raise InputError(f"image_id {image_id!r} is not an integer", file=path, record=where,
                              fix="use integer image ids, or leave the column out")
-        if image_id in seen_ids:
-            raise InputError(f"duplicate image_id {image_id}", file=path, record=where,
-                             fix="give each image its own id")
-        seen_ids.add(image_id)
-        width = height = None
-        if check_images != "none":
-            width, height = check_image(image_path, full=check_images == "full", source=path, record=where)
+        if image_id is not None:
+            if image_id in seen_ids:
+                raise InputError(f"duplicate image_id {image_id}", file=path, record=where,
+                                 fix="give each image its own id")
+            seen_ids.add(image_id)
         split = _split_of(row, default_split=default_split, path=path, where=where)
-        record = {"id": image_id, "file_name": file_name, "width": width, "height": height, "split": split}
-        images.append({"image_id": image_id, "file_name": file_name, "width": width, "height": height,
-                       "split": split, "record": record})
-        positives.update((image_id, category_ids[name]) for name in names)
-
-    categories = [{"category_id": cid, "name": name, "supercategory": None,
-                   "record": {"id": cid, "name": name}} for name, cid in category_ids.items()]
-    return IngestBatch(kind="table", path=path.resolve(), sha256=file_sha256(path), images_root=root,
-                       images=images, categories=categories, positives=positives)
+        images.append({"image_id": image_id, "file_name": file_name, "file_key": image_file_key(root, file_name),
+                       "width": None, "height": None, "split": split})
+    if check_images != "none":
+        files = [(safe_image_path(root=root, file_name=image["file_name"], source=path, record=_row_label(path, i)),
+                  image["file_name"], _row_label(path, i)) for i, image in enumerate(images)]
+        sizes = check_image_files(files, full=check_images == "full", source=path, progress=progress)
+        for image, (width, height) in zip(images, sizes):
+            image["width"], image["height"] = width, height
+    for image in images:
+        record = {"id": image["image_id"]} if image["image_id"] is not None else {}
+        record.update(file_name=image["file_name"], width=image["width"], height=image["height"], split=image["split"])
+        image["record"] = _text(record)
+    return IngestBatch(kind="table", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
+                       images=images, categories=_categories(category_ids),
+                       positives=_positives(rows_labels, category_ids))
 
 
 def read_features_table(path: str | Path, *, known: KnownVocabulary | None = None, add_classes: bool = False,
-                        default_split: str = "train") -> IngestBatch:
-    """Validate a features table (Parquet): ``image_id``, ``labels``, ``embedding``, optional ``split``.
+                        default_split: str = "train", sha256: str | None = None) -> IngestBatch:
+    """Validate a features table (Parquet): ``image_id``, ``labels``, ``embedding``, optional ``split``, ``file_name``.
 
     For users who already have embeddings: no image files are needed, and the embeddings become the
-    store's ``features-<hash>`` embedding set.
+    store's ``features-<hash>`` embedding set. ``image_id`` may be integers or strings (file names or
+    UUIDs, as embedding pipelines write them): they are kept as the source's ids; a string id without a
+    ``file_name`` column is the image's file name (as Datumaro names items), so ``labels.json`` gives it back.
     """
     path = Path(path)
     known = known or KnownVocabulary()
@@ -214,28 +298,28 @@ def read_features_table(path: str | Path, *, known: KnownVocabulary | None = Non
     rows_labels = [_parse_labels(row["labels"], path=path, where=_row_label(path, i)) for i, row in enumerate(rows)]
     category_ids = _assign_categories(path, rows_labels, known, add_classes)
     images: list[dict[str, Any]] = []
-    positives: set[tuple[int, int]] = set()
-    ids: list[int] = []
-    for index, (row, names) in enumerate(zip(rows, rows_labels)):
+    seen: dict[Any, int] = {}
+    for index, row in enumerate(rows):
         where = _row_label(path, index)
         image_id = row["image_id"]
-        if not is_int_id(image_id):
-            raise InputError(f"image_id {image_id!r} is not an integer", file=path, record=where,
-                             fix="use integer image ids")
-        ids.append(image_id)
+        if not is_int_id(image_id) and not (isinstance(image_id, str) and image_id.strip()):
+            raise InputError(f"image_id {image_id!r} is neither an integer nor a non-empty string", file=path,
+                             record=where, fix="use integer ids, or names (file names, UUIDs) as strings")
+        if image_id in seen:
+            raise InputError(f"duplicate image_id {image_id!r} (also {_row_label(path, seen[image_id])})", file=path,
+                             record=where, fix="one row per image")
+        seen[image_id] = index
         split = _split_of(row, default_split=default_split, path=path, where=where)
-        images.append({"image_id": image_id, "file_name": row.get("file_name"), "width": None, "height": None,
-                       "split": split, "record": {"id": image_id, "split": split}})
-        positives.update((image_id, category_ids[name]) for name in names)
-    if len(set(ids)) != len(ids):
-        seen: set[int] = set()
-        for index, image_id in enumerate(ids):
-            if image_id in seen:
-                raise InputError(f"duplicate image_id {image_id}", file=path, record=_row_label(path, index),
-                                 fix="one row per image")
-            seen.add(image_id)
-    categories = [{"category_id": cid, "name": name, "supercategory": None,
-                   "record": {"id": cid, "name": name}} for name, cid in category_ids.items()]
-    return IngestBatch(kind="features", path=path.resolve(), sha256=file_sha256(path), images_root=None,
-                       images=images, categories=categories, positives=positives,
-                       embedding_image_ids=np.asarray(ids, dtype=np.int64), embeddings=embeddings)
+        file_name = row.get("file_name")
+        if file_name is None and isinstance(image_id, str):
+            file_name = image_id  # a name is the image's file name
+        record: dict[str, Any] = {"id": image_id}
+        if file_name is not None:
+            record["file_name"] = file_name
+            file_name = normalize_file_name(file_name, source=path, record=where)
+        record["split"] = split
+        images.append({"image_id": image_id, "file_name": file_name, "file_key": file_name, "width": None,
+                       "height": None, "split": split, "record": _text(record)})
+    return IngestBatch(kind="features", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=None,
+                       images=images, categories=_categories(category_ids),
+                       positives=_positives(rows_labels, category_ids), embeddings=embeddings)

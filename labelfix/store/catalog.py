@@ -4,8 +4,13 @@ The store's input contract (:class:`~labelfix.ingest_contract.IngestBatch` in,
 :class:`~labelfix.ingest_contract.KnownVocabulary` out) is defined in :mod:`labelfix.ingest_contract`,
 a plain-data module below both ``io/`` and ``store/``: readers build batches without importing the
 store, and the store merges them without importing any reader. :mod:`labelfix.ingest` joins the two.
-This module owns the ``sources``, ``images``, ``categories``, ``annotations`` and ``original_labels``
-tables (owners are named in ``schemas/migrations``).
+This module owns the ``sources``, ``images``, ``categories``, ``annotations``, ``original_labels``,
+``source_images`` and ``source_categories`` tables (owners are named in ``schemas/migrations``).
+
+Identity (schema version 4): an image is its file (``images.file_key``), a category its name. The store
+id of a new image or category is the source's id when free, else the next free one; each source's own
+ids and records stay in ``source_images`` / ``source_categories``, so its inline export is the source as
+it was, and the labels of every source naming the same file merge on one image.
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from collections.abc import Iterator
 
-import pyarrow as pa
+import duckdb
+import numpy as np
 
 from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
 from labelfix.store.labels import add_original_positives
+
+
+INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
 
 
 @dataclass(frozen=True)
@@ -34,122 +44,253 @@ class IngestSummary:
     new_categories: int
     new_annotations: int
     new_positive_labels: int
+    known_images: int = 0  # images of the file already in the store (same file): labels merged
+    new_category_names: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.already_ingested:
             return "already ingested (same file content): nothing changed"
-        return (f"added {self.new_images} images, {self.new_categories} categories, "
+        known = f" ({self.known_images} already in the store: labels merged)" if self.known_images else ""
+        names = ""
+        if self.new_category_names:
+            shown = ", ".join(self.new_category_names[:12])
+            names = f" ({shown}{', ...' if len(self.new_category_names) > 12 else ''})"
+        return (f"added {self.new_images} images{known}, {self.new_categories} categories{names}, "
                 f"{self.new_annotations} annotations, {self.new_positive_labels} positive labels")
 
 
+def is_ingested(store: Store, *, sha256: str, kind: str, images_root: Path | None) -> bool:
+    """Whether a file with this content was already ingested as ``kind`` over the same images folder
+    (checked before the file is read; the same annotations over another folder are other images)."""
+    return bool(store.scalar("SELECT count(*) FROM sources WHERE sha256 = ? AND kind = ? "
+                             "AND images_root IS NOT DISTINCT FROM ?",
+                             [sha256, kind, None if images_root is None else str(images_root)]))
+
+
 def known_vocabulary(store: Store) -> KnownVocabulary:
-    """Category names and image file names already in the store, to reuse their ids."""
+    """Category names already in the store, to reuse their ids."""
     category_ids = dict(store.fetchall("SELECT name, category_id FROM categories"))
-    image_ids = dict(store.fetchall("SELECT file_name, image_id FROM images WHERE file_name IS NOT NULL"))
-    next_image = store.scalar("SELECT coalesce(max(image_id), 0) + 1 FROM images")
     next_category = store.scalar("SELECT coalesce(max(category_id), 0) + 1 FROM categories")
-    return KnownVocabulary(category_ids=category_ids, image_ids_by_file=image_ids,
-                           next_image_id=int(next_image), next_category_id=int(next_category))
+    return KnownVocabulary(category_ids=category_ids, next_category_id=int(next_category))
 
 
-def _check_categories(store: Store, batch: IngestBatch) -> list[dict]:
-    existing = {cid: name for cid, name in store.fetchall("SELECT category_id, name FROM categories")}
-    by_name = {name: cid for cid, name in existing.items()}
-    new = []
+def _source_key(image: dict[str, Any]) -> str:
+    """The source's own id of an image as JSON text (a table without image_id: its file name)."""
+    key = image["image_id"] if image["image_id"] is not None else image["file_name"]
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _store_category_ids(store: Store, batch: IngestBatch) -> tuple[dict[int, int], list[dict[str, Any]]]:
+    """Source category id -> store category id (a category is its name), and the categories to create."""
+    by_name = dict(store.fetchall("SELECT name, category_id FROM categories"))
+    taken = set(by_name.values())
+    mapping: dict[int, int] = {}
+    new, later = [], []
     for category in batch.categories:
-        cid, name = category["category_id"], category["name"]
-        if cid in existing:
-            if existing[cid] != name:
-                raise InputError(f"category id {cid} is {name!r} here but {existing[cid]!r} in the store",
-                                 file=batch.path, record=f"category id {cid}",
-                                 fix="use the store's category ids, or ingest into a new --db")
-            continue
+        source_id, name = category["category_id"], category["name"]
         if name in by_name:
-            raise InputError(f"category {name!r} has id {cid} here but {by_name[name]} in the store",
-                             file=batch.path, record=f"category id {cid}",
-                             fix="use the store's category ids, or ingest into a new --db")
-        new.append(category)
-    return new
-
-
-def _check_images(store: Store, batch: IngestBatch) -> list[dict]:
-    existing = dict(store.fetchall("SELECT image_id, coalesce(file_name, '') FROM images"))
-    new = []
-    for image in batch.images:
-        image_id = image["image_id"]
-        if image_id in existing:
-            if existing[image_id] != (image["file_name"] or ""):
-                raise InputError(
-                    f"image id {image_id} is {image['file_name']!r} here but {existing[image_id]!r} in the store",
-                    file=batch.path, record=f"image id {image_id}",
-                    fix="image ids must be unique across files: renumber this file's images, or use a new --db")
+            mapping[source_id] = by_name[name]
             continue
-        new.append(image)
-    return new
+        if source_id not in taken:  # keep the source's id when it is free
+            mapping[source_id] = source_id
+            taken.add(source_id)
+        else:
+            later.append(category)
+        new.append(category)
+    next_id = max(taken, default=0) + 1
+    for category in later:
+        mapping[category["category_id"]] = next_id
+        next_id += 1
+    return mapping, new
+
+
+def _store_image_ids(store: Store, batch: IngestBatch) -> tuple[np.ndarray, list[int]]:
+    """The store id of each batch image (an image is its file) and the rows of the images to create.
+
+    An image with a file already in the store is that image; a new one keeps its source id when that id
+    is free in the store, else gets the next free id. A features-table image without a file name is
+    identified by its id, as before version 4.
+    """
+    existing = {int(image_id): (key, split) for image_id, key, split in
+                store.fetchall("SELECT image_id, file_key, split FROM images")}
+    by_key = {key: image_id for image_id, (key, _) in existing.items() if key is not None}
+    ids = np.zeros(len(batch.images), np.int64)
+    new_rows: list[int] = []
+    unassigned: list[int] = []
+    taken = set(existing)
+    for row, image in enumerate(batch.images):
+        key, source_id = image["file_key"], image["image_id"]
+        found = by_key.get(key) if key is not None else (source_id if source_id in existing else None)
+        if key is None and found is not None and existing[found][0] is not None:
+            raise InputError(f"image id {source_id} has no file name here but is {existing[found][0]!r} in the "
+                             f"store", file=batch.path, record=f"image id {source_id}",
+                             fix="add a file_name column naming the same files, or ingest into a new --db")
+        if found is not None:
+            if existing[found][1] != image["split"]:
+                raise InputError(f"image {image['file_name'] or source_id!r} is in split {image['split']!r} here but "
+                                 f"{existing[found][1]!r} in the store", file=batch.path,
+                                 record=f"image id {source_id}",
+                                 fix=f"pass --split {existing[found][1]} (or fix the record's split key)")
+            ids[row] = found
+            continue
+        new_rows.append(row)
+        if isinstance(source_id, int) and not isinstance(source_id, bool) and source_id > 0 and source_id not in taken:
+            ids[row] = source_id
+            taken.add(source_id)
+        else:
+            unassigned.append(row)
+    next_id = max(taken, default=0) + 1
+    for row in unassigned:
+        ids[row] = next_id
+        next_id += 1
+    return ids, new_rows
+
+
+def _lookup(values: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    keys = np.fromiter(mapping, np.int64, len(mapping))
+    targets = np.fromiter(mapping.values(), np.int64, len(mapping))
+    order = np.argsort(keys)
+    return targets[order][np.searchsorted(keys[order], values)]
 
 
 def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
     """Add a validated batch to the store in one transaction; re-ingesting a file changes nothing.
 
+    Images already in the store (the same file) keep their id and gain this source's labels; every
+    source's own ids and records are kept in ``source_images`` / ``source_categories`` for its export.
+
     Raises
     ------
     InputError
-        When the batch conflicts with the store (an id that means something else there). Nothing is written.
+        When the batch conflicts with the store (an image in another split there). Nothing is written.
     """
+    limit = store.scalar("SELECT current_setting('memory_limit')")
+    # DuckDB would otherwise keep GBs of scan, insert and commit buffers for a large file; past this it
+    # spills to disk (the store's .tmp folder), which the streaming inserts barely need.
+    store.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        return _ingest(store, batch)
+    except duckdb.OutOfMemoryException:
+        if store.in_transaction:  # an outer transaction is aborted: nothing to retry in
+            raise
+        store.execute(f"SET memory_limit = '{limit}'")  # an unusual file: the rollback is done, try with room
+        return _ingest(store, batch)
+    finally:
+        store.execute(f"SET memory_limit = '{limit}'")
+
+
+def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
     with store.transaction():
-        if store.scalar("SELECT source_id FROM sources WHERE sha256 = ? AND kind = ?", [batch.sha256, batch.kind]):
+        if is_ingested(store, sha256=batch.sha256, kind=batch.kind, images_root=batch.images_root):
             return IngestSummary(None, True, 0, 0, 0, 0)
-        new_categories = _check_categories(store, batch)
-        new_images = _check_images(store, batch)
+        category_ids, new_categories = _store_category_ids(store, batch)
+        image_ids, new_rows = _store_image_ids(store, batch)
         source_id = int(store.scalar("SELECT coalesce(max(source_id), 0) + 1 FROM sources"))
+        root = str(batch.images_root) if batch.images_root else None
         store.execute(
             "INSERT INTO sources (source_id, kind, path, sha256, images_root, header) VALUES (?, ?, ?, ?, ?, ?)",
-            [source_id, batch.kind, str(batch.path), batch.sha256,
-             str(batch.images_root) if batch.images_root else None, json.dumps(batch.header)])
-        if new_categories:
-            categories = pa.table({
-                "category_id": [c["category_id"] for c in new_categories],
-                "name": [c["name"] for c in new_categories],
-                "supercategory": [c["supercategory"] for c in new_categories],
-                "record": [json.dumps(c["record"], ensure_ascii=False) for c in new_categories]})
-            store.insert_arrow("INSERT INTO categories SELECT category_id, name, supercategory, record FROM batch_categories",
-                               batch_categories=categories)
-        if new_images:
-            images = pa.table({
-                "image_id": pa.array([i["image_id"] for i in new_images], pa.int64()),
-                "file_name": [i["file_name"] for i in new_images],
-                "width": pa.array([i["width"] for i in new_images], pa.int32()),
-                "height": pa.array([i["height"] for i in new_images], pa.int32()),
-                "split": [i["split"] for i in new_images],
-                "record": [json.dumps(i["record"], ensure_ascii=False) for i in new_images]})
-            root = str(batch.images_root) if batch.images_root else None
-            store.insert_arrow(f"INSERT INTO images SELECT image_id, file_name, width, height, split, "
-                               f"{source_id}, {_sql_text(root)}, record FROM batch_images", batch_images=images)
-        new_annotations = 0
-        if batch.annotations:
-            annotations = pa.table({
-                "annotation_id": pa.array([a["annotation_id"] for a in batch.annotations], pa.int64()),
-                "image_id": pa.array([a["image_id"] for a in batch.annotations], pa.int64()),
-                "category_id": pa.array([a["category_id"] for a in batch.annotations], pa.int64()),
-                "record": [json.dumps(a["record"], ensure_ascii=False) for a in batch.annotations]})
-            store.insert_arrow(f"INSERT INTO annotations SELECT {source_id}, annotation_id, image_id, category_id, "
-                               f"record FROM batch_annotations", batch_annotations=annotations)
-            new_annotations = len(batch.annotations)
+            [source_id, batch.kind, str(batch.path), batch.sha256, root, json.dumps(batch.header, ensure_ascii=False)])
+        try:
+            _insert_rows(store, batch, source_id=source_id, root=root, category_ids=category_ids,
+                         new_categories=new_categories, image_ids=image_ids, new_rows=new_rows)
+        except duckdb.InvalidInputException as error:  # e.g. a lone surrogate in a string, which Python allows
+            raise InputError(f"a record cannot be stored as JSON ({error})", file=batch.path,
+                             fix="save the file as valid UTF-8 JSON") from error
+        new_annotations = len(batch.annotations) if batch.annotations is not None else 0
         added_labels = 0
-        if batch.positives:
-            cells = sorted(batch.positives)
-            positives = pa.table({"image_id": pa.array([c[0] for c in cells], pa.int64()),
-                                  "category_id": pa.array([c[1] for c in cells], pa.int64())})
+        if len(batch.positives):
+            positives = {"image_id": image_ids[batch.positives[:, 0]],
+                         "category_id": _lookup(batch.positives[:, 1], category_ids)}
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
             added_labels = add_original_positives(store, cells=positives)
-            store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
+            store.insert_arrow(f"INSERT INTO original_labels SELECT DISTINCT image_id, category_id, {source_id} "
                                f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
         if batch.embeddings is not None:
-            assert batch.embedding_image_ids is not None, "a features batch carries its image ids"
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
-                                weights_hash=batch.sha256[:12], image_ids=batch.embedding_image_ids,
-                                embeddings=batch.embeddings)
-        return IngestSummary(source_id, False, len(new_images), len(new_categories), new_annotations, added_labels)
+                                weights_hash=batch.sha256[:12], image_ids=image_ids, embeddings=batch.embeddings)
+        return IngestSummary(source_id, False, len(new_rows), len(new_categories), new_annotations, added_labels,
+                             known_images=len(batch.images) - len(new_rows),
+                             new_category_names=tuple(c["name"] for c in new_categories))
+
+
+def _spooled(path: Path, fields: int) -> str:
+    """SQL relation over a spool file of ``[position, ..., record]`` lines: ``v`` is the list of the line's
+    ``fields`` values (each line is parsed once), the record last."""
+    paths = ", ".join(f"'$[{i}]'" for i in range(fields))
+    return (f"(SELECT json_extract(json, [{paths}]) AS v FROM read_json_objects({_sql_text(str(path))}, "
+            f"format = 'newline_delimited', maximum_object_size = {1 << 24}))")
+
+
+def _ints(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+def _texts_of(values: list[Any]) -> np.ndarray:
+    """An object array (DuckDB scans dicts of numpy arrays; None is NULL): no Arrow, so no pandas import."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _insert_rows(store: Store, batch: IngestBatch, *, source_id: int, root: str | None, category_ids: dict[int, int],
+                 new_categories: list[dict[str, Any]], image_ids: np.ndarray, new_rows: list[int]) -> None:
+    """The bulk inserts of :func:`ingest_batch`. Records are minified by DuckDB (``json()``); spooled
+    records (large COCO files) are read by DuckDB from the reader's files, never through Python."""
+    if new_categories:
+        categories = {
+            "category_id": _ints([category_ids[c["category_id"]] for c in new_categories]),
+            "name": _texts_of([c["name"] for c in new_categories]),
+            "supercategory": _texts_of([c["supercategory"] for c in new_categories]),
+            "record": _texts_of([c["record"] for c in new_categories])}
+        store.insert_arrow("INSERT INTO categories SELECT category_id, name, supercategory, json(record) "
+                           "FROM batch_categories", batch_categories=categories)
+    if batch.categories:
+        store.insert_arrow(
+            f"INSERT INTO source_categories SELECT {source_id}, source_category_id, category_id, position, json(record) "
+            f"FROM batch_source_categories", batch_source_categories={
+                "source_category_id": _ints([c["category_id"] for c in batch.categories]),
+                "category_id": _ints([category_ids[c["category_id"]] for c in batch.categories]),
+                "position": np.arange(len(batch.categories), dtype=np.int32),
+                "record": _texts_of([c["record"] for c in batch.categories])})
+    if batch.images:
+        spool = batch.record_files.get("images")
+        records = (f"(SELECT v[1]::INTEGER AS position, v[2] AS record FROM {_spooled(spool, 2)})" if spool else
+                   "(SELECT position, json(record) AS record FROM batch_records)")
+        tables: dict[str, dict[str, np.ndarray]] = {"batch_source_images": {
+            "source_image_id": _texts_of([_source_key(i) for i in batch.images]),
+            "image_id": image_ids,
+            "position": np.arange(len(batch.images), dtype=np.int32)}}
+        if spool is None:
+            tables["batch_records"] = {"position": np.arange(len(batch.images), dtype=np.int32),
+                                       "record": _texts_of([i["record"] for i in batch.images])}
+        if new_rows:
+            new = [batch.images[row] for row in new_rows]
+            tables["batch_images"] = {
+                "position": np.asarray(new_rows, dtype=np.int32),
+                "file_name": _texts_of([i["file_name"] for i in new]),
+                "width": _texts_of([i["width"] for i in new]),  # ints or None: DuckDB casts on insert
+                "height": _texts_of([i["height"] for i in new]),
+                "split": _texts_of([i["split"] for i in new]),
+                "file_key": _texts_of([i["file_key"] for i in new])}
+        if new_rows:
+            store.insert_arrow(
+                f"INSERT INTO images (image_id, file_name, width, height, split, source_id, images_root, record, "
+                f"file_key) SELECT s.image_id, b.file_name, b.width, b.height, b.split, {source_id}, "
+                f"{_sql_text(root)}, r.record, b.file_key FROM batch_images b JOIN batch_source_images s "
+                f"USING (position) JOIN {records} r USING (position)", **tables)
+        store.insert_arrow(f"INSERT INTO source_images SELECT {source_id}, s.source_image_id, s.image_id, s.position, "
+                           f"r.record FROM batch_source_images s JOIN {records} r USING (position)", **tables)
+    columns, spool = batch.annotations, batch.record_files.get("annotations")
+    if columns is not None and len(columns) and spool is not None:
+        ids = {"position": np.arange(len(columns), dtype=np.int32), "annotation_id": columns.annotation_ids,
+               "image_id": image_ids[columns.image_rows], "category_id": _lookup(columns.category_ids, category_ids)}
+        # Line i of the spool is annotation i: a positional join (no hash join on ids), checked line by line.
+        store.insert_arrow(
+            f"INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record, position) "
+            f"SELECT {source_id}, p.annotation_id, p.image_id, p.category_id, a.v[2], "
+            f"CASE WHEN a.v[1]::INTEGER = p.position THEN p.position "
+            f"ELSE error('annotation records out of order') END "
+            f"FROM {_spooled(spool, 2)} a POSITIONAL JOIN batch_annotation_ids p", batch_annotation_ids=ids)
 
 
 def _sql_text(value: str | None) -> str:
@@ -163,8 +304,18 @@ def images_root_of(store: Store, image_id: int) -> Path | None:
 
 
 # -- reading the catalog back (the export) ------------------------------------------------------------------
+_BATCH_ROWS = 50_000
+
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
+
+
+def _texts(store: Store, sql: str, parameters: list[Any] | None = None) -> Iterator[str]:
+    """The first column of a query, in batches (a cursor: consume it before the next query)."""
+    reader = store.connection.sql(sql, params=parameters or None).to_arrow_reader(_BATCH_ROWS)
+    for batch in reader:
+        yield from batch.column(0).to_pylist()
 
 
 def source_headers(store: Store, *, kind: str | None = None) -> list[tuple[int, dict[str, Any]]]:
@@ -174,19 +325,79 @@ def source_headers(store: Store, *, kind: str | None = None) -> list[tuple[int, 
             store.fetchall(f"SELECT source_id, header FROM sources {where} ORDER BY source_id", parameters)]
 
 
+def source_paths(store: Store) -> dict[int, Path]:
+    """The file each source was ingested from."""
+    return {int(source_id): Path(path) for source_id, path in store.fetchall("SELECT source_id, path FROM sources")}
+
+
+def image_record_texts(store: Store) -> Iterator[str]:
+    """Every image's record (JSON text, every key kept) by store id, for the merged "labels" export.
+
+    The record gets the store's ``id`` (its own id, when different, stays as ``source_image_id``) and the
+    image file's displayed ``width`` / ``height`` where it says otherwise; other records pass as stored.
+    """
+    reader = store.connection.sql("""
+        SELECT record::VARCHAR, image_id, width, height,
+               json_extract(record, '$.id')::VARCHAR IS DISTINCT FROM image_id::VARCHAR
+               OR (width IS NOT NULL AND (json_extract(record, '$.width')::VARCHAR IS DISTINCT FROM width::VARCHAR
+                   OR json_extract(record, '$.height')::VARCHAR IS DISTINCT FROM height::VARCHAR))
+        FROM images ORDER BY image_id""").to_arrow_reader(_BATCH_ROWS)
+    for batch in reader:
+        for text, image_id, width, height, patch in zip(*(batch.column(i).to_pylist() for i in range(5))):
+            if not patch:
+                yield text
+                continue
+            record = json.loads(text)
+            if "id" in record and record["id"] != image_id:
+                record["source_image_id"] = record["id"]
+            record["id"] = image_id
+            if width is not None:
+                record["width"], record["height"] = width, height
+            yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def category_record_texts(store: Store) -> Iterator[str]:
+    """Every category's record (JSON text) by store id, with the store's ``id``."""
+    return _texts(store, """
+        SELECT CASE WHEN json_extract(record, '$.id')::VARCHAR IS DISTINCT FROM category_id::VARCHAR
+                    THEN json_merge_patch(record, json_object('id', category_id))::VARCHAR ELSE record::VARCHAR END
+        FROM categories ORDER BY category_id""")
+
+
+def source_image_texts(store: Store, *, source_id: int) -> Iterator[str]:
+    """One source's image records as it had them, in its order."""
+    return _texts(store, "SELECT record::VARCHAR FROM source_images WHERE source_id = ? ORDER BY position", [source_id])
+
+
+def source_categories(store: Store, *, source_id: int) -> list[tuple[int, int, str]]:
+    """(source's category id, store category id, record text) of one source's categories, in its order."""
+    return [(int(a), int(b), str(c)) for a, b, c in store.fetchall(
+        "SELECT source_category_id, category_id, record::VARCHAR FROM source_categories WHERE source_id = ? "
+        "ORDER BY position", [source_id])]
+
+
+def category_record(store: Store, *, category_id: int) -> dict[str, Any]:
+    """One category's record (as first ingested)."""
+    return _loads(store.scalar("SELECT record FROM categories WHERE category_id = ?", [category_id]))
+
+
+def annotation_texts(store: Store, *, source_id: int) -> Iterator[str]:
+    """One source's annotation records as they were, in its order."""
+    return _texts(store, "SELECT record::VARCHAR FROM annotations WHERE source_id = ? "
+                         "ORDER BY position NULLS LAST, annotation_id", [source_id])
+
+
+def max_annotation_id(store: Store, *, source_id: int) -> int:
+    return int(store.scalar("SELECT coalesce(max(annotation_id), 0) FROM annotations WHERE source_id = ?",
+                            [source_id]))
+
+
 def image_records(store: Store, *, source_id: int | None = None) -> list[dict[str, Any]]:
-    """The source's image records (every key kept), by image id; all images or one source's."""
-    where, parameters = ("", []) if source_id is None else ("WHERE source_id = ?", [source_id])
-    return [_loads(text) for (text,) in
-            store.fetchall(f"SELECT record FROM images {where} ORDER BY image_id", parameters)]
+    """Image records as dicts: the merged export's (store ids), or one source's as it had them."""
+    texts = image_record_texts(store) if source_id is None else source_image_texts(store, source_id=source_id)
+    return [_loads(text) for text in texts]
 
 
 def category_records(store: Store) -> list[dict[str, Any]]:
-    """The category records (every key kept), by category id."""
-    return [_loads(text) for (text,) in store.fetchall("SELECT record FROM categories ORDER BY category_id")]
-
-
-def annotation_records(store: Store, *, source_id: int) -> list[dict[str, Any]]:
-    """One source's annotation records as they were, by annotation id."""
-    return [_loads(text) for (text,) in store.fetchall(
-        "SELECT record FROM annotations WHERE source_id = ? ORDER BY annotation_id", [source_id])]
+    """The category records (every key kept, the store's ids), by category id."""
+    return [_loads(text) for text in category_record_texts(store)]

@@ -130,6 +130,11 @@ class Store:
             self._depth = 0
             self.connection.execute("COMMIT")
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a ``with store.transaction():`` block is open on this store."""
+        return self._depth > 0
+
     def cursor(self) -> "Store":
         """A store on a new cursor of the same connection, for another thread (e.g. a Streamlit session)."""
         return Store(self.connection.cursor(), path=self.path)

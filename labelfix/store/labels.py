@@ -7,6 +7,7 @@ revert all write it through the functions here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,8 +79,9 @@ def set_label(store: Store, *, image_id: int, category_id: int, state: int, orig
         "updated_at = now()", [image_id, category_id, state, origin])
 
 
-def add_original_positives(store: Store, *, cells: pa.Table) -> int:
-    """Add ingested positives (columns ``image_id``, ``category_id``) with origin ``original``; return how many.
+def add_original_positives(store: Store, *, cells: pa.Table | dict[str, np.ndarray]) -> int:
+    """Add ingested positives (columns ``image_id``, ``category_id``: an Arrow table or a dict of numpy arrays)
+    with origin ``original``; return how many.
 
     A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original.
     """
@@ -133,17 +135,56 @@ def label_counts(store: Store) -> dict[str, int]:
     return {f"{names[state]}/{origin}": count for state, origin, count in rows}
 
 
-def positive_cells(store: Store) -> list[tuple[int, int, str]]:
-    """(image_id, category_id, origin) of every positive cell, by image then class (what an export writes)."""
-    return store.fetchall(f"SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE} "
-                          f"ORDER BY image_id, category_id")
+def positive_cells(store: Store) -> Iterator[tuple[int, int, str]]:
+    """(image_id, category_id, origin) of every positive cell, by image then class (what an export writes).
+
+    Read in batches (a cursor: consume it before the next query on this store)."""
+    reader = store.connection.sql(f"SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE} "
+                                      f"ORDER BY image_id, category_id").to_arrow_reader(50_000)
+    for batch in reader:
+        yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
 
 
-def positives_without_annotation(store: Store, *, source_id: int) -> list[tuple[int, int, str]]:
-    """(image_id, category_id, origin) of positive cells of ``source_id``'s images that the source did not
-    annotate (labels added since ingest), by image then class."""
-    return store.fetchall(
-        f"SELECT l.image_id, l.category_id, l.origin FROM labels l JOIN images i USING (image_id) "
-        f"WHERE i.source_id = ? AND l.state = {POSITIVE} AND NOT EXISTS (SELECT 1 FROM annotations a "
-        f"WHERE a.source_id = ? AND a.image_id = l.image_id AND a.category_id = l.category_id) "
-        f"ORDER BY l.image_id, l.category_id", [source_id, source_id])
+def label_counts_by_origin(store: Store) -> dict[str, int]:
+    """Positive cells by origin, e.g. ``{'original': 812, 'accepted': 3}``."""
+    return dict(store.fetchall(f"SELECT origin, count(*) FROM labels WHERE state = {POSITIVE} GROUP BY origin "
+                               f"ORDER BY origin"))
+
+
+def labels_added_for_source(store: Store, *, source_id: int) -> list[tuple[str, int, int | None, str]]:
+    """Labels added since ingest that belong in one COCO source's inline export, in the source's image order.
+
+    A cell counts when it is positive with an origin other than ``original`` (accepted, auto, manual: what
+    review added; other sources' labels are not "added"), its image is in the source, and the source did
+    not annotate it. Among the COCO sources with the image, it goes to those that annotate its class
+    somewhere (the pass for that class), else to those that list the class, else to all of them (which
+    then gain the class).
+
+    Returns
+    -------
+    list of (the source's image id as JSON text, store category id, the source's category id or None, origin)
+    """
+    return [(str(a), int(b), None if c is None else int(c), str(d)) for a, b, c, d in store.fetchall(
+        f"""WITH added AS (SELECT image_id, category_id, origin FROM labels WHERE state = {POSITIVE}
+                           AND origin <> 'original'),
+        annotated AS (SELECT DISTINCT source_id, category_id FROM annotations),
+        candidates AS (
+            SELECT a.image_id, a.category_id, a.origin, si.source_id, si.source_image_id, si.position,
+                   sc.source_category_id,
+                   CASE WHEN an.source_id IS NOT NULL THEN 2 WHEN sc.category_id IS NOT NULL THEN 1 ELSE 0 END AS tier
+            FROM added a JOIN source_images si ON si.image_id = a.image_id
+            JOIN sources s ON s.source_id = si.source_id AND s.kind = 'coco'
+            LEFT JOIN source_categories sc ON sc.source_id = si.source_id AND sc.category_id = a.category_id
+            LEFT JOIN annotated an ON an.source_id = si.source_id AND an.category_id = a.category_id),
+        ranked AS (SELECT *, max(tier) OVER (PARTITION BY image_id, category_id) AS best FROM candidates)
+        SELECT source_image_id, category_id, source_category_id, origin FROM ranked r
+        WHERE source_id = $source AND tier = best
+          AND NOT EXISTS (SELECT 1 FROM annotations an WHERE an.source_id = $source AND an.image_id = r.image_id
+                          AND an.category_id = r.category_id)
+        ORDER BY position, category_id""", {"source": source_id})]
+
+
+def count_positives(store: Store, *, split: str) -> int:
+    """Positive cells of one split's images (``train`` refuses to start without any)."""
+    return int(store.scalar(f"SELECT count(*) FROM labels l JOIN images i USING (image_id) WHERE l.state = {POSITIVE} "
+                            f"AND i.split = ?", [split]))

@@ -1,0 +1,163 @@
+"""Stream a large JSON document: the top-level object's keys, and the items of its big arrays one at a time.
+
+Each item comes with its exact source text, so a record is stored and written back as it was without
+being serialised again. Python's C scanner (``json.JSONDecoder.raw_decode``) parses one item at a time
+from a sliding window over the file, so memory stays at one window plus the caller's columns, however
+large the file. Measured against ijson's C backend on a COCO-2017-train-sized file (single pass, item
+text included), this is 1.6x faster: ijson builds the same objects but has no source text to give, and
+serialising 860k annotations again costs as much as parsing them (``labelfix/bench/speed/coco_memory.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from labelfix.errors import InputError
+
+WINDOW = 8 << 20  # characters read at a time
+MAX_ITEM = 256 << 20  # an item longer than this is reported, not buffered without end
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class JsonStream:
+    """A cursor over a JSON text file read in windows; see :func:`iter_top_level`.
+
+    Parameters
+    ----------
+    handle
+        The file, opened as UTF-8 text (a byte-order mark is skipped).
+    path
+        For error messages.
+    """
+
+    def __init__(self, handle: IO[str], *, path: Path) -> None:
+        self.handle = handle
+        self.path = path
+        self.buffer = handle.read(WINDOW)
+        if self.buffer.startswith("\ufeff"):  # a UTF-8 byte-order mark (Windows editors write one)
+            self.buffer = self.buffer[1:]
+        self.pos = 0
+        self.eof = not self.buffer
+        self.lines_before = 0  # newlines in the text already dropped from the window
+        self.decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+    # -- the window ----------------------------------------------------------------------------------
+    def _more(self) -> bool:
+        """Drop what was consumed and read the next window; False at the end of the file."""
+        if self.eof:
+            return False
+        chunk = self.handle.read(WINDOW)
+        self.lines_before += self.buffer.count("\n", 0, self.pos)
+        self.buffer = self.buffer[self.pos:] + chunk
+        self.pos = 0
+        self.eof = not chunk
+        return bool(chunk)
+
+    def where(self, pos: int | None = None) -> str:
+        pos = self.pos if pos is None else pos
+        line = self.lines_before + self.buffer.count("\n", 0, pos) + 1
+        column = pos - self.buffer.rfind("\n", 0, pos)
+        return f"line {line}, column {column}"
+
+    def error(self, problem: str, pos: int | None = None) -> InputError:
+        return InputError(f"invalid JSON: {problem}", file=self.path, record=self.where(pos),
+                          fix="repair the file (e.g. `python -m json.tool FILE` shows the spot)")
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end), without consuming it."""
+        while True:
+            self.pos = _SPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, characters: str) -> str:
+        found = self.peek()
+        if not found or found not in characters:
+            wanted = " or ".join(repr(c) for c in characters)
+            raise self.error(f"expecting {wanted}, found {found!r}" if found else f"expecting {wanted}, "
+                             f"found the end of the file")
+        self.pos += 1
+        return found
+
+    def value(self) -> tuple[Any, str]:
+        """Parse the next value; return it and its source text."""
+        self.peek()
+        while True:
+            start = self.pos
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, start)
+            except json.JSONDecodeError as error:
+                if self.eof or len(self.buffer) - start > MAX_ITEM:
+                    raise self.error(error.msg, error.pos) from error
+                self._more()
+                continue
+            except ValueError as error:  # NaN / Infinity, refused by parse_constant
+                raise self.error(str(error), start) from error
+            if end >= len(self.buffer) and not self.eof:  # a number may go on in the next window
+                self._more()
+                continue
+            self.pos = end
+            return value, self.buffer[start:end]
+
+    def items(self) -> Iterator[tuple[Any, str]]:
+        """The items of the array that starts here, each with its source text."""
+        self.expect("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            if self.expect(",]") == "]":
+                return
+
+
+def iter_top_level(path: Path, *, arrays: tuple[str, ...]) -> Iterator[tuple[str, Any, "JsonStream | None"]]:
+    """Walk a JSON object's top-level keys in file order.
+
+    Yields ``(key, value, None)`` for ordinary keys and ``(key, None, stream)`` for keys in ``arrays`` whose
+    value is an array: the caller must consume ``stream.items()`` before asking for the next key.
+
+    Raises
+    ------
+    InputError
+        For a syntax error (with line and column), a top level that is not an object, or a text that
+        is not UTF-8.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stream = JsonStream(handle, path=path)
+            if stream.peek() != "{":
+                if stream.peek() == "":
+                    raise InputError("the file is empty", file=path, fix="a COCO file is a JSON object")
+                raise InputError("top level is not a JSON object", file=path,
+                                 fix="a COCO file is an object with images, annotations and categories")
+            stream.pos += 1
+            if stream.peek() == "}":
+                stream.pos += 1
+                return
+            while True:
+                key, _ = stream.value()
+                if not isinstance(key, str):
+                    raise stream.error("expecting a property name in double quotes")
+                stream.expect(":")
+                if key in arrays and stream.peek() == "[":
+                    yield key, None, stream
+                else:
+                    yield key, stream.value()[0], None
+                if stream.expect(",}") == "}":
+                    break
+            if stream.peek():
+                raise stream.error("extra data after the top-level object")
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text ({error.reason})", file=path,
+                         fix="save the annotations as UTF-8 JSON") from error
