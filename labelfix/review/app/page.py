@@ -1,0 +1,70 @@
+"""The page of items a reviewer works through, kept in the session between key presses.
+
+A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
+status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
+view to the next undecided item; the page is fetched again only when none is left, when the filters
+change, or when its leases are half way to expiry. So a key press costs no queue query at all, and the
+page does not reshuffle under the reviewer's eyes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import streamlit as st
+
+from labelfix.review.app import backend
+from labelfix.review.app.backend import Filters
+from labelfix.review.models import PENDING, QueueItem, status_of
+from labelfix.review.service import ReviewService
+
+_KEY = "_page"
+
+
+def _stale(cache: dict, filters: Filters, reviewer: str, service: ReviewService) -> bool:
+    if cache.get("filters") != filters or cache.get("reviewer") != reviewer:
+        return True
+    if time.monotonic() - cache["at"] > service.lease_seconds / 2:
+        return True  # renew the leases before they run out
+    return filters.leasing and not todo(cache)
+
+
+def todo(cache: dict | None = None) -> list[QueueItem]:
+    """The page's items still to decide, in page order (not acted on in this page, still pending)."""
+    cache = cache if cache is not None else st.session_state.get(_KEY)
+    if not cache:
+        return []
+    return [i for i in cache["items"] if i.status in PENDING and i.suggestion_id not in cache["acted"]]
+
+
+def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
+    """The page: ``items``, their images' ``boxes``, ``held`` (items per class other reviewers hold) and
+    ``acted`` (suggestion ids decided or skipped on this page); from the session, or fetched (and leased)
+    again when needed."""
+    cache = st.session_state.get(_KEY)
+    if cache is None or _stale(cache, filters, reviewer, service):
+        items = backend.page_items(service, reviewer=reviewer, filters=filters)
+        cache = {"filters": filters, "reviewer": reviewer, "at": time.monotonic(), "items": items, "acted": set(),
+                 "boxes": service.image_boxes(image_ids=[i.image_id for i in items]),
+                 "held": backend.held_by_others(service, reviewer=reviewer, run_id=filters.run_id)}
+        st.session_state[_KEY] = cache
+    return cache
+
+
+def refresh() -> None:
+    """Fetch the page again on the next run (after an undo, a batch, a change elsewhere)."""
+    st.session_state.pop(_KEY, None)
+
+
+def mark_decided(suggestion_id: int, *, decision: str | None, reviewer: str | None) -> None:
+    """Show a decision (``None``: an undo) in the page without asking the store."""
+    cache = st.session_state.get(_KEY)
+    if not cache:
+        return
+    cache["items"] = [dataclasses.replace(i, status=status_of(decision), decided_by=reviewer)
+                      if i.suggestion_id == suggestion_id else i for i in cache["items"]]
+    if decision is None:
+        cache["acted"].discard(suggestion_id)
+    else:
+        cache["acted"].add(suggestion_id)
