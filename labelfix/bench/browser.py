@@ -35,6 +35,11 @@ SHOWN_ITEM = """() => { const panel = document.querySelector('.st-key-focus_pane
     if (!panel) return null; const match = /suggestion (\\d+)/.exec(panel.innerText); return match ? Number(match[1]) : null; }"""
 
 
+# The review panel's last element is the key listener; each run gives it a new nonce, so a nonce above the
+# one read before an action means the panel's run for that action has been drawn to its end.
+PANEL_NONCE = "() => (window.__labelfixReview && window.__labelfixReview.nonce) || 0"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -109,3 +114,31 @@ def settled(page: Any, timeout_ms: int = 30_000) -> None:
 
 def shown_item(page: Any) -> int | None:
     return page.evaluate(SHOWN_ITEM)
+
+
+def panel_nonce(page: Any) -> int:
+    return int(page.evaluate(PANEL_NONCE))
+
+
+def wait_drawn(page: Any, *, before_nonce: int, timeout_ms: int = 30_000) -> None:
+    """Wait until the panel has been drawn again to its end (after a key or a click) and the page is settled."""
+    page.wait_for_function(f"() => ({PANEL_NONCE})() > {before_nonce} && ({SETTLED})()", timeout=timeout_ms,
+                           polling="raf")
+
+
+def wait_idle(page: Any, timeout_ms: int = 30_000) -> None:
+    """Wait until no key press is waiting for its drawing and the page is settled."""
+    page.wait_for_function(f"() => !(window.__labelfixReview && window.__labelfixReview.pending) && ({SETTLED})()",
+                           timeout=timeout_ms, polling="raf")
+
+
+def wait_first_item(page: Any, timeout_ms: int = 60_000) -> None:
+    """Wait until a fresh page shows its first item, drawn to the end and settled."""
+    page.wait_for_function(f"() => ({PANEL_NONCE})() > 0 && ({SHOWN_ITEM})() !== null && ({SETTLED})()",
+                           timeout=timeout_ms, polling="raf")
+
+
+def wait_next_item(page: Any, *, before_item: int | None, before_nonce: int, timeout_ms: int = 30_000) -> None:
+    """Wait until the panel has been drawn again to its end, shows another item, and the page is settled."""
+    page.wait_for_function(f"() => ({PANEL_NONCE})() > {before_nonce} && ({SHOWN_ITEM})() !== {before_item or 'null'}"
+                           f" && ({SETTLED})()", timeout=timeout_ms, polling="raf")

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from labelfix.bench.browser import SETTLED, SHOWN_ITEM, launch_chromium, review_server, settled, shown_item
+from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, settled, shown_item,
+                                    wait_first_item, wait_next_item)
 
 TIMING_ENV_VAR = "LABELFIX_REVIEW_TIMING"  # labelfix.review.app.state logs run times with it (that module needs Streamlit)
 
@@ -107,10 +108,6 @@ def _summary(values: list[float]) -> dict[str, Any]:
             "values": [round(v, 4) for v in values]}
 
 
-_SHOWN = f"({SHOWN_ITEM})()"
-_SETTLED = f"({SETTLED})()"
-
-
 def _decision_key(page: Any, n: int) -> str:
     """Alternate yes and no, in the keys the shown item asks for (A / X to add, R / X to remove)."""
     question = page.locator(".st-key-focus_panel h2").first.inner_text()
@@ -143,11 +140,11 @@ class _ServerTimes:
 
 
 def _press_and_time(page: Any, key: str) -> float:
-    before = shown_item(page)
+    before, nonce = shown_item(page), panel_nonce(page)
     page.locator(".st-key-flash").click(position={"x": 2, "y": 2})  # the page, not an input, has focus
     start = time.perf_counter()
     page.keyboard.press(key)
-    page.wait_for_function(f"() => ({_SHOWN}) !== {before} && ({_SETTLED})", timeout=30_000, polling="raf")
+    wait_next_item(page, before_item=before, before_nonce=nonce)
     return time.perf_counter() - start
 
 
@@ -176,14 +173,14 @@ def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], lo
                 page = context.new_page()
                 start = time.perf_counter()
                 page.goto(f"{url}/?reviewer=bench", wait_until="commit")
-                page.wait_for_function(f"() => ({_SHOWN}) !== null && ({_SETTLED})", timeout=60_000, polling="raf")
+                wait_first_item(page)
                 loads_s.append(time.perf_counter() - start)
                 context.close()
             result["first_load_s"] = {"cold": round(loads_s[0], 4), "warm": _summary(loads_s[1:])}
             context = browser.new_context(viewport={"width": 1500, "height": 1300})
             page = context.new_page()
             page.goto(f"{url}/?reviewer=bench", wait_until="commit")
-            page.wait_for_function(f"() => ({_SHOWN}) !== null && ({_SETTLED})", timeout=60_000, polling="raf")
+            wait_first_item(page)
             result["decision_s"], result["server_run_s"] = {}, {}
             for size in page_sizes:
                 _set_page_size(page, size)

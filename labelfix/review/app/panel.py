@@ -136,14 +136,10 @@ def _progress_line(progress: list[ClassProgress], overall: ClassProgress, catego
                    held: dict[int, int]) -> None:
     chosen = next((p for p in progress if p.category_id == category_id), overall)
     others = held.get(category_id, 0) if category_id is not None else sum(held.values())
-    columns = st.columns([3, 1, 1, 1, 1])
-    columns[0].markdown(f"**{chosen.name}**: {chosen.decided} of {chosen.total} decided · {chosen.pending} to review"
-                        + (f" · {others} held by other reviewers" if others else ""))
-    columns[1].metric("To review", chosen.pending)
-    columns[2].metric("Added / removed", chosen.accepted)
-    columns[3].metric("Said no", chosen.rejected)
-    columns[4].metric("Done", f"{chosen.decided} / {chosen.total}")
-    st.progress(chosen.fraction_done)
+    st.progress(chosen.fraction_done,
+                text=f"**{chosen.name}**: {chosen.decided} of {chosen.total} decided ({chosen.accepted} added or "
+                     f"removed, {chosen.rejected} said no) · {chosen.pending} to review"
+                     + (f" · {others} held by other reviewers" if others else ""))
 
 
 def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters, name: str) -> None:
@@ -183,8 +179,10 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
             row[1].button("Cancel", key="accept_above_cancel", on_click=lambda: st.session_state.pop("_accept_above"))
 
 
-def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem]) -> QueueItem | None:
-    """The item to show large: the one navigated to, else the page's first item still to decide."""
+def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem],
+                filters: Filters) -> QueueItem | None:
+    """The item to show large: the one navigated to, else the page's first item still to decide (when
+    listing decided items: the first of the page)."""
     focus_id = st.session_state.get("focus")
     if focus_id is not None:
         found = next((i for i in items if i.suggestion_id == focus_id), None)
@@ -196,6 +194,8 @@ def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[Queu
             st.session_state.pop("focus", None)
     skipped_now = st.session_state.get("_skipped_now", set())
     fresh = [i for i in todo if i.suggestion_id not in skipped_now]
+    if not fresh and not filters.leasing:
+        return items[0] if items else None
     return fresh[0] if fresh else None
 
 
@@ -229,11 +229,14 @@ def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     items, held, todo = current["items"], current["held"], page.todo(current)
     classes_box.html(_class_list(progress.by_class, held, filters.category_id))
     message = last_flash()
-    status = st.container(key="flash", height=56, border=False)
+    top = st.columns([5, 1], vertical_alignment="center")
+    status = top[0].container(key="flash", height=56, border=False)
     if message:
         getattr(status, message[0])(message[1])
+    top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
+                  help="undo your own last decision (never someone else's)")
     _progress_line(progress.by_class, progress.overall, filters.category_id, held)
-    focus = _focus_item(service_, items, todo)
+    focus = _focus_item(service_, items, todo, filters)
     st.session_state["_shown"] = focus
     st.session_state["_page_ids"] = [i.suggestion_id for i in items]
     if focus is not None:
