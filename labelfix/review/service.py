@@ -172,7 +172,8 @@ class ReviewService(ReviewQueries):
     def next_items(self, *, reviewer: str, n: int = 1, category_id: int | None = None,
                    run_id: int | None = None, head_first: bool = False, min_score: float | None = None,
                    max_score: float | None = None, kinds: Sequence[str] | None = None,
-                   statuses: Sequence[str] = PENDING, keep_other_leases: bool = False) -> list[QueueItem]:
+                   statuses: Sequence[str] = PENDING, keep_other_leases: bool = False, image_id: int | None = None,
+                   with_label: int | None = None) -> list[QueueItem]:
         """Lease the next ``n`` pending items to ``reviewer`` and return them in queue order.
 
         Items leased to another reviewer are never returned while that lease is live; expired leases are free
@@ -184,7 +185,7 @@ class ReviewService(ReviewQueries):
             Who reviews; recorded on the lease.
         n
             How many items (a page of the grid, or 1).
-        category_id, run_id, head_first, min_score, max_score, kinds
+        category_id, run_id, head_first, min_score, max_score, kinds, image_id, with_label
             As in :meth:`items`.
         statuses
             ``open``, ``skipped`` or both (the default): which pending items to take.
@@ -201,7 +202,8 @@ class ReviewService(ReviewQueries):
             drop_expired_leases(store, now=now)
             chosen = self._select(store, category_id=category_id, run_id=run_id, statuses=list(statuses),
                                   min_score=min_score, max_score=max_score, head_first=head_first,
-                                  limit=max(int(n), 0), offset=0, kinds=kinds, free_for=reviewer)
+                                  limit=max(int(n), 0), offset=0, kinds=kinds, free_for=reviewer,
+                                  image_id=image_id, with_label=with_label)
             expires = now + dt.timedelta(seconds=self.lease_seconds)
             lease(store, suggestion_ids=[item.suggestion_id for item in chosen], reviewer=reviewer,
                   expires_at=expires, release_others=not keep_other_leases)
