@@ -30,7 +30,6 @@ import pyarrow as pa
 
 from labelfix.review.models import (
     DECISIONS,
-    EFFECTIVE_EVENTS_SQL,
     PENDING,
     STATUSES,
     BatchResult,
@@ -533,11 +532,13 @@ class ReviewService(ReviewQueries):
 
     def _restore_cell(self, store: Store, changes: _Changes, *, image_id: int, category_id: int) -> None:
         """Set a cell from its latest still-effective decision with a label effect, else its original state."""
+        # An undo carries the cell of the event it cancels: only this cell's events are read.
         rows = store.fetchall(
-            f"SELECT e.decision, coalesce(s.kind, 'missing') FROM ({EFFECTIVE_EVENTS_SQL} "
-            f"AND e.image_id = ? AND e.category_id = ?) e "
-            f"LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id ORDER BY e.event_id DESC",
-            [image_id, category_id])
+            "WITH ev AS (SELECT * FROM review_events WHERE image_id = ? AND category_id = ?) "
+            "SELECT e.decision, coalesce(s.kind, 'missing') FROM ev e "
+            "LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id WHERE e.decision <> 'undo' "
+            "AND NOT EXISTS (SELECT 1 FROM ev u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id) "
+            "ORDER BY e.event_id DESC", [image_id, category_id])
         for decision, kind in rows:
             effect = label_effect(kind, decision)
             if effect is not None:

@@ -50,24 +50,44 @@ _STATE_UPSERT = """ON CONFLICT (suggestion_id) DO UPDATE SET run_id = excluded.r
     reviewer = excluded.reviewer, event_id = excluded.event_id, decided_at = excluded.decided_at"""
 
 
+def _state_rows(ids_sql: str) -> str:
+    """Rows of ``review_state`` for the suggestions a ``SELECT suggestion_id ...`` query yields (its parameters
+    are needed twice): their latest event in force, for current (not superseded) suggestions only.
+
+    An undo carries the suggestion id of the event it cancels, so only those suggestions' events are read;
+    the whole log's anti-join took 100 ms at 200k events, and a join with all suggestions 40 ms.
+    """
+    return f"""
+        WITH ev AS (SELECT * FROM review_events WHERE suggestion_id IN ({ids_sql})),
+        sg AS (SELECT suggestion_id, run_id, kind FROM suggestions
+               WHERE suggestion_id IN ({ids_sql}) AND superseded_at IS NULL)
+        SELECT e.suggestion_id, any_value(sg.run_id), any_value(sg.kind), arg_max(e.image_id, e.event_id),
+               arg_max(e.category_id, e.event_id), arg_max(e.decision, e.event_id),
+               arg_max(e.reviewer, e.event_id), max(e.event_id), arg_max(e.created_at, e.event_id)
+        FROM ev e JOIN sg ON sg.suggestion_id = e.suggestion_id
+        WHERE e.decision <> 'undo'
+          AND NOT EXISTS (SELECT 1 FROM ev u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)
+        GROUP BY e.suggestion_id"""
+
+
 def _refresh_state(store: Store, *, ids_sql: str, parameters: Sequence[object] = ()) -> None:
     """Recompute ``review_state`` for the suggestions a ``SELECT suggestion_id ...`` query yields."""
     params = list(parameters)
-    store.execute(f"""
-        INSERT INTO review_state ({_STATE_COLUMNS})
-        SELECT e.suggestion_id, any_value(s.run_id), any_value(s.kind), arg_max(e.image_id, e.event_id),
-               arg_max(e.category_id, e.event_id), arg_max(e.decision, e.event_id),
-               arg_max(e.reviewer, e.event_id), max(e.event_id), arg_max(e.created_at, e.event_id)
-        FROM ({EFFECTIVE_EVENTS_SQL}) e
-        JOIN suggestions s ON s.suggestion_id = e.suggestion_id AND s.superseded_at IS NULL
-        WHERE e.suggestion_id IN ({ids_sql}) GROUP BY e.suggestion_id
-        {_STATE_UPSERT}""", params)
+    store.execute(f"INSERT INTO review_state ({_STATE_COLUMNS}) {_state_rows(ids_sql)} {_STATE_UPSERT}", params * 2)
     # Suggestions whose every event is undone (or an undo), and superseded ones, have no state.
     store.execute(f"""
-        DELETE FROM review_state WHERE suggestion_id IN ({ids_sql}) AND suggestion_id NOT IN (
-            SELECT e.suggestion_id FROM ({EFFECTIVE_EVENTS_SQL}) e
-            JOIN suggestions s ON s.suggestion_id = e.suggestion_id AND s.superseded_at IS NULL
-            WHERE e.suggestion_id IN ({ids_sql}))""", params * 2)
+        DELETE FROM review_state WHERE suggestion_id IN ({ids_sql})
+          AND suggestion_id NOT IN (SELECT suggestion_id FROM ({_state_rows(ids_sql)}))""", params * 3)
+
+
+def _refresh_one(store: Store, *, suggestion_id: int) -> None:
+    """:func:`_refresh_state` for one suggestion (an undo key press): one read, then one small write."""
+    row = store.fetchone(_state_rows("SELECT ?::BIGINT"), [suggestion_id, suggestion_id])
+    if row is None:
+        store.execute("DELETE FROM review_state WHERE suggestion_id = ?", [suggestion_id])
+    else:
+        store.execute(f"INSERT INTO review_state ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                      f"{_STATE_UPSERT}", list(row))
 
 
 def forget_state(store: Store, *, suggestions_sql: str, parameters: Sequence[object] = ()) -> None:
@@ -117,7 +137,7 @@ def record_event(store: Store, *, suggestion_id: int | None, image_id: int, cate
         "undoes_event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
         [suggestion_id, image_id, category_id, reviewer, decision, note, undoes_event_id, created_at]))
     if suggestion_id is not None:
-        _refresh_state(store, ids_sql="SELECT ?", parameters=[int(suggestion_id)])
+        _refresh_one(store, suggestion_id=int(suggestion_id))
     return event_id
 
 
