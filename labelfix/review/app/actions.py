@@ -1,8 +1,9 @@
 """What the app does on a key, a button or a click: callbacks that run before the (fragment) rerun.
 
-Every decision goes through :func:`decide`, with the item the page showed when the key or button was
-pressed; a press on a page that has moved on (a double press, a held key, a stale button) records
-nothing. Outcomes are said in words of the label ("added 'seven' to image 12").
+Every decision goes through :func:`decide` with the item the page showed when the key or button was
+pressed, and the service's ``submit`` records it at most once: a press on a page that has moved on (a
+double press, a held key, a stale button) records nothing and raises nothing. The outcome is said in
+words of the label ("'seven' added to image 12").
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import uuid
 import streamlit as st
 
 from labelfix.errors import LabelfixError
-from labelfix.review.app import backend, keys, page
+from labelfix.review.app import keys, page
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.state import flash, service
-from labelfix.review.app.wording import outcome, undo_outcome, wording
-from labelfix.review.models import PENDING, QueueItem
+from labelfix.review.app.wording import wording
+from labelfix.review.models import PENDING, QueueItem, ReviewEvent
 
 NEXT_KEYS = ("j", "arrowright")
 PREVIOUS_KEYS = ("k", "arrowleft")
@@ -34,25 +35,23 @@ def shown() -> QueueItem | None:
 
 
 def decide(item: QueueItem, decision: str, *, press: str) -> None:
-    """Record ``decision`` on ``item`` (as shown) for the current reviewer; ``press`` identifies the key or click."""
+    """Record ``decision`` on ``item`` (as shown) for the current reviewer; ``press`` names the key press or click."""
     if item.status not in PENDING:
-        flash("info", f"'{item.category_name}' on image {item.image_id} is already {item.status}: U undoes your "
-                      f"last decision")
+        flash("info", f"'{item.category_name}' on image {item.image_id} is already {item.status}: "
+                      f"U undoes your last decision")
         return
     reviewer = current_reviewer().name
     try:
-        done = backend.submit(service(), item=item, reviewer=reviewer, decision=decision,
-                              token=f"{_session_token()}-{press}")
+        result = service().submit(suggestion_id=item.suggestion_id, reviewer=reviewer, decision=decision,  # type: ignore[arg-type]
+                                  expected_status=item.status, token=f"{_session_token()}-{press}")
     except LabelfixError as error:
         flash("warning", error.problem)
         return
-    if not done.applied:
-        if press.startswith("key"):
-            return  # a repeated or stale key press: nothing happened, and nothing to say
-        flash("warning", f"nothing recorded: {done.reason}")
+    if not result.applied:
+        if not press.startswith("key"):  # a repeated key press did nothing, and says nothing
+            flash("warning", f"nothing recorded: {result.message}")
         return
-    text = outcome(kind=item.kind, decision=decision, name=item.category_name, image_id=item.image_id)
-    flash("success", f"{text} · U undoes")
+    flash("success", f"{result.message} · U undoes")
     if decision in ("skip", "unsure"):
         st.session_state.setdefault("_skipped_now", set()).add(item.suggestion_id)
     page.mark_decided(item.suggestion_id, decision=decision, reviewer=reviewer)
@@ -64,64 +63,62 @@ def on_button(suggestion_id: int, decision: str) -> None:
     item = shown()
     if item is None or item.suggestion_id != suggestion_id:
         return
-    decide(item, decision, press=f"button-{suggestion_id}-{decision}")
+    decide(item, decision, press=f"button-{suggestion_id}-{decision}-{st.session_state.get('_nonce')}")
 
 
 def undo_last() -> None:
     """Undo this reviewer's own last decision and show that item again."""
-    try:
-        event = backend.undo_own(service(), reviewer=current_reviewer().name)
-    except LabelfixError as error:
-        flash("warning", error.problem)
-        return
-    _after_undo(event)
+    _undo(None)
 
 
 def undo_item(suggestion_id: int) -> None:
-    """Undo this reviewer's decision on one suggestion."""
+    """Undo this reviewer's own decision on one suggestion."""
+    _undo(suggestion_id)
+
+
+def _undo(suggestion_id: int | None) -> None:
     try:
-        event = backend.undo_own(service(), reviewer=current_reviewer().name, suggestion_id=suggestion_id)
+        event = service().undo(reviewer=current_reviewer().name, suggestion_id=suggestion_id)
     except LabelfixError as error:
         flash("warning", error.problem)
         return
     _after_undo(event)
 
 
-def _after_undo(event) -> None:
+def _after_undo(event: ReviewEvent | None) -> None:
     if event is None or event.suggestion_id is None:
         flash("info", "nothing of yours to undo")
         return
     item = service().item(suggestion_id=event.suggestion_id)
-    undone = [e for e in service().history(suggestion_id=event.suggestion_id) if e.event_id == event.undoes_event_id]
-    decision = undone[0].decision if undone else "accept"
-    flash("success", undo_outcome(kind=item.kind, decision=decision, name=item.category_name, image_id=item.image_id))
+    flash("success", f"undid your decision: {item.outcome('undo')}")
     st.session_state.get("_skipped_now", set()).discard(item.suggestion_id)
     page.mark_decided(item.suggestion_id, decision=None, reviewer=None)
     st.session_state["focus"] = item.suggestion_id
 
 
 def _move(step: int) -> None:
-    page: list[int] = st.session_state.get("_page_ids", [])
+    page_ids: list[int] = st.session_state.get("_page_ids", [])
     current = shown()
     if current is None:
         return
     here = current.suggestion_id
-    if here in page:
-        index = page.index(here) + step
-        if 0 <= index < len(page):
-            st.session_state["focus"] = page[index]
+    if here in page_ids:
+        index = page_ids.index(here) + step
+        if 0 <= index < len(page_ids):
+            st.session_state["focus"] = page_ids[index]
             return
         if step > 0:
             flash("info", "last item of this page: decide it to get the next ones")
             return
-    recent = [i.suggestion_id for i in backend.recent_items(service(), reviewer=current_reviewer().name)]
-    if here in page:  # going back from the first item of the page: your latest decision
+    recent = [i.suggestion_id for i in service().recent_items(reviewer=current_reviewer().name, limit=50)
+              if i.suggestion_id not in page_ids]
+    if here in page_ids:  # back from the first item of the page: your latest decision before this page
         target = recent[0] if recent else None
     elif here in recent:
         index = recent.index(here) - step
-        target = recent[index] if 0 <= index < len(recent) else (page[0] if page and index < 0 else None)
+        target = recent[index] if 0 <= index < len(recent) else (page_ids[0] if page_ids and index < 0 else None)
     else:
-        target = page[0] if page else None
+        target = page_ids[0] if page_ids else None
     if target is None:
         flash("info", "no earlier decisions of yours")
         return
@@ -145,8 +142,8 @@ def on_key() -> None:
         words = wording(item.kind, item.category_name)
         action = words.action_for_key(key)
         if action is None:
-            keys_here = " · ".join(f"{a.key.upper()} {a.label.lower()}" for a in words.actions)
-            flash("info", f"this item asks to {words.question} — keys: {keys_here}")
+            keys_here = " · ".join(f"{a.key.upper()} {a.label}" for a in words.actions)
+            flash("info", f"this item asks to {words.question} Keys: {keys_here}")
             return
         decide(item, action.decision, press=f"key-{event.get('seq')}")
 
@@ -156,10 +153,6 @@ def on_view() -> None:
     event = keys.event("view")
     if event is not None and isinstance(event.get("item"), int):
         st.session_state["focus"] = int(event["item"])
-
-
-def view(suggestion_id: int) -> None:
-    st.session_state["focus"] = suggestion_id
 
 
 def unskip() -> None:
@@ -204,19 +197,23 @@ def ask_accept_above(category_id: int, name: str, min_score: float, n: int) -> N
     st.session_state["_accept_above"] = (category_id, name, float(min_score), int(n))
 
 
+def cancel_accept_above() -> None:
+    st.session_state.pop("_accept_above", None)
+
+
 def confirm_accept_above() -> None:
     request = st.session_state.pop("_accept_above", None)
     if not request:
         return
     category_id, name, min_score, _ = request
     try:
-        recorded, left = backend.accept_above(service(), reviewer=current_reviewer().name, category_id=category_id,
-                                              min_score=min_score, run_id=st.session_state.get("_run_id"))
+        result = service().accept_above(reviewer=current_reviewer().name, category_id=category_id,
+                                        min_score=min_score, run_id=st.session_state.get("_run_id"))
     except LabelfixError as error:
         flash("warning", error.problem)
         return
     page.refresh()
-    text = f"added '{name}' to {recorded} images (every open suggestion scoring ≥ {min_score:.4f})"
-    if left:
-        text += f"; {left} left alone (held by others or decided meanwhile)"
+    text = f"added '{name}' to {len(result.events)} images (every open suggestion scoring ≥ {min_score:.4f})"
+    if result.conflicts:
+        text += f"; {len(result.conflicts)} left alone (held by others or decided meanwhile)"
     flash("success", text)

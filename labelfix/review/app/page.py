@@ -2,9 +2,9 @@
 
 A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
 status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
-view to the next undecided item; the page is fetched again only when none is left, when the filters
-change, or when its leases are half way to expiry. So a key press costs no queue query at all, and the
-page does not reshuffle under the reviewer's eyes.
+view to the next undecided item; the page is fetched again only when none is left or the filters
+change, and its leases are renewed (``heartbeat``) before they run out. So a key press costs no queue
+query, and the page does not reshuffle under the reviewer's eyes.
 """
 
 from __future__ import annotations
@@ -14,20 +14,11 @@ import time
 
 import streamlit as st
 
-from labelfix.review.app import backend
-from labelfix.review.app.backend import Filters
+from labelfix.review.app.backend import Filters, page_items
 from labelfix.review.models import PENDING, QueueItem, status_of
 from labelfix.review.service import ReviewService
 
 _KEY = "_page"
-
-
-def _stale(cache: dict, filters: Filters, reviewer: str, service: ReviewService) -> bool:
-    if cache.get("filters") != filters or cache.get("reviewer") != reviewer:
-        return True
-    if time.monotonic() - cache["at"] > service.lease_seconds / 2:
-        return True  # renew the leases before they run out
-    return filters.leasing and not todo(cache)
 
 
 def todo(cache: dict | None = None) -> list[QueueItem]:
@@ -43,17 +34,23 @@ def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
     ``acted`` (suggestion ids decided or skipped on this page); from the session, or fetched (and leased)
     again when needed."""
     cache = st.session_state.get(_KEY)
-    if cache is None or _stale(cache, filters, reviewer, service):
-        items = backend.page_items(service, reviewer=reviewer, filters=filters)
+    if cache is None or cache["filters"] != filters or cache["reviewer"] != reviewer \
+            or (filters.leasing and not todo(cache)):
+        items = page_items(service, reviewer=reviewer, filters=filters)
         cache = {"filters": filters, "reviewer": reviewer, "at": time.monotonic(), "items": items, "acted": set(),
                  "boxes": service.image_boxes(image_ids=[i.image_id for i in items]),
-                 "held": backend.held_by_others(service, reviewer=reviewer, run_id=filters.run_id)}
+                 "held": service.held_by_others(reviewer=reviewer, run_id=filters.run_id)}
         st.session_state[_KEY] = cache
+    elif filters.leasing and time.monotonic() - cache["at"] > service.lease_seconds / 3:
+        # renew what is still to decide before the leases run out; others may now hold more or less
+        service.heartbeat(reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in todo(cache)])
+        cache["held"] = service.held_by_others(reviewer=reviewer, run_id=filters.run_id)
+        cache["at"] = time.monotonic()
     return cache
 
 
 def refresh() -> None:
-    """Fetch the page again on the next run (after an undo, a batch, a change elsewhere)."""
+    """Fetch the page again on the next run (after a batch, a change elsewhere)."""
     st.session_state.pop(_KEY, None)
 
 

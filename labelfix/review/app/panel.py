@@ -15,12 +15,12 @@ from pathlib import Path
 import streamlit as st
 
 from labelfix.errors import LabelfixError
-from labelfix.review.app import actions, backend, page, pictures
+from labelfix.review.app import actions, page, pictures
 from labelfix.review.app.backend import Filters
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
-from labelfix.review.app.state import last_flash, log_timing, service
+from labelfix.review.app.state import last_flash, log_timing, page_session, service
 from labelfix.review.app.wording import human_time, score_text, wording
 from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
 from labelfix.review.service import ReviewService
@@ -150,12 +150,12 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
     box = st.expander(f"Add '{name}' to all open items above a score", key="accept_above_box", on_change="rerun")
     if not box.open:
         return
-    estimate = backend.precision_estimate(service_, reviewer=reviewer.name, category_id=category_id,
-                                          run_id=filters.run_id)
+    estimate = service_.precision_estimate(reviewer=reviewer.name, category_id=category_id, run_id=filters.run_id)
     with box:
-        if estimate.n:
+        if estimate.n and estimate.precision is not None:
             text = (f"Your last {estimate.n} decisions on '{name}' added it {estimate.accepted} times: precision "
-                    f"**{estimate.precision:.0%}** (95% interval {estimate.low:.0%}–{estimate.high:.0%}).")
+                    f"**{estimate.precision:.0%}** ({estimate.confidence:.0%} interval "
+                    f"{estimate.low:.0%}–{estimate.high:.0%}).")
             if estimate.stop_score is not None:
                 text += (f" Suggested stopping score: **{score_text(estimate.stop_score)}** (your precision "
                          f"stays ≥ {estimate.target:.0%} down to it).")
@@ -176,7 +176,7 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
             row = st.columns([1, 1, 3])
             row[0].button("Confirm", key="accept_above_confirm", type="primary",
                           on_click=actions.confirm_accept_above)
-            row[1].button("Cancel", key="accept_above_cancel", on_click=lambda: st.session_state.pop("_accept_above"))
+            row[1].button("Cancel", key="accept_above_cancel", on_click=actions.cancel_accept_above)
 
 
 def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem],
@@ -221,6 +221,12 @@ def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueI
 def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     """The part of the page that changes with each decision; reruns alone on keys and clicks inside it."""
     started = time.perf_counter()
+    with page_session():
+        _draw_panel(filters, reviewer, classes_box)
+    log_timing("panel", started)
+
+
+def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     nonce = st.session_state["_nonce"] = st.session_state.get("_nonce", 0) + 1
     st.session_state["_run_id"] = filters.run_id
     service_ = service()
@@ -244,7 +250,6 @@ def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     if focus is None:
         _nothing_to_show(filters, items, todo, held, progress.by_class)
         key_listener(item=None, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
-        log_timing("panel", started)
         return
     boxes = current["boxes"]
     if focus.image_id not in boxes:
@@ -258,4 +263,3 @@ def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     # Last: the listener learns the shown item only once everything above is drawn.
     key_listener(item=focus.suggestion_id, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
-    log_timing("panel", started)

@@ -45,7 +45,7 @@ def _image_file(db: str, image_id: int) -> tuple[str | None, float]:
 
 
 def _arguments(item: QueueItem, boxes: Iterable[ImageBox], size: int) -> tuple:
-    path, mtime = _image_file(str(service().store.path), item.image_id)
+    path, mtime = _image_file(str(service().path), item.image_id)
     return path, mtime, tuple((b.category_id, b.name, b.bbox) for b in boxes), item.category_id, size
 
 

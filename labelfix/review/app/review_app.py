@@ -21,7 +21,7 @@ from labelfix.errors import LabelfixError
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.panel import review_panel
 from labelfix.review.app.sidebar import export_section, sidebar
-from labelfix.review.app.state import log_timing, service
+from labelfix.review.app.state import log_timing, page_session, service
 from labelfix.review.app.team import team_section
 
 
@@ -34,10 +34,12 @@ def main() -> None:
     except LabelfixError as error:
         st.error(error.message)
         st.stop()
-    filters, classes_box = sidebar(service_, reviewer)
+    with page_session():
+        filters, classes_box = sidebar(service_, reviewer)
     review_panel(filters, reviewer, classes_box)
-    team_section(service_, reviewer, run_id=filters.run_id)
-    export_section(service_, reviewer)
+    with page_session():
+        team_section(service_, reviewer, run_id=filters.run_id)
+        export_section(service_, reviewer)
     log_timing("page", started)
 
 

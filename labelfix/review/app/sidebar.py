@@ -112,7 +112,8 @@ def _write_export() -> None:
 
     folder = export_dir()
     try:
-        summary = export_coco(service().store, out_dir=folder)
+        with service().connection() as store:
+            summary = export_coco(store, out_dir=folder)
     except OSError as error:
         flash("error", f"could not write into {folder}: {error}")
         return

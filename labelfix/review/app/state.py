@@ -1,31 +1,30 @@
-"""Where the review app gets its store, service, export folder and messages (one place for each).
+"""Where the review app gets its service, export folder and messages (one place for each).
 
 Streamlit reruns the script in a new thread on every interaction and, with fast reruns, lets the old
-run finish its current call while the new one starts; two runs sharing one DuckDB cursor then read each
-other's results (issue 14: "connection is busy", "not enough values to unpack"). So every script run
-gets its own cursor: :func:`service` keeps one :class:`ReviewService` per thread, over the one
-connection of the server process.
+run finish its current call while the new one starts (issue 14: two runs sharing one DuckDB cursor read
+each other's results). The service of :meth:`ReviewService.open` is safe from any thread (a cursor per
+call) and holds the store file only while calls run, so ``labelfix status``, ``export`` and the
+FiftyOne commands can use the store while reviewers work; :func:`page_session` keeps the file open for
+one script run instead of opening it per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
 
 from labelfix.review.service import ReviewService
-from labelfix.store import open_store
-from labelfix.store.database import DB_ENV_VAR, Store, resolve_db_path
+from labelfix.store.database import DB_ENV_VAR, resolve_db_path
 
 EXPORT_DIR_ENV_VAR = "LABELFIX_EXPORT_DIR"
 TIMING_ENV_VAR = "LABELFIX_REVIEW_TIMING"
-
-_local = threading.local()
 
 
 def db_path() -> Path:
@@ -36,20 +35,26 @@ def db_path() -> Path:
     return resolve_db_path(known.db or os.environ.get(DB_ENV_VAR) or None).resolve()
 
 
+# The file stays open this long after a run, so a decision's callback and the run it causes share one
+# open; a reviewer's pause is longer, and other commands get the file then.
+LINGER_SECONDS = 0.5
+
+
 @st.cache_resource(show_spinner=False)
-def _server_store(db: str) -> Store:
-    """The one read-write connection of this server process."""
-    return open_store(db, create=False)
+def _service_for(db: str) -> ReviewService:
+    return ReviewService.open(db, linger_seconds=LINGER_SECONDS)
 
 
 def service() -> ReviewService:
-    """The review service of this script run: its own cursor, never shared with an overlapping run."""
-    db = str(db_path())
-    cached = getattr(_local, "service", None)
-    if cached is None or cached[0] != db:
-        cached = (db, ReviewService(_server_store(db).cursor()))
-        _local.service = cached
-    return cached[1]
+    """The review service of this server process (one for every session and thread)."""
+    return _service_for(str(db_path()))
+
+
+@contextlib.contextmanager
+def page_session() -> Iterator[None]:
+    """Keep the store file open for one script run (its calls share one open)."""
+    with service().session():
+        yield
 
 
 def export_dir() -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labelfix.review.app import backend
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.wording import human_time
 from labelfix.review.service import ReviewService
@@ -15,7 +14,7 @@ def team_section(service: ReviewService, reviewer: Reviewer, *, run_id: int | No
     if reviewer.role != "lead":
         return
     with st.expander("Reviewers (lead)", key="team_box"):
-        rows = backend.reviewer_counts(service, run_id=run_id)
+        rows = service.reviewer_stats(run_id=run_id)
         if not rows:
             st.caption("No decisions yet.")
             return

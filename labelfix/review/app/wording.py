@@ -1,10 +1,10 @@
-"""What the review app says: questions, keys and outcomes worded as what a decision does to the label.
+"""What the review app says: questions, keys and buttons worded as what a decision does to the label.
 
 A *missing-label* suggestion asks to **add** a class the image probably shows; a *spurious-label*
 suggestion asks to **remove** a label the image probably does not deserve. The two must never read
 alike (issue 14: "eight?" over a plainly visible 8 turned it into a verified negative), so each kind
-has its own question, colour, button words and accept key, and every decision is reported as its
-effect on the image ("added 'seven' to image 12").
+has its own question, colour, button words and accept key; the service words the outcome of every
+decision as its effect on the image (``QueueItem.outcome``: "'seven' added to image 12").
 
 No Streamlit and no store here: plain functions the app and the tests share.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-__all__ = ["ACTIONS", "Action", "KEY_HELP", "Wording", "human_time", "outcome", "score_text", "wording"]
+from labelfix.review.models import question_text
+
+__all__ = ["Action", "KEY_HELP", "Wording", "human_time", "score_text", "wording"]
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,15 @@ def wording(kind: str, name: str) -> Wording:
     True
     """
     quoted = _quoted(name)
+    question = question_text(kind=kind, category_name=name)
     skip = Action("skip", "s", "Skip", "not sure: decide later (goes to the back of the queue)")
     if kind == "spurious":
-        return Wording(kind="spurious", verb="remove", question=f"remove {quoted}?", color="red", sign="−",
+        return Wording(kind="spurious", verb="remove", question=question, color="red", sign="−",
                        actions=(Action("accept", "r", f"Remove {quoted}", f"the image does not show {quoted}: "
                                        f"remove the label"),
                                 Action("reject", "x", f"Keep {quoted}", f"the image shows {quoted}: keep the label"),
                                 skip))
-    return Wording(kind="missing", verb="add", question=f"add {quoted}?", color="green", sign="+",
+    return Wording(kind="missing", verb="add", question=question, color="green", sign="+",
                    actions=(Action("accept", "a", f"Add {quoted}", f"the image shows {quoted}: add the label"),
                             Action("reject", "x", "Not there", f"the image does not show {quoted}: "
                                    f"record it as absent"),
@@ -91,42 +94,6 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("K or ←", "previous item (before the first: your last decisions)"),
     ("+ / − / 0", "zoom the large image in / out / reset (or the mouse wheel; drag to pan)"),
 )
-ACTIONS = ("a", "r", "x", "s")
-
-
-def outcome(*, kind: str, decision: str, name: str, image_id: int) -> str:
-    """The effect of a decision, said after it ("added 'seven' to image 12").
-
-    Examples
-    --------
-    >>> outcome(kind="missing", decision="accept", name="seven", image_id=12)
-    "added 'seven' to image 12"
-    >>> outcome(kind="spurious", decision="accept", name="eight", image_id=3)
-    "removed 'eight' from image 3"
-    >>> outcome(kind="spurious", decision="reject", name="eight", image_id=3)
-    "kept 'eight' on image 3"
-    """
-    quoted = _quoted(name)
-    if decision in ("skip", "unsure"):
-        return f"skipped {quoted} on image {image_id}: it comes back at the end of the queue"
-    if kind == "spurious":
-        if decision in ("accept", "auto_accept"):
-            return f"removed {quoted} from image {image_id}"
-        return f"kept {quoted} on image {image_id}"
-    if decision in ("accept", "auto_accept"):
-        return f"added {quoted} to image {image_id}"
-    return f"recorded {quoted} as absent from image {image_id}"
-
-
-def undo_outcome(*, kind: str, decision: str, name: str, image_id: int) -> str:
-    """What an undo gave back ("undid: added 'seven' to image 12; the label is as before").
-
-    Examples
-    --------
-    >>> undo_outcome(kind="missing", decision="accept", name="seven", image_id=12)
-    "undone: added 'seven' to image 12 (the label is back as it was)"
-    """
-    return f"undone: {outcome(kind=kind, decision=decision, name=name, image_id=image_id)} (the label is back as it was)"
 
 
 def score_text(score: float) -> str:
