@@ -194,6 +194,9 @@ def test_status_filter_lead_counts_and_export_into_the_export_folder(store, tmp_
     at.button(key="focus_accept_1").click().run()
     at.selectbox(key="status").select("added / removed (accepted)").run()
     assert any("**added** ✓ by tester" in t for t in texts(at))
+    at.session_state["team_box"] = True  # open the lead's boxes (they compute only while open)
+    at.session_state["export_box"] = True
+    at.run()
     frames = [f.value for f in at.dataframe]
     team = next(f for f in frames if "reviewer" in f.columns)
     assert team.iloc[0]["reviewer"] == "tester" and team.iloc[0]["added / removed"] == 1

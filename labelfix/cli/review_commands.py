@@ -55,7 +55,7 @@ def review_command(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the review app.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="Address to listen on (0.0.0.0 for a team).")]
     = "127.0.0.1",
-    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Default reviewer name in the app.")]
+    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Name offered in each browser's name prompt (each reviewer confirms or types their own).")]
     = None,
 ) -> None:
     """Open the review app: decide on suggestions class by class, tail classes first (keys A/X/S/U)."""

@@ -93,6 +93,7 @@ def _after_undo(event: ReviewEvent | None) -> None:
     flash("success", f"undid your decision: {item.outcome('undo')}")
     st.session_state.get("_skipped_now", set()).discard(item.suggestion_id)
     page.mark_decided(item.suggestion_id, decision=None, reviewer=None)
+    page.forget_counts()
     st.session_state["focus"] = item.suggestion_id
 
 

@@ -1,10 +1,11 @@
-"""The page of items a reviewer works through, kept in the session between key presses.
+"""The page of items a reviewer works through, and the class counts, kept in the session between key presses.
 
 A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
 status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
 view to the next undecided item; the page is fetched again only when none is left or the filters
-change, and its leases are renewed (``heartbeat``) before they run out. So a key press costs no queue
-query, and the page does not reshuffle under the reviewer's eyes.
+change, and its leases are renewed (``heartbeat``) before they run out. The class counts follow the
+reviewer's own decisions at once and are read again from the store every few seconds (other reviewers'
+work). So a key press costs no queue query, and the page does not reshuffle under the reviewer's eyes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import time
 import streamlit as st
 
 from labelfix.review.app.backend import Filters, page_items
-from labelfix.review.models import PENDING, QueueItem, status_of
+from labelfix.review.models import PENDING, ClassProgress, Progress, QueueItem, status_of
 from labelfix.review.service import ReviewService
 
 _KEY = "_page"
+_PROGRESS = "_progress"
+PROGRESS_SECONDS = 10.0  # how old the class counts may get before they are read again (others' decisions)
 
 
 def todo(cache: dict | None = None) -> list[QueueItem]:
@@ -50,8 +53,45 @@ def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
 
 
 def refresh() -> None:
-    """Fetch the page again on the next run (after a batch, a change elsewhere)."""
+    """Fetch the page and the counts again on the next run (after a batch, an undo, a change elsewhere)."""
     st.session_state.pop(_KEY, None)
+    st.session_state.pop(_PROGRESS, None)
+
+
+def forget_counts() -> None:
+    """Read the class counts again on the next run."""
+    st.session_state.pop(_PROGRESS, None)
+
+
+def progress(service: ReviewService, *, filters: Filters) -> Progress:
+    """Counts per class and overall: the reviewer's own decisions at once, others' within a few seconds."""
+    cached = st.session_state.get(_PROGRESS)
+    key = (filters.run_id, filters.head_first)
+    if cached is None or cached["key"] != key or time.monotonic() - cached["at"] > PROGRESS_SECONDS:
+        cached = {"key": key, "at": time.monotonic(),
+                  "value": service.progress(run_id=filters.run_id, head_first=filters.head_first)}
+        st.session_state[_PROGRESS] = cached
+    return cached["value"]
+
+
+def _moved(row: ClassProgress, before: str, after: str) -> ClassProgress:
+    counts = {name: getattr(row, name) for name in ("open", "skipped", "accepted", "rejected")}
+    if counts.get(before, 0) <= 0 or after not in counts:
+        return row
+    counts[before] -= 1
+    counts[after] += 1
+    return dataclasses.replace(row, **counts)
+
+
+def _count(item: QueueItem, after: str) -> None:
+    cached = st.session_state.get(_PROGRESS)
+    if not cached or item.status == after:
+        return
+    value: Progress = cached["value"]
+    cached["value"] = Progress(
+        overall=_moved(value.overall, item.status, after),
+        by_class=[_moved(row, item.status, after) if row.category_id == item.category_id else row
+                  for row in value.by_class])
 
 
 def mark_decided(suggestion_id: int, *, decision: str | None, reviewer: str | None) -> None:
@@ -59,6 +99,9 @@ def mark_decided(suggestion_id: int, *, decision: str | None, reviewer: str | No
     cache = st.session_state.get(_KEY)
     if not cache:
         return
+    for item in cache["items"]:
+        if item.suggestion_id == suggestion_id and decision is not None:
+            _count(item, status_of(decision))
     cache["items"] = [dataclasses.replace(i, status=status_of(decision), decided_by=reviewer)
                       if i.suggestion_id == suggestion_id else i for i in cache["items"]]
     if decision is None:

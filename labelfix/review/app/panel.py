@@ -230,7 +230,7 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     nonce = st.session_state["_nonce"] = st.session_state.get("_nonce", 0) + 1
     st.session_state["_run_id"] = filters.run_id
     service_ = service()
-    progress = service_.progress(run_id=filters.run_id, head_first=filters.head_first)
+    progress = page.progress(service_, filters=filters)
     current = page.current(service_, reviewer=reviewer.name, filters=filters)
     items, held, todo = current["items"], current["held"], page.todo(current)
     classes_box.html(_class_list(progress.by_class, held, filters.category_id))

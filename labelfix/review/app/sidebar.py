@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from labelfix.review.app import page
 from labelfix.review.app.backend import Filters
 from labelfix.review.app.identity import Reviewer, change_reviewer
 from labelfix.review.app.state import export_dir, flash
@@ -49,7 +50,7 @@ def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
                            on_change=_reset_focus) if len(runs) > 1 else (runs[0] if runs else None)
     order = bar.radio("Class order", list(ORDER_CHOICES), key="order", horizontal=True, on_change=_reset_focus)
     head_first = ORDER_CHOICES[order]
-    progress = service.progress(run_id=run_id, head_first=head_first)
+    progress = page.progress(service, filters=Filters(run_id=run_id, head_first=head_first))
     with_suggestions = [p for p in progress.by_class if p.total]
     names = {p.category_id: p for p in with_suggestions}
     options: list[int | None] = [p.category_id for p in with_suggestions] + [None]
@@ -81,16 +82,16 @@ def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
             st.caption("an image id is a number")
         decided_by = st.text_input("Decided by (for decided items)", key="decided_by", on_change=_reset_focus,
                                    placeholder="reviewer name").strip() or None
-    page = 1
+    page_number = 1
     if statuses is None or not set(statuses) <= set(PENDING):
-        page = int(bar.number_input("Page", min_value=1, value=1, step=1, key="page"))
+        page_number = int(bar.number_input("Page", min_value=1, value=1, step=1, key="page"))
     bar.markdown("**Classes** " + ("(frequent first)" if head_first else "(rare first)") + ": decided / suggested")
     classes_box = bar.empty()  # the review panel draws the live class progress into it
     classes_box.caption("…")
     _guidelines(bar)
     filters = Filters(run_id=run_id, category_id=category_id, head_first=head_first, min_score=low, max_score=high,
                       statuses=statuses, kinds=kinds, image_id=image_id, with_label=with_label, decided_by=decided_by,
-                      page_size=int(page_size), page=page)
+                      page_size=int(page_size), page=page_number)
     return filters, classes_box
 
 
@@ -126,7 +127,10 @@ def export_section(service: ReviewService, reviewer: Reviewer) -> None:
     """Export the corrected labels into the server's export folder, then offer the file for download."""
     if reviewer.role != "lead":
         return
-    with st.expander("Export corrected labels", key="export_box"):
+    box = st.expander("Export corrected labels", key="export_box", on_change="rerun")
+    if not box.open:
+        return  # lazy: the diff is computed only while the box is open
+    with box:
         folder = export_dir()
         st.caption(f"Writes labels.json into the server's export folder {folder}.")
         diff = service.label_diff()

@@ -1,4 +1,4 @@
-"""What a team lead sees besides the queue: per-reviewer counts (drawn on full runs, below the panel)."""
+"""What a team lead sees besides the queue: per-reviewer counts and agreement (full runs, below the panel)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from labelfix.review.service import ReviewService
 
 
 def team_section(service: ReviewService, reviewer: Reviewer, *, run_id: int | None) -> None:
-    """Per-reviewer counts for a lead: decisions in force, skips, undone decisions, last activity."""
+    """Per-reviewer counts for a lead: decisions in force, skips, undone decisions, last activity; agreement."""
     if reviewer.role != "lead":
         return
-    with st.expander("Reviewers (lead)", key="team_box"):
+    box = st.expander("Reviewers (lead)", key="team_box", on_change="rerun")
+    if not box.open:
+        return  # lazy: counted only while the box is open
+    with box:
         rows = service.reviewer_stats(run_id=run_id)
         if not rows:
             st.caption("No decisions yet.")
@@ -22,3 +25,9 @@ def team_section(service: ReviewService, reviewer: Reviewer, *, run_id: int | No
                        "skipped": r.skipped, "undone": r.undone, "decided": r.accepted + r.rejected,
                        "last decision": human_time(r.last_at)} for r in rows],
                      hide_index=True, width="stretch")
+        pairs = [a for a in service.agreement() if a.n_common]
+        if pairs:
+            st.caption("Agreement on the cells two reviewers both decided (add or not):")
+            st.dataframe([{"reviewers": f"{a.reviewer_a} · {a.reviewer_b}", "both decided": a.n_common,
+                           "agree": a.n_agree, "agreement": f"{a.n_agree / a.n_common:.0%}"} for a in pairs],
+                         hide_index=True, width="stretch")
