@@ -15,8 +15,8 @@ Goal (issue 14): p95 â‰¤ 0.300 s per decision at 24 items per page, first load â
 
     python -m labelfix.bench.speed.review_browser --out benchmarks/results/review_browser.json
 
-``--screenshots DIR`` also saves ``review_app.png`` and ``review_demo.png`` of the demo store into DIR
-(how the README's screenshots are made). Not a test: timings depend on the machine and its load.
+Not a test: timings depend on the machine and its load (the result records the load average). The
+README's screenshots come from :mod:`labelfix.bench.review_screenshots` on the same kind of store.
 """
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ def build_review_store(out_dir: Path, *, n_images: int = 400, seed: int = 0) -> 
     spurious = sorted(seen)
     spurious = [spurious[i] for i in rng.choice(len(spurious), size=max(4, len(spurious) // 25), replace=False)]
 
-    def table(cells: list[tuple[int, int]], low: float, high: float) -> pa.Table:
+    def table(cells: list[tuple[int, int]], low: float, high: float, *, most_likely_low: bool = False) -> pa.Table:
+        # rank 1 = most likely: the highest score for a missing label, the lowest for a spurious one
         scores = rng.uniform(low, high, size=len(cells))
         ranks = np.zeros(len(cells), dtype=np.int64)
-        order = np.lexsort((-scores, np.array([c for _, c in cells])))
+        order = np.lexsort((scores if most_likely_low else -scores, np.array([c for _, c in cells])))
         counter: dict[int, int] = {}
         for index in order:
             category = cells[index][1]
@@ -95,7 +96,7 @@ def build_review_store(out_dir: Path, *, n_images: int = 400, seed: int = 0) -> 
         missing_scores = table(missing, 0.5, 0.99)
         add_suggestions(store, run_id=run_id, cells=missing_scores, kind="missing",
                         reason="bench: model probability above the class threshold")
-        add_suggestions(store, run_id=run_id, cells=table(spurious, 0.02, 0.35), kind="spurious",
+        add_suggestions(store, run_id=run_id, cells=table(spurious, 0.02, 0.35, most_likely_low=True), kind="spurious",
                         reason="bench: annotated, but the model doubts it")
     return db
 
@@ -150,8 +151,7 @@ def _press_and_time(page: Any, key: str) -> float:
 
 
 
-def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], loads: int,
-        screenshots: Path | None) -> dict[str, Any]:
+def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], loads: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
@@ -193,11 +193,6 @@ def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], lo
                     runs.append(server.take("panel"))
                 result["decision_s"][str(size)] = _summary(times)
                 result["server_run_s"][str(size)] = _summary(runs)
-            if screenshots is not None:
-                screenshots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshots / "review_demo.png"), full_page=True)
-                page.set_viewport_size({"width": 1500, "height": 1000})
-                page.screenshot(path=str(screenshots / "review_app.png"))
         finally:
             browser.close()
     result["machine"]["load_avg_end"] = os.getloadavg()
@@ -217,11 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loads", type=int, default=6, help="page loads (the first one is cold)")
     parser.add_argument("--out", type=Path, help="write the result JSON here")
     parser.add_argument("--work", type=Path, help="folder for the demo store (default: a temporary one)")
-    parser.add_argument("--screenshots", type=Path, help="save review_app.png and review_demo.png here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="labelfix-review-browser-") as tmp:
         result = run(out_dir=args.work or Path(tmp), n_images=args.images, presses=args.presses,
-                     page_sizes=args.page_sizes, loads=args.loads, screenshots=args.screenshots)
+                     page_sizes=args.page_sizes, loads=args.loads)
     result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(argv or [])
     text = json.dumps(result, indent=2)
     if args.out:

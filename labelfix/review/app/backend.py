@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labelfix.review.models import PENDING, QueueItem
+from labelfix.review.models import PENDING, ClassProgress, QueueItem
 from labelfix.review.service import ReviewService
 
 
@@ -30,6 +30,15 @@ class Filters:
     def leasing(self) -> bool:
         """Pending items are leased to the reviewer (two reviewers never get the same one)."""
         return self.statuses is not None and set(self.statuses) <= set(PENDING)
+
+
+def waiting(row: ClassProgress, filters: Filters) -> int:
+    """How many of a class's pending items are of the kinds ``filters`` shows."""
+    if filters.kinds == ("missing",):
+        return row.missing_pending
+    if filters.kinds == ("spurious",):
+        return row.spurious_pending
+    return row.pending
 
 
 def page_items(service: ReviewService, *, reviewer: str, filters: Filters) -> list[QueueItem]:

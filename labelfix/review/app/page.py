@@ -74,12 +74,15 @@ def progress(service: ReviewService, *, filters: Filters) -> Progress:
     return cached["value"]
 
 
-def _moved(row: ClassProgress, before: str, after: str) -> ClassProgress:
+def _moved(row: ClassProgress, before: str, after: str, kind: str) -> ClassProgress:
     counts = {name: getattr(row, name) for name in ("open", "skipped", "accepted", "rejected")}
     if counts.get(before, 0) <= 0 or after not in counts:
         return row
     counts[before] -= 1
     counts[after] += 1
+    if before in PENDING and after not in PENDING:
+        field = "spurious_pending" if kind == "spurious" else "missing_pending"
+        counts[field] = max(0, getattr(row, field) - 1)
     return dataclasses.replace(row, **counts)
 
 
@@ -89,8 +92,8 @@ def _count(item: QueueItem, after: str) -> None:
         return
     value: Progress = cached["value"]
     cached["value"] = Progress(
-        overall=_moved(value.overall, item.status, after),
-        by_class=[_moved(row, item.status, after) if row.category_id == item.category_id else row
+        overall=_moved(value.overall, item.status, after, item.kind),
+        by_class=[_moved(row, item.status, after, item.kind) if row.category_id == item.category_id else row
                   for row in value.by_class])
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 from labelfix.errors import LabelfixError
 from labelfix.review.app import actions, page, pictures
-from labelfix.review.app.backend import Filters
+from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
@@ -33,6 +33,7 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
     left, right = st.container(key="focus_panel").columns([3, 2])
     with left:
         pictures.show_large(item, boxes)
+        st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
     with right:
         st.markdown(f"## :{words.color}[{words.sign} {words.question}]")
         kind_text = ("missing label: the model sees it, the labels do not" if item.kind == "missing"
@@ -87,6 +88,7 @@ def _grid(items: list[QueueItem], boxes: dict[int, list[ImageBox]], focus_id: in
         confirm = st.columns([1, 1, 4])
         confirm[0].button(f"Confirm: {verb}", key="batch_confirm", type="primary", on_click=actions.confirm_batch)
         confirm[1].button("Cancel", key="batch_cancel", on_click=actions.cancel_batch)
+    pictures.prepare_thumbnails(items, boxes)
     for start in range(0, len(items), GRID_COLUMNS):
         columns = st.columns(GRID_COLUMNS)
         for column, item in zip(columns, items[start:start + GRID_COLUMNS]):
@@ -98,7 +100,7 @@ def _grid(items: list[QueueItem], boxes: dict[int, list[ImageBox]], focus_id: in
                     item.lease_reviewer != reviewer.name and item.status in PENDING else ""
                 done = item.suggestion_id in acted or item.status not in PENDING
                 state = _tile_status(item) if done else item.status
-                st.markdown(f"{marker}:{words.color}[**{words.sign} {words.question}**] · "
+                st.markdown(f"{marker}:{words.color}[**{words.sign} {item.category_name}**] · "
                             f"{score_text(item.score)} · {state}{held}")
                 if not done:
                     st.checkbox("select", key=f"sel_{item.suggestion_id}")
@@ -144,7 +146,7 @@ def _progress_line(progress: list[ClassProgress], overall: ClassProgress, catego
 
 def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters, name: str) -> None:
     category_id = filters.category_id
-    if category_id is None:
+    if category_id is None or filters.kinds == ("spurious",):
         return
     # Lazy: the estimate and the count are computed only while the box is open.
     box = st.expander(f"Add '{name}' to all open items above a score", key="accept_above_box", on_change="rerun")
@@ -211,7 +213,8 @@ def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueI
     # Classes tried in this search for work: each once, so classes held by others never bounce back and forth.
     tried = st.session_state.setdefault("_classes_tried", set())
     tried.add(filters.category_id)
-    free = [p.category_id for p in progress if p.pending > held.get(p.category_id or -1, 0) and p.category_id not in tried]
+    free = [p.category_id for p in progress
+            if waiting(p, filters) > held.get(p.category_id or -1, 0) and p.category_id not in tried]
     if filters.leasing and filters.category_id is not None and free:
         st.session_state["_class_choice"] = free[0]
         st.rerun(scope="app")  # nothing left here for you: go on to the next class with items to review

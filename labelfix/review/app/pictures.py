@@ -26,6 +26,8 @@ FOCUS_SIZE = 512
 THUMB_SIZE = 200
 
 _ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelfix-pictures")
+# Decoding, resizing and encoding release the GIL: a page's thumbnails are rendered side by side.
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelfix-thumbnails")
 _queued: set[tuple] = set()
 _queued_lock = threading.Lock()
 
@@ -52,6 +54,13 @@ def _arguments(item: QueueItem, boxes: Iterable[ImageBox], size: int) -> tuple:
 def picture(item: QueueItem, boxes: Iterable[ImageBox], *, size: int) -> bytes:
     """JPEG bytes of the item's image at ``size`` with its boxes named (the asked class's box thicker)."""
     return _picture(*_arguments(item, boxes, size))
+
+
+def prepare_thumbnails(items: Iterable[QueueItem], boxes: dict[int, list[ImageBox]]) -> None:
+    """Render the thumbnails of ``items`` that are not cached yet, in parallel (a new page's first draw)."""
+    jobs = [_arguments(item, boxes.get(item.image_id, []), THUMB_SIZE) for item in items]
+    for _ in _pool.map(lambda arguments: _picture(*arguments), jobs):
+        pass
 
 
 def show_thumbnail(item: QueueItem, boxes: Iterable[ImageBox]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from labelfix.review.app import page
-from labelfix.review.app.backend import Filters
+from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.identity import Reviewer, change_reviewer
 from labelfix.review.app.state import export_dir, flash
 from labelfix.review.app.wording import KEY_HELP
@@ -30,6 +30,12 @@ PAGE_SIZES = [8, 12, 24]
 def _choose_class() -> None:
     st.session_state["_class_choice"] = st.session_state["class"]
     st.session_state.pop("focus", None)
+
+
+def _choose_kinds() -> None:
+    # another kind of item: start from the first class that has such items waiting
+    st.session_state.pop("_class_choice", None)
+    _reset_focus()
 
 
 def _reset_focus() -> None:
@@ -54,16 +60,17 @@ def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
     with_suggestions = [p for p in progress.by_class if p.total]
     names = {p.category_id: p for p in with_suggestions}
     options: list[int | None] = [p.category_id for p in with_suggestions] + [None]
+    kinds = KIND_CHOICES[st.session_state.get("kinds", next(iter(KIND_CHOICES)))]
     current = st.session_state.get("_class_choice", "unset")
     if current not in options:
-        pending = [p.category_id for p in with_suggestions if p.pending]
+        pending = [p.category_id for p in with_suggestions if waiting(p, Filters(kinds=kinds))]
         current = pending[0] if pending else options[0]
     # The choice lives in our own state: the order of options changes with the class order.
     st.session_state["_class_choice"] = st.session_state["class"] = current
     category_id = bar.selectbox(
         "Class", options, key="class", on_change=_choose_class,
         format_func=lambda c: "all classes" if c is None else f"{names[c].name} · {names[c].frequency} labelled")
-    kinds = KIND_CHOICES[bar.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_reset_focus,
+    kinds = KIND_CHOICES[bar.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_choose_kinds,
                                        help="Missing-label items ask to ADD a class; spurious-label items ask to "
                                             "REMOVE a label. Missing ones come first unless you choose.")]
     status_name = bar.selectbox("Status", list(STATUS_CHOICES), key="status", on_change=_reset_focus)
