@@ -51,6 +51,7 @@ def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
     who[0].markdown(f"Reviewing as **{reviewer.name}**" + (" (lead)" if reviewer.role == "lead" else ""))
     who[1].button("Change", key="change_reviewer", on_click=change_reviewer,
                   help="Review under another name; your held items are given back at once.")
+    _guidelines(bar)
     runs = service.runs()
     run_id = bar.selectbox("Suggestion run", runs, key="run", format_func=lambda r: f"run {r}",
                            on_change=_reset_focus) if len(runs) > 1 else (runs[0] if runs else None)
@@ -95,7 +96,6 @@ def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
     bar.markdown("**Classes** " + ("(frequent first)" if head_first else "(rare first)") + ": decided / suggested")
     classes_box = bar.empty()  # the review panel draws the live class progress into it
     classes_box.caption("…")
-    _guidelines(bar)
     filters = Filters(run_id=run_id, category_id=category_id, head_first=head_first, min_score=low, max_score=high,
                       statuses=statuses, kinds=kinds, image_id=image_id, with_label=with_label, decided_by=decided_by,
                       page_size=int(page_size), page=page_number)
