@@ -48,8 +48,10 @@ def decide(item: QueueItem, decision: str, *, press: str) -> None:
         flash("warning", error.problem)
         return
     if not result.applied:
-        if not press.startswith("key"):  # a repeated key press did nothing, and says nothing
-            flash("warning", f"nothing recorded: {result.message}")
+        # Double presses never get here (the page sends one key per drawn item, and a key for an item no
+        # longer shown is dropped in on_key): this is news, e.g. someone else took the item meanwhile.
+        flash("warning", f"nothing recorded: {result.message}")
+        page.refresh()
         return
     flash("success", f"{result.message} · U undoes")
     if decision in ("skip", "unsure"):

@@ -3,7 +3,8 @@
 A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
 status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
 view to the next undecided item; the page is fetched again only when none is left or the filters
-change, and its leases are renewed (``heartbeat``) before they run out. The class counts follow the
+change, and its leases are renewed (``heartbeat``) while the reviewer works; after an idle spell longer
+than a lease the items are free for others again, and the page is fetched anew. The class counts follow the
 reviewer's own decisions at once and are read again from the store every few seconds (other reviewers'
 work). So a key press costs no queue query, and the page does not reshuffle under the reviewer's eyes.
 """
@@ -37,14 +38,16 @@ def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
     ``acted`` (suggestion ids decided or skipped on this page); from the session, or fetched (and leased)
     again when needed."""
     cache = st.session_state.get(_KEY)
+    age = time.monotonic() - cache["at"] if cache else 0.0
     if cache is None or cache["filters"] != filters or cache["reviewer"] != reviewer \
-            or (filters.leasing and not todo(cache)):
+            or (filters.leasing and (not todo(cache) or age > service.lease_seconds)):
+        # a new page; also after an idle spell longer than a lease (others may have taken its items)
         items = page_items(service, reviewer=reviewer, filters=filters)
         cache = {"filters": filters, "reviewer": reviewer, "at": time.monotonic(), "items": items, "acted": set(),
                  "boxes": service.image_boxes(image_ids=[i.image_id for i in items]),
                  "held": service.held_by_others(reviewer=reviewer, run_id=filters.run_id)}
         st.session_state[_KEY] = cache
-    elif filters.leasing and time.monotonic() - cache["at"] > service.lease_seconds / 3:
+    elif filters.leasing and age > service.lease_seconds / 3:
         # renew what is still to decide before the leases run out; others may now hold more or less
         service.heartbeat(reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in todo(cache)])
         cache["held"] = service.held_by_others(reviewer=reviewer, run_id=filters.run_id)
