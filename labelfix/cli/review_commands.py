@@ -73,7 +73,8 @@ def review_command(
                           "team) turns on team mode: reviewers sign in (see `labelfix reviewers`).")]
     = "127.0.0.1",
     reviewer: Annotated[Optional[str], typer.Option(
-        "--reviewer", help="Default reviewer name in the app (loopback only; in team mode reviewers sign in).")]
+        "--reviewer", help="Name offered in each browser's name prompt (loopback only; in team mode reviewers "
+                           "sign in).")]
     = None,
     team: Annotated[bool, typer.Option(
         "--team", help="Team mode on a loopback address too (e.g. behind a reverse proxy on this machine).")]

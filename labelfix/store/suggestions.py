@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from labelfix.store.database import Store
-from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases
+from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases, forget_state
 
 
 # -- suggest calls --------------------------------------------------------------------------------------------
@@ -53,6 +53,11 @@ def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
     superseded = (f"run_id = ? AND superseded_at IS NULL AND suggestion_id IN ({TOUCHED_SUGGESTIONS_SQL}) "
                   f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL})")
     n_superseded = int(store.scalar(f"SELECT count(*) FROM suggestions WHERE {superseded}", [run_id]))
+    # Superseded suggestions leave the queue: their skip/unsure state and leases go (their events stay).
+    forget_state(store, suggestions_sql=f"SELECT suggestion_id FROM suggestions WHERE {superseded}",
+                 parameters=[run_id])
+    drop_leases(store, suggestions_sql=f"SELECT suggestion_id FROM suggestions WHERE {superseded}",
+                parameters=[run_id])
     store.execute(f"UPDATE suggestions SET superseded_at = ? WHERE {superseded}", [now, run_id])
     return n_deleted + n_superseded
 
