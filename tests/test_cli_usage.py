@@ -366,3 +366,46 @@ def test_console_script(tmp_path, argv, code, expected):
     assert expected in output
     assert "Traceback" not in output
     assert not list(tmp_path.glob("*.duckdb*"))
+
+
+def test_ingest_coco_without_images_folder_is_refused_unless_files_are_not_checked(tmp_path, capsys) -> None:
+    """Without --images no file can be checked: refused (exit 2, the fix) instead of failing later at embed."""
+    from labelfix.cli.main import main
+
+    annotations = tmp_path / "ann.json"
+    annotations.write_text('{"images": [{"id": 1, "file_name": "a.png", "width": 4, "height": 4}], '
+                           '"categories": [{"id": 1, "name": "cat"}], '
+                           '"annotations": [{"id": 1, "image_id": 1, "category_id": 1}]}')
+    db = tmp_path / "s.duckdb"
+    assert main(["ingest", "coco", str(annotations), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "needs --images" in err and "fix:" in err and "Traceback" not in err
+    assert not db.exists()
+    assert main(["ingest", "coco", str(annotations), "--db", str(db), "--check-images", "none"]) == 0
+
+
+@pytest.mark.parametrize("address", ["999.1.1.1", "not an address"])
+def test_review_refuses_an_address_it_cannot_listen_on(tmp_path, capsys, address) -> None:
+    from labelfix.cli.main import main
+
+    db = tmp_path / "s.duckdb"
+    assert main(["init", "--db", str(db)]) == 0
+    assert main(["review", "--address", address, "--port", "8611", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "is not an address this machine can listen on" in err and "fix:" in err and "Traceback" not in err
+
+
+def test_review_refuses_a_port_in_use(tmp_path, capsys) -> None:
+    import socket
+
+    from labelfix.cli.main import main
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        db = tmp_path / "s.duckdb"
+        assert main(["init", "--db", str(db)]) == 0
+        assert main(["review", "--port", str(port), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "the port is in use" in err and "another --port" in err

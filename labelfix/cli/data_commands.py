@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 import typer
 from rich.table import Table
 
+from labelfix.errors import LabelfixError
 from labelfix.cli.common import CheckImagesOption, DbOption, SplitOption, check_images_value, console
 from labelfix.internal.paths import input_file, input_folder, output_folder
 from labelfix.store import open_store
@@ -33,6 +34,12 @@ def ingest_coco_command(
     input_file(annotations, what="COCO file")
     if images is not None:
         input_folder(images)
+    elif check_images != "none":
+        # Without a folder no file could be checked: the images would be missing at embed time instead.
+        raise LabelfixError(f"--check-images {check_images} needs --images: the folder the file names of "
+                            f"{annotations.name} are relative to",
+                            file=annotations, fix="pass --images DIR, or --check-images none to ingest the labels "
+                                                  "without image files (e.g. for a features table later)")
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
                               check_images=cast("CheckImages", check_images_value(check_images)), split=split)

@@ -91,6 +91,7 @@ def review_command(
     from labelfix.review.auth import count_enabled_reviewers, is_loopback
     from labelfix.review.export_folder import default_export_dir, prepare_export_dir
 
+    check_listen_address(address=address, port=port, bind=False)  # a typo fails before anything else
     path = resolve_db_path(db).resolve()
     shared = not is_loopback(address)
     team = team or shared
@@ -107,6 +108,7 @@ def review_command(
             f"{why}, and this store has no reviewers to sign in", file=path,
             fix=f"add them first: `labelfix reviewers add NAME --role lead --db {path}` (and annotators with "
                 f"--role annotator), or serve on 127.0.0.1 (the default) for yourself only")
+    check_listen_address(address=address, port=port)
     folder = prepare_export_dir(export_dir if export_dir is not None else default_export_dir(path))
     if not pending:
         console.print("[yellow]this store has no suggestions yet: run `labelfix suggest` (or `labelfix demo`) first[/]")
@@ -135,6 +137,38 @@ def review_command(
         signal.signal(signal.SIGTERM, previous)
     if code:
         raise typer.Exit(code)
+
+
+def check_listen_address(*, address: str, port: int, bind: bool = True) -> None:
+    """Refuse, before anything starts, an address this machine cannot listen on or a port in use.
+
+    Raises
+    ------
+    LabelfixError
+        ``address`` does not resolve, or (with ``bind``) ``address:port`` cannot be bound here.
+    """
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise LabelfixError(f"--address {address!r} is not an address this machine can listen on ({error})",
+                            fix="use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of this "
+                                "machine's addresses (`hostname -I`)") from error
+    if not bind:
+        return
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a socket in TIME_WAIT is no conflict
+        try:
+            probe.bind(sockaddr)
+        except OSError as error:
+            in_use = error.errno == errno.EADDRINUSE
+            raise LabelfixError(
+                f"cannot listen on {address}:{port}: " + ("the port is in use" if in_use else str(error.strerror)),
+                fix=("pass another --port, or stop the server that uses this one" if in_use else
+                     "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses (`hostname -I`)")) from error
 
 
 def fiftyone_share_note(*, address: str, port: int) -> str:
