@@ -20,7 +20,7 @@ def test_generated_file_is_valid_coco(tmp_path):
 def test_benchmark_runs_every_step_at_a_tiny_size(tmp_path):
     out = tmp_path / "result.json"
     result = coco_memory.main(["--images", "30", "--annotations", "120", "--categories", "4", "--no-ijson",
-                               "--workdir", str(tmp_path / "work"), "--out", str(out)])
+                               "--repeat", "1", "--workdir", str(tmp_path / "work"), "--out", str(out)])
     assert json.loads(out.read_text()) == result
     steps = result["result"]["steps"]
     assert {"json_load", "ingest", "reingest", "export_inline"} <= set(steps)

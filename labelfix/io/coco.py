@@ -285,7 +285,8 @@ class _Reader:
         # Unique (image row, category) cells through one int64 key: np.unique(axis=0) would copy the pairs thrice.
         width = int(category_ids.max()) - int(category_ids.min()) + 1 if len(ids) else 1
         low = int(category_ids.min()) if len(ids) else 0
-        keys = np.unique(rows * width + (category_ids - low))
+        keys = np.sort(rows * width + (category_ids - low))
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
         cells = np.stack([keys // width, keys % width + low], axis=1)
         return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), cells
 

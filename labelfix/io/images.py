@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -13,6 +14,10 @@ from labelfix.errors import InputError
 
 # Decompression bombs are errors, not warnings: a labelling tool should not hang on one file.
 warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+# Starts with neither '/' nor '.', ends without '/', no backslash, colon or control character.
+_PLAIN_NAME = re.compile(r"[^/.\\:\x00-\x1f][^\\:\x00-\x1f]*(?<![/ ])")
 
 
 def normalize_file_name(file_name: object, *, source: str | Path | None = None, record: str | None = None) -> str:
@@ -33,6 +38,9 @@ def normalize_file_name(file_name: object, *, source: str | Path | None = None, 
     >>> normalize_file_name("./a//b.png")
     'a/b.png'
     """
+    if isinstance(file_name, str) and _PLAIN_NAME.fullmatch(file_name) and "//" not in file_name \
+            and "/." not in file_name:
+        return file_name  # the usual name (COCO's 000000391895.jpg, train/a.png): nothing to clean or refuse
     if not isinstance(file_name, str) or not file_name.strip():
         raise InputError(f"file_name {file_name!r} is empty or not a string", file=source, record=record,
                          fix="give every image a relative file_name")

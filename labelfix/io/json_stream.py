@@ -73,6 +73,8 @@ class JsonStream:
 
     def peek(self) -> str:
         """The next character that is not white space ('' at the end), without consuming it."""
+        if self.pos < len(self.buffer) and self.buffer[self.pos] not in " \t\n\r":  # the usual case, no regex
+            return self.buffer[self.pos]
         while True:
             self.pos = _SPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buffer):
@@ -117,7 +119,13 @@ class JsonStream:
             return
         while True:
             yield self.value()
-            if self.expect(",]") == "]":
+            after = self.buffer[self.pos:self.pos + 1]  # compact files: the separator comes right after
+            if after == ",":
+                self.pos += 1
+            elif after == "]":
+                self.pos += 1
+                return
+            elif self.expect(",]") == "]":
                 return
 
 

@@ -4,14 +4,17 @@ A synthetic COCO file (default 118,287 images, 860,001 annotations with bbox and
 about 190 MB, the size of instances_train2017.json without its long polygons) is written by
 :func:`generate` (streamed, so the generator itself stays small). Each step then runs as its own child
 process, timed by wall clock, its peak resident memory read from ``os.wait4`` (the child's own
-``ru_maxrss``):
+``ru_maxrss``); every step runs ``--repeat`` times (default 3), the rounds interleaved, and the median
+time is reported:
 
 - ``json_load``: ``json.load`` of the file (the reference the goal is stated against);
 - ``pycocotools``: ``pycocotools.coco.COCO(file)`` (load plus index), when the running Python has
   pycocotools or ``--pycocotools-python`` names one that has (it is not a labelfix dependency);
 - ``ijson``: ijson's C backend reading the images and annotations with their record texts serialised
-  again, i.e. the work labelfix's reader does, done with ijson (when ijson is installed; labelfix's
-  reader uses the standard library's scanner on a sliding window instead, see ``labelfix/io/json_stream.py``);
+  again (two passes: ijson streams one prefix at a time), i.e. the work labelfix's reader does, done with
+  ijson (when ijson is installed);
+- ``labelfix_reader``: labelfix's reader alone (:func:`labelfix.io.coco.read_coco`, the standard
+  library's scanner on a sliding window, records spooled as they are: ``labelfix/io/json_stream.py``);
 - ``ingest``: ``labelfix ingest coco FILE --check-images none`` into a new store;
 - ``reingest``: the same command again (the file is recognised by its hash before it is read);
 - ``export_inline``: ``labelfix export coco --out DIR --inline``.
@@ -50,6 +53,13 @@ with open(sys.argv[1], "rb") as handle:
     annotations = [(r["id"], r["image_id"], r["category_id"], encode(r))
                    for r in ijson.items(handle, "annotations.item", use_float=True)]
 print(len(images), len(annotations))
+"""
+LABELFIX_READER = """
+import sys
+from labelfix.io.coco import read_coco
+batch = read_coco(sys.argv[1], images_root=None, progress=False, spool_dir=sys.argv[2])
+print(len(batch.images), len(batch.annotations))
+batch.discard()
 """
 
 
@@ -119,17 +129,8 @@ def _has_module(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
-def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson: bool = True) -> dict:
-    """Run every step on ``path``; return their seconds and peak RSS (MB and x the file size)."""
-    file_mb = path.stat().st_size / 2**20
-    # Imports come from a warm bytecode cache, as an installed package has (a session may set
-    # PYTHONDONTWRITEBYTECODE, and then every child compiles numpy, pandas and duckdb again).
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[3]),
-                                                       os.environ.get("PYTHONPATH")]))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-c", "import labelfix.cli.main, labelfix.ingest, labelfix.export"],
-                   env=env, check=True)
+def _round(path: Path, *, workdir: Path, env: dict, pycocotools_python: str | None, ijson: bool) -> dict[str, dict]:
+    """One run of every step, each in its own child process."""
     steps: dict[str, dict] = {}
     steps["json_load"] = run_child(_wrapped([sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1], "
                                                                    "'rb'))", str(path)]), env=env)
@@ -139,6 +140,10 @@ def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson:
                                                                  "COCO(sys.argv[1])", str(path)]), env=env)
     if ijson and _has_module(sys.executable, "ijson"):
         steps["ijson"] = run_child(_wrapped([sys.executable, "-c", IJSON_READER, str(path)]), env=env)
+    spool = workdir / "spool"
+    spool.mkdir(exist_ok=True)
+    steps["labelfix_reader"] = run_child(_wrapped([sys.executable, "-c", LABELFIX_READER, str(path), str(spool)]),
+                                         env=env)
     db, out = workdir / "bench.duckdb", workdir / "export"
     for leftover in (db, db.with_name(db.name + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -150,12 +155,34 @@ def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson:
                                             "--db", str(db)]), env=env)
     steps["export_inline"] = run_child(_wrapped([*labelfix, "export", "coco", "--out", str(out), "--inline",
                                                  "--db", str(db)]), env=env)
-    for step in steps.values():
-        step["rss_x_file"] = round(step["peak_rss_mb"] / file_mb, 2)
-    inline = out / "instances_corrected.json"
-    return {"steps": steps, "store_mb": round(db.stat().st_size / 2**20, 1),
-            "inline_mb": round(inline.stat().st_size / 2**20, 1), "labels_mb": round((out / "labels.json").stat().st_size
-                                                                                     / 2**20, 1)}
+    return steps
+
+
+def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson: bool = True,
+            repeat: int = 1) -> dict:
+    """Run every step ``repeat`` times, interleaved (so a burst of load hits all steps alike); return per
+    step the median seconds, every round's seconds and the largest peak RSS (MB and x the file size)."""
+    file_mb = path.stat().st_size / 2**20
+    # Imports come from a warm bytecode cache, as an installed package has (a session may set
+    # PYTHONDONTWRITEBYTECODE, and then every child compiles numpy, pandas and duckdb again).
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[3]),
+                                                       os.environ.get("PYTHONPATH")]))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-c", "import labelfix.cli.main, labelfix.ingest, labelfix.export"],
+                   env=env, check=True)
+    rounds = [_round(path, workdir=workdir, env=env, pycocotools_python=pycocotools_python, ijson=ijson)
+              for _ in range(repeat)]
+    steps = {}
+    for name in rounds[0]:
+        seconds = sorted(r[name]["seconds"] for r in rounds)
+        peak = max(r[name]["peak_rss_mb"] for r in rounds)
+        steps[name] = {"seconds": seconds[len(seconds) // 2], "seconds_each": [r[name]["seconds"] for r in rounds],
+                       "peak_rss_mb": peak, "rss_x_file": round(peak / file_mb, 2), "stdout": rounds[-1][name]["stdout"]}
+    out = workdir / "export"
+    return {"steps": steps, "store_mb": round((workdir / "bench.duckdb").stat().st_size / 2**20, 1),
+            "inline_mb": round((out / "instances_corrected.json").stat().st_size / 2**20, 1),
+            "labels_mb": round((out / "labels.json").stat().st_size / 2**20, 1)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -167,13 +194,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pycocotools-python", default=None,
                         help="A Python that has pycocotools (e.g. a throwaway venv), for the reference load.")
     parser.add_argument("--no-ijson", action="store_true", help="Skip the ijson reference.")
+    parser.add_argument("--repeat", type=int, default=3, help="Rounds of every step (medians are reported).")
     parser.add_argument("--out", type=Path, default=None, help="Write the JSON here as well as to stdout.")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="labelfix-coco-memory-"))
     path = workdir / "instances_synthetic.json"
     load_before = os.getloadavg()
     record = generate(path, n_images=args.images, n_annotations=args.annotations, n_categories=args.categories)
-    record |= measure(path, workdir=workdir, pycocotools_python=args.pycocotools_python, ijson=not args.no_ijson)
+    record |= measure(path, workdir=workdir, pycocotools_python=args.pycocotools_python, ijson=not args.no_ijson,
+                      repeat=args.repeat)
     steps = record["steps"]
     reference = steps.get("pycocotools", steps["json_load"])
     record["goal"] = {
