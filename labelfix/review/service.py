@@ -384,24 +384,75 @@ class ReviewService(ReviewQueries):
 
     def decide_many(self, *, suggestion_ids: Sequence[int], reviewer: str, decision: Decision,
                     note: str | None = None, override_lease: bool = False) -> BatchResult:
-        """Decide several suggestions in one transaction; conflicting ones are left alone and reported.
+        """Decide several suggestions in one transaction with a few set-based statements.
+
+        Suggestions already accepted or rejected, held live by another reviewer (unless ``override_lease``)
+        or unknown are left alone and reported in ``conflicts``. When two suggestions of one label cell are
+        in the batch, the later one sets the cell, as two single decisions would.
 
         Returns
         -------
         BatchResult
-            The recorded events and, per skipped suggestion id, why it was skipped.
+            The recorded events, in the order of ``suggestion_ids``, and per left-alone suggestion id, why.
         """
         reviewer = self._check_reviewer(reviewer)
         self._check_decision(decision)
-        result = BatchResult()
         with self._writing() as (store, changes):
-            for suggestion_id in dict.fromkeys(int(s) for s in suggestion_ids):
-                try:
-                    result.events.append(self._decide_locked(
-                        store, changes, suggestion_id=suggestion_id, reviewer=reviewer, decision=decision, note=note,
-                        override_lease=override_lease))
-                except ReviewError as error:
-                    result.conflicts[suggestion_id] = error.problem
+            return self._decide_set(store, changes, suggestion_ids=suggestion_ids, reviewer=reviewer,
+                                    decision=decision, note=note, override_lease=override_lease)
+
+    def _decide_set(self, store: Store, changes: _Changes, *, suggestion_ids: Sequence[int], reviewer: str,
+                    decision: str, note: str | None, override_lease: bool) -> BatchResult:
+        ids = list(dict.fromkeys(int(s) for s in suggestion_ids))
+        result = BatchResult()
+        if not ids:
+            return result
+        marks = "SELECT unnest(?::BIGINT[])" if len(ids) > 1000 else ", ".join("?" for _ in ids)
+        rows = store.fetchall(
+            f"SELECT s.suggestion_id, s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, "
+            f"ls.expires_at FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
+            f"LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id WHERE s.suggestion_id IN ({marks})",
+            [ids] if len(ids) > 1000 else ids)
+        keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires")
+        found = {int(r[0]): {**dict(zip(keys, r[1:])), "status": status_of(r[4])} for r in rows}
+        chosen = []
+        for position, suggestion_id in enumerate(ids):
+            current = found.get(suggestion_id)
+            why = "no such suggestion" if current is None else self._conflict(
+                current, suggestion_id=suggestion_id, reviewer=reviewer, override_lease=override_lease)
+            if why is not None:
+                result.conflicts[suggestion_id] = f"suggestion {suggestion_id} is {why}" if current else why
+                continue
+            assert current is not None
+            chosen.append((position, suggestion_id, int(current["image_id"]), int(current["category_id"]),
+                           current["kind"]))
+        if not chosen:
+            return result
+        now = self.clock()
+        table = pa.table({"position": pa.array([c[0] for c in chosen], pa.int64()),
+                          "suggestion_id": pa.array([c[1] for c in chosen], pa.int64()),
+                          "image_id": pa.array([c[2] for c in chosen], pa.int64()),
+                          "category_id": pa.array([c[3] for c in chosen], pa.int64())})
+        event_ids = record_decisions(store, suggestions=table, reviewer=reviewer, decision=decision, note=note,
+                                     created_at=now)
+        # Each cell once (the last in the batch wins), grouped by the effect its kind gives the decision.
+        last: dict[tuple[int, int], tuple[int, str] | None] = {}
+        for _, _, image_id, category_id, kind in chosen:
+            last.pop((image_id, category_id), None)
+            last[(image_id, category_id)] = label_effect(kind, decision)
+        groups: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for cell, effect in last.items():
+            if effect is not None:
+                groups.setdefault(effect, []).append(cell)
+        for (state, origin), cells in groups.items():
+            set_labels(store, cells=pa.table({"image_id": pa.array([c[0] for c in cells], pa.int64()),
+                                              "category_id": pa.array([c[1] for c in cells], pa.int64())}),
+                       state=state, origin=origin, updated_at=now)
+        if groups:
+            changes.append(_RECOUNT)  # a batch: recount the class positives instead of adjusting them
+        drop_leases(store, suggestions_sql="SELECT unnest(?::BIGINT[])", parameters=[[c[1] for c in chosen]])
+        result.events.extend(ReviewEvent(event_ids[c[1]], c[1], c[2], c[3], reviewer, decision, note, None, now)
+                             for c in chosen)
         return result
 
     def accept_above(self, *, reviewer: str, category_id: int, min_score: float, run_id: int | None = None,
@@ -422,35 +473,17 @@ class ReviewService(ReviewQueries):
             resolved = self._resolve_run(store, run_id)
             if resolved is None:
                 return BatchResult()
-            now = self.clock()
-            rows = store.fetchall(
-                "SELECT s.suggestion_id, s.image_id, s.category_id, ls.reviewer FROM suggestions s "
-                "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id AND ls.expires_at > ? "
-                "WHERE s.run_id = ? AND s.superseded_at IS NULL AND s.category_id = ? AND s.kind = 'missing' "
-                "AND s.score >= ? AND s.suggestion_id NOT IN (SELECT suggestion_id FROM review_state "
-                "WHERE category_id = ? AND decision NOT IN ('skip', 'unsure')) ORDER BY s.suggestion_id",
-                [now, resolved, int(category_id), float(min_score), int(category_id)])
-            result = BatchResult()
-            chosen = [r for r in rows if r[3] is None or r[3] == reviewer]
-            for suggestion_id, _, _, holder in rows:
-                if holder is not None and holder != reviewer:
-                    result.conflicts[int(suggestion_id)] = f"held by {holder}"
-            if not chosen:
-                return result
-            table = pa.table({"suggestion_id": pa.array([int(r[0]) for r in chosen], pa.int64()),
-                              "image_id": pa.array([int(r[1]) for r in chosen], pa.int64()),
-                              "category_id": pa.array([int(r[2]) for r in chosen], pa.int64())})
-            note = note or f"accept all with score >= {float(min_score):.3f}"
-            event_ids = record_decisions(store, suggestions=table, reviewer=reviewer, decision="accept", note=note,
-                                         created_at=now)
-            set_labels(store, cells=table.select(["image_id", "category_id"]), state=POSITIVE, origin="accepted",
-                       updated_at=now)
-            changes.append(_RECOUNT)  # too many cells to adjust the cached class positives one by one
-            drop_leases(store, suggestions_sql="SELECT unnest(?::BIGINT[])", parameters=[[int(r[0]) for r in chosen]])
-            result.events.extend(
-                ReviewEvent(event_id, int(r[0]), int(r[1]), int(r[2]), reviewer, "accept", note, None, now)
-                for event_id, r in zip(event_ids, chosen))
-        return result
+            ids = [int(s) for (s,) in store.fetchall(
+                "SELECT s.suggestion_id FROM suggestions s WHERE s.run_id = ? AND s.superseded_at IS NULL "
+                "AND s.category_id = ? AND s.kind = 'missing' AND s.score >= ? AND s.suggestion_id NOT IN "
+                "(SELECT suggestion_id FROM review_state WHERE category_id = ? AND decision NOT IN ('skip', 'unsure')) "
+                "ORDER BY s.suggestion_id", [resolved, int(category_id), float(min_score), int(category_id)])]
+            result = self._decide_set(store, changes, suggestion_ids=ids, reviewer=reviewer, decision="accept",
+                                      note=note or f"accept all with score >= {float(min_score):.3f}",
+                                      override_lease=False)
+        # Say who holds what, in the app's words ("held by bob"), not as a full sentence per item.
+        return BatchResult(events=result.events, conflicts={
+            s: why.split(" is ", 1)[-1].split(" until ")[0] for s, why in result.conflicts.items()})
 
     # -- undo -----------------------------------------------------------------------------------
     def undo(self, *, reviewer: str, event_id: int | None = None, suggestion_id: int | None = None,
