@@ -220,6 +220,8 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
             return []
         where.append(f"s.suggestion_id IN ({', '.join('?' for _ in ids)})")
         parameters.extend(ids)
+        state_where.append(f"suggestion_id IN ({', '.join('?' for _ in ids)})")
+        state_parameters.extend(ids)
     else:
         if run_id is None:
             return []

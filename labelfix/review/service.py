@@ -122,12 +122,13 @@ class ReviewService(ReviewQueries):
     @classmethod
     def open(cls, db: str | Path, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
              clock: Callable[[], dt.datetime] | None = None, lock_timeout: float = 30.0,
-             linger_seconds: float = 0.0) -> "ReviewService":
-        """A service that holds no connection between calls (for a server: other commands can use the store).
+             linger_seconds: float = 2.0) -> "ReviewService":
+        """A service that keeps no connection while idle (for a server: other commands can use the store).
 
-        Each call opens the store file, works in a short transaction and closes it again (after
-        ``linger_seconds``); while another process holds the file a call waits up to ``lock_timeout``
-        seconds, then raises :class:`~labelfix.store.database.StoreBusy`.
+        Each call works in a short transaction on the store file, opened on demand and closed
+        ``linger_seconds`` after the last call, or at once when another process waits for the store (see
+        :class:`~labelfix.store.access.SharedStoreFile`); while another process holds the file a call waits
+        up to ``lock_timeout`` seconds, then raises :class:`~labelfix.store.database.StoreBusy`.
         """
         return cls(SharedStoreFile(db, lock_timeout=lock_timeout, linger_seconds=linger_seconds),
                    lease_seconds=lease_seconds, clock=clock)
