@@ -186,13 +186,15 @@ def push(store: Store, *, dataset_name: str, run_id: int | None = None, include_
             f"WHERE l.state = {POSITIVE} ORDER BY l.image_id, c.name"):
         labels.setdefault(int(image_id), []).append((name, origin))
     boxes = _source_boxes(store)
-    records = []
+    records: list[dict[str, Any]] = []
+    n_boxes = 0
     for image_id, filepath, split, width, height in _image_files(store):
         detections = []
         if width and height:
             detections = [(name, [x / width, y / height, w / width, h / height])
                           for name, (x, y, w, h) in boxes.get(image_id, [])]
         suggested = by_image.get(image_id, {ADD_FIELD: [], REMOVE_FIELD: []})
+        n_boxes += len(detections)
         records.append({
             "filepath": filepath, "tags": [split] if split else [], "labelfix_image_id": image_id,
             LABELS_FIELD: [{"label": name, "origin": origin} for name, origin in labels.get(image_id, [])],
@@ -203,7 +205,6 @@ def push(store: Store, *, dataset_name: str, run_id: int | None = None, include_
                for field_name in SUGGESTION_FIELDS}})
     dataset = fo.Dataset(dataset_name, persistent=persistent)
     _add_records(fo, dataset, records)
-    n_boxes = sum(len(r[BOXES_FIELD]) for r in records)
     views = []
     for name in sorted({item.category_name for item in items if item.kind == "missing"}):
         class_view = (dataset.filter_labels(ADD_FIELD, F("label") == name)
