@@ -173,3 +173,15 @@ def test_agrees_with_suggest_on_a_store(tmp_path: Path):
                    for r in rows)
     # Scores are float32 in the store and in read_predictions, so they compare exactly.
     assert filed and found == sorted((image_id, category_id, score) for image_id, category_id, score, _ in filed)
+
+
+@pytest.mark.parametrize("setting", [
+    {"threshold_fallback": 2.0}, {"threshold_fallback": float("nan")}, {"max_per_class": 1.5},
+    {"seed": "a"}, {"target_precision": "0.9"}, {"min_support": 0}, {"max_per_class": True},
+])
+def test_every_bad_setting_is_one_value_error(setting) -> None:
+    """Out-of-range, NaN or wrongly typed settings: a ValueError naming the setting, never a deep TypeError."""
+    states = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=np.int8)
+    probs = np.full(states.shape, 0.5)
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        labelfix.find_missing_labels(states, probs, **setting)

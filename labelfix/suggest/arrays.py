@@ -206,7 +206,7 @@ def find_missing_labels(
         val_states, val_probs = states, probs
     _check_settings(target_precision=target_precision, max_per_class=max_per_class,
                     val_hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
-                    min_support=min_support)
+                    min_support=min_support, threshold_fallback=threshold_fallback, seed=seed)
     if not (val_states == POSITIVE).any():
         which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
         raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
@@ -265,14 +265,32 @@ def _checked_probs(values: object, *, name: str, shape: tuple[int, ...]) -> np.n
     return array
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value))
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _check_settings(*, target_precision: float, max_per_class: int | None, val_hide_fraction: float,
-                    expected_missing_rate: float, min_support: int) -> None:
+                    expected_missing_rate: float, min_support: int, threshold_fallback: float | None = None,
+                    seed: int = 0) -> None:
+    # Type checks first, so a string or NaN setting is one clear ValueError rather than a TypeError deep inside.
     checks = (
-        (0.0 < target_precision <= 1.0, f"target_precision must be in (0, 1], got {target_precision}"),
-        (max_per_class is None or max_per_class >= 1, f"max_per_class must be >= 1 or None, got {max_per_class}"),
-        (0.0 < val_hide_fraction < 1.0, f"val_hide_fraction must be in (0, 1), got {val_hide_fraction}"),
-        (0.0 <= expected_missing_rate < 1.0, f"expected_missing_rate must be in [0, 1), got {expected_missing_rate}"),
-        (min_support >= 1, f"min_support must be >= 1, got {min_support}"),
+        (_is_number(target_precision) and 0.0 < target_precision <= 1.0,
+         f"target_precision must be in (0, 1], got {target_precision}"),
+        (max_per_class is None or (_is_count(max_per_class) and max_per_class >= 1),
+         f"max_per_class must be >= 1 or None, got {max_per_class} (an integer)"),
+        (_is_number(val_hide_fraction) and 0.0 < val_hide_fraction < 1.0,
+         f"val_hide_fraction must be in (0, 1), got {val_hide_fraction}"),
+        (_is_number(expected_missing_rate) and 0.0 <= expected_missing_rate < 1.0,
+         f"expected_missing_rate must be in [0, 1), got {expected_missing_rate}"),
+        (_is_count(min_support) and min_support >= 1, f"min_support must be >= 1, got {min_support}"),
+        (threshold_fallback is None or (_is_number(threshold_fallback) and 0.0 <= threshold_fallback <= 1.0),
+         f"threshold_fallback must be a probability in [0, 1] or None, got {threshold_fallback!r}"),
+        (_is_count(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}"),
     )
     for ok, message in checks:
         if not ok:
