@@ -32,7 +32,8 @@ PACKAGE = "labelfix"
 # no loop (test_no_import_loops). Names of parts that do not exist (yet) are harmless: ``detect``
 # and ``pipelines`` are the old names of ``suggest`` and ``flows`` (issue 11).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("labelfix.errors", "labelfix.states", "labelfix.internal", "labelfix.schemas"),  # 0 (schemas: data files)
+    ("labelfix.errors", "labelfix.states", "labelfix.internal", "labelfix.schemas",   # 0 (schemas: data files)
+     "labelfix._version"),
     ("labelfix.evaluate", "labelfix.ingest_contract"),                                # 1 (ingest_contract: below io and store)
     ("labelfix.io", "labelfix.store"),                                                # 2
     ("labelfix.ingest", "labelfix.export"),                                           # 3
@@ -43,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("labelfix.bench",),                                                              # 8
     ("labelfix.cli", "labelfix.__main__"),                                            # 9
 )
-# labelfix.learn's training regimes; the rest of learn/ is the ground they share (``adapt``: planned).
+# labelfix.learn's training regimes; the rest of learn/ is the ground they share.
 LEARN_WINGS: tuple[str, ...] = ("labelfix.learn.head", "labelfix.learn.finetune", "labelfix.learn.adapt")
 # The package __init__ is the public face: it may import anything; below it only __version__ is read.
 FACE_NAMES_ALLOWED = frozenset({"__version__"})

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.head.comic import ComicScheme
+from labelfix.learn.schemes.comic import ComicScheme
 from labelfix.learn.head.data import load_head_data
 from labelfix.learn.head.trainer import train_head
 from labelfix.store.runs import read_predictions

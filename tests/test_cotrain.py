@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.head.cls import CoLabelSelection
+from labelfix.learn.schemes.cls import CoLabelSelection
 from labelfix.learn.head.data import load_head_data
-from labelfix.learn.head.schemes import predict
+from labelfix.learn.schemes.base import predict
 from labelfix.learn.head.trainer import train_head
 from labelfix.states import UNKNOWN
 from labelfix.store.labels import load_label_matrix

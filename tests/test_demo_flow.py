@@ -1,4 +1,4 @@
-"""The README's main job, end to end on a small demo: data -> ingest -> embed -> train -> suggest -> export."""
+"""The README's main job, end to end on a small demo: data -> ingest -> cache maps -> train -> suggest -> export."""
 
 import json
 
@@ -16,15 +16,17 @@ def test_quick_demo_runs_every_step_and_is_rerunnable(tmp_path, capsys):
     printed = capsys.readouterr().out
     with open_store(db) as store:
         assert store.scalar("SELECT count(*) FROM images") == 200
-        assert store.scalar("SELECT count(*) FROM embedding_sets") == 1
-        assert store.scalar("SELECT count(*) FROM runs WHERE status = 'finished'") == 1
+        # adapt mode by default: feature maps cached beside the store, no embedding set needed
+        assert store.scalar("SELECT count(*) FROM embedding_sets") == 0
+        assert store.scalar("SELECT count(*) FROM runs WHERE status = 'finished' AND mode = 'adapt'") == 1
         # every (image, class) cell of every split is predicted
         assert store.scalar("SELECT count(*) FROM predictions") == 200 * 10
         assert store.scalar("SELECT count(*) FROM suggestions") >= 0
         n_exports = store.scalar("SELECT count(*) FROM exports")
     labels = json.loads((out / "export" / "labels.json").read_text())
     assert len(labels["images"]) == 200 and len(labels["categories"]) == 10
-    # a second run reuses the data, the ingest and the embeddings
+    assert "cache feature maps" in printed
+    # a second run reuses the data, the ingest and the feature maps
     assert main(["demo", "--quick", "--out", str(out), "--db", str(db)]) == 0
     printed = capsys.readouterr().out
     assert "already in" in printed and "nothing changed" in printed and "0 computed" in printed

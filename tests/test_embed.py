@@ -34,7 +34,7 @@ def test_mobilenet_v2_packaged_weights_cached_per_image(tmp_path):
     config = EmbedConfig(backbone="mobilenet_v2", batch_size=2)
     with open_store(db) as store:
         first = compute_embeddings(store, config=config, progress=False)
-        assert (first.dim, first.weights_hash, first.name) == (1280, expected_hash, f"mobilenet_v2-{expected_hash}")
+        assert (first.dim, first.weights_hash, first.name) == (1280, expected_hash, f"mobilenet_v2-{expected_hash}-whole")
         assert (first.computed, first.reused, first.failed_ids) == (3, 0, [])
         ids, embeddings = read_embedding_set(store, first.name)
         assert sorted(ids.tolist()) == [1, 2, 3] and embeddings.shape == (3, 1280)

@@ -1,12 +1,16 @@
-"""The Streamlit review app through streamlit.testing.v1.AppTest: choose a class, accept, undo, batch, export."""
+"""The Streamlit review app through streamlit.testing.v1.AppTest: naming, wording, decisions, undo, batch, export.
+
+Keys come from a browser component that AppTest cannot press; the buttons of the large item call the
+same code, and tests/test_review_browser.py presses the real keys.
+"""
 
 from __future__ import annotations
 
 import json
 
 import duckdb
-import streamlit as st
 import pytest
+import streamlit as st
 from review_helpers import make_review_store
 
 from labelfix.cli.review_commands import app_script
@@ -18,16 +22,24 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 APP = str(app_script())
 
 
+def start(db, *, reviewer: str | None = "tester") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if reviewer:
+        at.query_params["reviewer"] = reviewer
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 @pytest.fixture
-def app(tmp_path, monkeypatch):
+def store(tmp_path, monkeypatch):
     db = make_review_store(tmp_path)
     monkeypatch.setenv("LABELFIX_DB", str(db))
-    monkeypatch.setenv("LABELFIX_REVIEWER", "tester")
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
+    monkeypatch.setenv("LABELFIX_EXPORT_DIR", str(tmp_path / "exports"))
+    monkeypatch.delenv("LABELFIX_REVIEWER", raising=False)
     # same process as the app: this connection shares the app's cached DuckDB instance
     connection = duckdb.connect(str(db))
-    yield at, connection
+    yield db, connection
     connection.close()
     # Drop the app's cached server connection so no DuckDB object outlives the test.
     st.cache_resource.clear()
@@ -44,38 +56,106 @@ def cell(connection, image_id, category_id):
     return rows[0] if rows else None
 
 
-def test_classes_tail_first_choose_class_accept_and_undo(app):
-    at, connection = app
+def texts(at) -> list[str]:
+    return [m.value for m in at.markdown] + [s.value for s in at.success] + [i.value for i in at.info] \
+        + [w.value for w in at.warning]
+
+
+def add_in_latest_run(connection, rows, *, kind):
+    """Suggestions of ``kind`` in the latest run (the queue shows one run)."""
+    run_id = connection.execute("SELECT max(run_id) FROM suggestions").fetchone()[0]
+    for rank, (image_id, category_id, score) in enumerate(rows, start=1):
+        connection.execute("INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, "
+                           "threshold, reason) VALUES (?, ?, ?, ?, ?, ?, 0.5, 'test')",
+                           [run_id, image_id, category_id, kind, score, rank])
+
+
+def test_a_reviewer_names_themselves_before_the_first_decision(store):
+    db, connection = store
+    at = start(db, reviewer=None)
+    assert "#### Who is reviewing?" in [m.value for m in at.markdown]
+    assert not [b for b in at.button if b.key.startswith("focus_")]  # nothing to decide without a name
+    at.text_input(key="name_input").input("  ana  ")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    assert at.query_params["reviewer"] in ("ana", ["ana"])  # kept in the page address: a refresh keeps it
+    at.button(key="focus_accept_1").click().run()
+    assert events(connection) == [(1, "ana", "accept", None)]
+
+
+def test_a_bad_name_is_refused(store):
+    db, _ = store
+    at = start(db, reviewer=None)
+    at.text_input(key="name_input").input("<b>")
+    at.button[0].click().run()
+    assert "reviewer" not in at.query_params
+    assert any("letters, digits" in e.value for e in at.error)
+
+
+def test_classes_tail_first_add_then_undo_states_the_outcome(store):
+    db, connection = store
+    at = start(db)
     classes = at.selectbox(key="class")
-    assert classes.options[:3] == ["car · freq 1 · 3 to review", "dog · freq 3 · 3 to review",
-                                   "cat · freq 6 · 2 to review"]
-    assert at.text_input(key="reviewer").value == "tester"
+    assert classes.options[:3] == ["car · 1 labelled", "dog · 3 labelled", "cat · 6 labelled"]
+    assert "## :green[+ add 'car'?]" in texts(at)
     at.selectbox(key="class").select(2).run()  # dog
     assert not at.exception
-    assert "**dog** · 0.88 · open" in [m.value for m in at.markdown][3]
-    at.button(key="accept_focus").click().run()
+    assert "## :green[+ add 'dog'?]" in texts(at)
+    assert at.button(key="focus_accept_4").label == "Add 'dog' · A"
+    at.button(key="focus_accept_4").click().run()
     assert events(connection) == [(4, "tester", "accept", None)]
     assert cell(connection, 4, 2) == (1, "accepted")
-    assert "accept recorded for suggestion 4" in [s.value for s in at.success]
-    assert [m.value for m in at.metric][2] == "1"  # accepted counter
+    assert "'dog' added to image 4 · U undoes" in texts(at)
     at.button(key="undo_last").click().run()
     assert events(connection)[-1][2:] == ("undo", 1)
     assert cell(connection, 4, 2) is None
-    # the undone item is shown large again, and can be rejected with its button
-    at.button(key="reject_focus").click().run()
+    assert "undid your decision: 'dog' on image 4 is undecided again" in texts(at)
+    # the undone item is shown large again, and "not there" records it as absent
+    at.button(key="focus_reject_4").click().run()
     assert events(connection)[-1][:3] == (4, "tester", "reject")
     assert cell(connection, 4, 2) == (-1, "manual")
+    assert any(t.startswith("'dog' not added to image 4") for t in texts(at))
 
 
-def test_batch_accept_needs_confirmation(app):
-    at, connection = app
+def test_spurious_items_ask_to_remove_and_never_lead_the_queue(store):
+    db, connection = store
+    # a spurious-label suggestion on the rarest class: it must not come before car's missing labels
+    add_in_latest_run(connection, [(1, 5, 0.2)], kind="spurious")
+    at = start(db)
+    assert "## :green[+ add 'car'?]" in texts(at)
+    for suggestion_id in (1, 2, 3):
+        at.button(key=f"focus_accept_{suggestion_id}").click().run()
+    assert "## :red[− remove 'car'?]" in texts(at)
+    (spurious_id,) = connection.execute("SELECT suggestion_id FROM suggestions WHERE kind = 'spurious'").fetchone()
+    assert at.button(key=f"focus_accept_{spurious_id}").label == "Remove 'car' · R"
+    assert at.button(key=f"focus_reject_{spurious_id}").label == "Keep 'car' · X"
+    assert cell(connection, 1, 5) == (1, "original")
+    at.button(key=f"focus_accept_{spurious_id}").click().run()
+    assert "'car' removed from image 1 · U undoes" in texts(at)
+    assert cell(connection, 1, 5) == (-1, "manual")
+
+
+def test_skipping_the_last_item_does_not_show_it_again(store):
+    db, connection = store
+    at = start(db)
+    at.button(key="focus_accept_1").click().run()
+    at.button(key="focus_accept_2").click().run()
+    at.button(key="focus_skip_3").click().run()  # car's last item
+    assert not at.exception
+    shown = [b.key for b in at.button if b.key.startswith("focus_accept_")]
+    assert shown != ["focus_accept_3"]
+    assert events(connection)[-1][:3] == (3, "tester", "skip")
+
+
+def test_batch_needs_confirmation_and_says_what_it_does(store):
+    db, connection = store
+    at = start(db)
     at.button(key="select_all").click().run()
-    assert at.button(key="batch_accept").label == "Accept selected (3)"
+    assert at.button(key="batch_accept").label == "Add 3 labels"
     at.button(key="batch_accept").click().run()
-    assert "Accept 3 selected suggestions as tester?" in [w.value for w in at.warning]
+    assert "Add 3 selected suggestions as tester?" in [w.value for w in at.warning]
     assert events(connection) == []  # nothing before the confirmation
     at.button(key="batch_cancel").click().run()
-    assert not at.warning
     at.button(key="batch_accept").click().run()
     at.button(key="batch_confirm").click().run()
     assert [(s, d) for s, _, d, _ in events(connection)] == [(1, "accept"), (2, "accept"), (3, "accept")]
@@ -85,19 +165,47 @@ def test_batch_accept_needs_confirmation(app):
     assert at.selectbox(key="class").value == 2
 
 
-def test_status_filter_and_export_preview(app, tmp_path):
-    at, connection = app
-    at.button(key="acc_2").click().run()
-    at.selectbox(key="status").select("accepted").run()
-    assert "**car** · 0.72 · accepted" in [m.value for m in at.markdown][3]
-    at.button(key="export_preview").click().run()
-    at.text_input(key="export_dir").input(str(tmp_path / "out")).run()
-    frames = at.dataframe
-    diff = frames[-1].value
+def test_renaming_gives_back_the_old_names_leases(store):
+    db, connection = store
+    at = start(db, reviewer="ana")
+    held = connection.execute("SELECT count(*) FROM leases WHERE reviewer = 'ana'").fetchone()[0]
+    assert held > 0
+    at.button(key="change_reviewer").click().run()
+    assert connection.execute("SELECT count(*) FROM leases WHERE reviewer = 'ana'").fetchone()[0] == 0
+    assert "#### Who is reviewing?" in [m.value for m in at.markdown]
+
+
+def test_items_held_by_someone_else_are_said_so(store):
+    db, connection = store
+    from labelfix.review.service import ReviewService
+    from labelfix.store.database import Store
+
+    ReviewService(Store(connection, path=db)).next_items(reviewer="bo", n=3, category_id=5)  # bo holds car
+    at = start(db)
+    assert not at.exception
+    # the class list says so, and the app went on to the next class with items free for tester
+    assert any("car<span>0/3 · 3 held</span>" in h.proto.body for h in at.get("html"))
+    assert "## :green[+ add 'dog'?]" in texts(at)
+
+
+def test_status_filter_lead_counts_and_export_into_the_export_folder(store, tmp_path):
+    db, connection = store
+    at = start(db)
+    at.button(key="focus_accept_1").click().run()
+    at.selectbox(key="status").select("added / removed (accepted)").run()
+    assert any("**added** ✓ by tester" in t for t in texts(at))
+    at.session_state["team_box"] = True  # open the lead's boxes (they compute only while open)
+    at.session_state["export_box"] = True
+    at.run()
+    frames = [f.value for f in at.dataframe]
+    team = next(f for f in frames if "reviewer" in f.columns)
+    assert team.iloc[0]["reviewer"] == "tester" and team.iloc[0]["added / removed"] == 1
+    diff = next(f for f in frames if "class" in f.columns)
     car = diff[diff["class"] == "car"].iloc[0]
     assert (car["source"], car["export"], car["added"]) == (1, 2, 1)
-    assert not (tmp_path / "out" / "labels.json").exists()  # the diff comes before writing
+    assert not (tmp_path / "exports" / "labels.json").exists()  # the diff comes before writing
     at.button(key="export_write").click().run()
-    document = json.loads((tmp_path / "out" / "labels.json").read_text())
+    document = json.loads((tmp_path / "exports" / "labels.json").read_text())
     assert {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}[
-        (3, 5)] == "accepted"
+        (2, 5)] == "accepted"
+    assert at.get("download_button")  # the file is offered for download

@@ -1,75 +1,27 @@
 """End to end in a real browser: `labelfix review` in a subprocess, Debian chromium driven by playwright.
 
-Accepts two suggestions with the keyboard (key A), checks the store, and saves a screenshot: into the test's
-temp folder, or into $LABELFIX_SCREENSHOT_DIR when set (how docs/review_app.png is made) so a test run
-never changes the checkout.
-Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
+* a reviewer names themselves, a refresh keeps the name, keys work right after a dropdown, decisions say
+  what they did; a screenshot goes into the test's temp folder, or into $LABELFIX_SCREENSHOT_DIR when set;
+* 50 key presses 30 ms apart (and a held key) never show an error and decide each suggestion at most once;
+* a spurious-label item asks to remove, in red, and only its own key removes.
+
+Every check waits for the page to settle (no run going, no stale element, images loaded) and looks inside
+one keyed container. Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
+import duckdb
 import pytest
-from review_helpers import make_review_store
+from review_helpers import CLASSES, POSITIVES, make_review_store
+
+from labelfix.bench.browser import (CHROMIUM, launch_chromium, panel_nonce, review_server, settled, shown_item,
+                                    wait_drawn, wait_first_item, wait_idle, wait_next_item)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = os.environ.get("LABELFIX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-quic", "--no-first-run", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _labelfix_command() -> list[str]:
-    script = Path(sys.executable).with_name("labelfix")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from labelfix.cli.main import entry_point; entry_point()"]
-
-
-def _stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM the server's process group and wait until every process of it is gone (the store is unlocked)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"labelfix review exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"the review app did not answer on {url} within {timeout:.0f} s")
 
 
 @pytest.fixture
@@ -85,81 +37,148 @@ def playwright_sync():
         yield playwright
 
 
-@pytest.fixture
-def review_server(tmp_path):
-    db = make_review_store(tmp_path)
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    env = {**os.environ, "LABELFIX_DB": str(db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    process = subprocess.Popen([*_labelfix_command(), "review", "--db", str(db), "--port", str(port),
-                                "--reviewer", "browser-test"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
-        yield url, db, process
-    finally:
-        _stop(process)
-        log.close()
-
-
-# Streamlit marks the elements of the previous script run data-stale="true" until the new run replaces them,
-# so while a run is going a text can be on the page twice (e.g. a grid item at its old and its new place).
-# Every check waits for the run to finish first and then looks inside one keyed container.
-SETTLED = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
-    && !document.querySelector('[data-stale="true"]')
-    && Array.from(document.images).every(image => image.complete)"""
-
-
-def _settled(page) -> None:
-    page.wait_for_function(SETTLED, timeout=30_000)
-
-
-def test_accept_two_suggestions_with_the_keyboard(playwright_sync, review_server, tmp_path):
-    from playwright.sync_api import expect
-
-    url, db, process = review_server
-    browser = playwright_sync.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1250})
-        page.goto(url, wait_until="domcontentloaded")
-        large_item = page.locator(".st-key-focus_panel")
-        keys_hint = page.get_by_test_id("stCaptionContainer").filter(has_text="Keys on the large item")
-        done = page.get_by_test_id("stMetric").filter(has_text="Done")
-        expect(large_item).to_contain_text("suggestion 1", timeout=60_000)
-        _settled(page)
-        expect(page.locator(".st-key-grid_item_1")).to_contain_text("car · 0.91 · open")
-        expect(done).to_contain_text("0 / 8")
-        for number in (1, 2):
-            expect(large_item).to_contain_text(f"suggestion {number}")
-            expect(large_item.locator(".st-key-accept_focus").get_by_role("button")).to_be_enabled()
-            keys_hint.click()  # focus the page, not a text input, so the key reaches the shortcut
-            page.keyboard.press("a")
-            expect(page.get_by_test_id("stAlert").filter(has_text=f"accept recorded for suggestion {number}")
-                   ).to_be_visible(timeout=30_000)
-            _settled(page)
-        expect(large_item).to_contain_text("suggestion 3")
-        expect(page.locator(".st-key-grid_item_3")).to_contain_text("car · 0.55 · open")
-        expect(page.locator(".st-key-grid_item_1")).to_have_count(0)  # decided items leave the queue
-        expect(done).to_contain_text("2 / 8")  # the progress counter
-        folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / "review_app.png"), full_page=True)
-        assert (folder / "review_app.png").stat().st_size > 10_000
-    finally:
-        browser.close()
-
-    # the server holds the store's read-write lock: stop it, then read the store
-    _stop(process)
-    import duckdb
-
+def _read(db: Path, sql: str) -> list[tuple]:
     connection = duckdb.connect(str(db), read_only=True)
     try:
-        events = connection.execute("SELECT suggestion_id, reviewer, decision FROM review_events ORDER BY event_id"
-                                    ).fetchall()
-        labels = connection.execute("SELECT image_id, category_id, state, origin FROM labels "
-                                    "WHERE origin = 'accepted' ORDER BY image_id").fetchall()
+        return connection.execute(sql).fetchall()
     finally:
         connection.close()
-    assert events == [(1, "browser-test", "accept"), (2, "browser-test", "accept")]
-    assert labels == [(2, 5, 1, "accepted"), (3, 5, 1, "accepted")]
+
+
+def _no_error_on_page(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def _focus_page(page) -> None:
+    """Click an empty spot of the page (not an input), as a reviewer would before using keys."""
+    page.locator(".st-key-flash").click(position={"x": 2, "y": 2})
+
+
+def _press(page, key: str, *, next_item: bool = True) -> None:
+    """Press ``key`` and wait until the panel is drawn again (showing another item when ``next_item``)."""
+    before, nonce = shown_item(page), panel_nonce(page)
+    page.keyboard.press(key)
+    if next_item:
+        wait_next_item(page, before_item=before, before_nonce=nonce)
+    else:
+        wait_drawn(page, before_nonce=nonce)
+
+
+def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_path):
+    from playwright.sync_api import expect
+
+    db = make_review_store(tmp_path)
+    with review_server(db, log=tmp_path / "server.log") as (url, process):
+        browser = launch_chromium(playwright_sync)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1250})
+            page.goto(url, wait_until="domcontentloaded")
+            name = page.get_by_label("Your name")
+            expect(name).to_be_visible(timeout=60_000)
+            expect(page.locator(".st-key-focus_panel")).to_have_count(0)  # nothing to decide before a name
+            name.fill("browser-test")
+            name.press("Enter")
+            large_item = page.locator(".st-key-focus_panel")
+            expect(large_item).to_contain_text("suggestion 1", timeout=60_000)
+            assert "reviewer=browser-test" in page.url
+            page.reload(wait_until="domcontentloaded")  # a refresh keeps the name (it is in the address)
+            wait_first_item(page)
+            expect(large_item).to_contain_text("suggestion 1")
+            expect(large_item.locator("h2")).to_have_text("+ add 'car'?")
+            expect(page.locator(".st-key-grid_item_1")).to_contain_text("0.9100 · open")
+
+            # choose from a dropdown, then press A at once: the key must not go into the dropdown
+            page.locator(".st-key-kinds").get_by_role("combobox").click()
+            page.get_by_role("option", name="missing labels only (add)").click()
+            wait_first_item(page)
+            _press(page, "a")
+            flash = page.locator(".st-key-flash")
+            expect(flash).to_contain_text("'car' added to image 2")
+            expect(large_item).to_contain_text("suggestion 2")
+            _focus_page(page)
+            _press(page, "a")
+            expect(flash).to_contain_text("'car' added to image 3")
+            expect(large_item).to_contain_text("suggestion 3")
+            expect(page.locator(".st-key-grid_item_1")).to_contain_text("added ✓ by browser-test")
+            expect(page.locator(".st-key-grid_item_3")).to_contain_text("0.5500 · open")
+            _no_error_on_page(page)
+            folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / "review_app.png"), full_page=True)
+            assert (folder / "review_app.png").stat().st_size > 10_000
+        finally:
+            browser.close()
+    # the server is stopped (the store's read-write lock is free): read the store
+    assert _read(db, "SELECT suggestion_id, reviewer, decision FROM review_events ORDER BY event_id") == [
+        (1, "browser-test", "accept"), (2, "browser-test", "accept")]
+    assert _read(db, "SELECT image_id, category_id, state, origin FROM labels WHERE origin = 'accepted' "
+                     "ORDER BY image_id") == [(2, 5, 1, "accepted"), (3, 5, 1, "accepted")]
+
+
+def test_fifty_quick_presses_and_a_held_key_decide_each_item_at_most_once(playwright_sync, tmp_path):
+    # every unlabelled cell is a suggestion: 30 items, more than a page
+    cells = [(image_id, category_id, round(0.99 - 0.01 * n, 2))
+             for n, (image_id, category_id) in enumerate((i, c) for i in range(1, 11) for c in CLASSES
+                                                         if i not in POSITIVES.get(c, ()))]
+    db = make_review_store(tmp_path, suggestions=cells)
+    with review_server(db, log=tmp_path / "server.log") as (url, process):
+        browser = launch_chromium(playwright_sync)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1250})
+            page.goto(f"{url}/?reviewer=quick", wait_until="domcontentloaded")
+            wait_first_item(page)
+            _focus_page(page)
+            for _ in range(50):
+                page.keyboard.press("a")
+                page.wait_for_timeout(30)  # the rhythm under test (30 ms between presses), not a wait for the app
+            wait_idle(page)
+            # a held key: the browser repeats keydown with repeat=true; none of them may decide anything
+            before = shown_item(page)
+            page.evaluate("""() => { for (let n = 0; n < 20; n++) document.body.dispatchEvent(
+                new KeyboardEvent('keydown', {key: 'a', repeat: true, bubbles: true})); }""")
+            settled(page)
+            assert shown_item(page) == before
+            _no_error_on_page(page)
+        finally:
+            browser.close()
+    decisions = _read(db, "SELECT suggestion_id, count(*) FROM review_events WHERE decision <> 'undo' "
+                          "GROUP BY suggestion_id")
+    assert 1 <= sum(n for _, n in decisions) <= 50
+    assert all(n == 1 for _, n in decisions), decisions  # no suggestion decided twice
+    # every recorded accept changed its cell, and nothing else did
+    accepted = set(_read(db, "SELECT image_id, category_id FROM review_events WHERE decision = 'accept'"))
+    assert set(_read(db, "SELECT image_id, category_id FROM labels WHERE origin = 'accepted'")) == accepted
+
+
+def test_a_spurious_item_asks_to_remove_and_only_its_own_key_removes(playwright_sync, tmp_path):
+    from playwright.sync_api import expect
+
+    db = make_review_store(tmp_path, suggestions=[])
+    connection = duckdb.connect(str(db))
+    run_id = connection.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    connection.execute("INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, "
+                       "threshold, reason) VALUES (?, 1, 1, 'spurious', 0.12, 1, 0.5, 'test')", [run_id])
+    connection.close()
+    with review_server(db, log=tmp_path / "server.log") as (url, process):
+        browser = launch_chromium(playwright_sync)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1250})
+            page.goto(f"{url}/?reviewer=spur", wait_until="domcontentloaded")
+            large_item = page.locator(".st-key-focus_panel")
+            wait_first_item(page)
+            expect(large_item.locator("h2")).to_have_text("− remove 'cat'?")
+            red, green, _ = (int(v) for v in large_item.locator("h2 span").first.evaluate(
+                "e => getComputedStyle(e).color").strip("rgba()").split(",")[:3])
+            assert red > green  # worded and coloured as what it does
+            _focus_page(page)
+            _press(page, "a", next_item=False)  # the add key does not remove a label
+            flash = page.locator(".st-key-flash")
+            expect(flash).to_contain_text("this item asks to remove 'cat'?")
+            _press(page, "r", next_item=False)
+            expect(flash).to_contain_text("'cat' removed from image 1")
+            _no_error_on_page(page)
+        finally:
+            browser.close()
+    assert _read(db, "SELECT suggestion_id, reviewer, decision FROM review_events") == [(1, "spur", "accept")]
+    assert _read(db, "SELECT state, origin FROM labels WHERE image_id = 1 AND category_id = 1") == [(-1, "manual")]

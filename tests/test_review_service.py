@@ -14,6 +14,7 @@ from labelfix.export import export_coco
 from labelfix.review.service import ReviewConflict, ReviewError, ReviewService, label_effect
 from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store import open_store
+from labelfix.store.suggestions import replace_open, start_call
 
 
 class FakeClock:
@@ -73,9 +74,16 @@ def test_filters_class_score_status_and_run(service, store):
     assert len(service.items(run_id=old_run)) == 7
     # suggestions a later `labelfix suggest` call superseded leave the queue and the progress counts
     store.execute("UPDATE suggestions SET superseded_at = now() WHERE run_id = ?", [new_run])
+    service.refresh()  # raw SQL bypasses labelfix's bookkeeping; a real `labelfix suggest` call is noticed:
     assert service.runs() == [old_run]
     assert len(service.items()) == 7
     assert service.progress().overall.total == 8
+    newer = add_suggestions(store, [(9, 7, 0.8)])
+    assert service.runs() == [newer, old_run]
+    with store.transaction():
+        start_call(store, run_id=newer, source_runs=[], config={}, created_at=dt.datetime(2026, 1, 2))
+        replace_open(store, run_id=newer, now=dt.datetime(2026, 1, 2))
+    assert service.runs() == [old_run]
 
 
 def test_skip_and_unsure_stay_open_but_go_to_the_back(service):

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from labelfix.bench.speed import embed_throughput, head_training_time, suggest_scale
+from labelfix.bench.speed import adapt_epoch, embed_throughput, head_training_time, review_queries, suggest_scale
 
 
 def test_embed_throughput_compares_labelfix_with_a_bare_loop_over_the_same_images(tmp_path) -> None:
@@ -42,6 +42,18 @@ def test_head_training_time_writes_one_row_per_size(tmp_path) -> None:
     assert row["images"] == 120 and row["epochs"] == 1 and row["seconds_per_epoch"] > 0
 
 
+def test_adapt_epoch_runs_the_adapt_loop_and_extrapolates(tmp_path) -> None:
+    out = tmp_path / "adapt.json"
+    assert adapt_epoch.main(["--sizes", "40", "80", "--extrapolate", "1000", "--backbone", "tiny", "--image-size", "32",
+                             "--classes", "4", "--batch-size", "16", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [row["images"] for row in report["results"]] == [40, 80]
+    assert all(row["epoch_seconds"] > 0 and row["train_images"] > 0 for row in report["results"])
+    extrapolated = report["extrapolated"]
+    assert extrapolated["images"] == 1000 and extrapolated["source"].startswith("extrapolated from measured sizes")
+    assert extrapolated["map_ram_gb"] == round(1000 * report["results"][0]["map_bytes_per_image"] / 1e9, 2)
+
+
 def test_suggest_scale_runs_its_worker_as_a_module(tmp_path) -> None:
     out = tmp_path / "scale.json"
     suggest_scale.main(["--sizes", "300", "--classes", "4", "--workdir", str(tmp_path), "--out", str(out)])
@@ -50,3 +62,21 @@ def test_suggest_scale_runs_its_worker_as_a_module(tmp_path) -> None:
     assert row["predictions"] == 1200 and row["rows_written"] >= 0
     assert result["command"].endswith("-m labelfix.bench.speed.suggest_scale --sizes 300 --classes 4 --workdir "
                                       f"{tmp_path} --out {out}")
+
+
+def test_review_queries_builds_its_store_and_times_every_call(tmp_path) -> None:
+    out = tmp_path / "review.json"
+    db = tmp_path / "kept.duckdb"
+    assert review_queries.main(["--images", "300", "--classes", "8", "--repeats", "2", "--db", str(db),
+                                "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    store = report["store"]
+    assert store["images"] == 300 and store["categories"] == 8 and report["decided"] == 60
+    assert 40 <= store["review_events"] <= 64  # the top 8 missing-label suggestions of each class, where it has 8
+    assert 1000 < store["suggestions"] < 2400 and 900 < store["labels"] - store["review_events"] < 1500
+    for key in ("class_list", "head_class_page", "tail_class_page", "all_classes_page", "decide", "undo",
+                "decision_and_page_reload", "page_reload_short_connection"):
+        assert report["results"][key]["median_ms"] > 0, key
+    assert report["results"]["accept_above"]["accepted"] > 0
+    # a kept store is reused as generated (the measuring ran on a copy)
+    assert review_queries.main(["--images", "300", "--classes", "8", "--repeats", "2", "--db", str(db)]) == 0

@@ -10,7 +10,7 @@ import pytest
 
 from labelfix.learn.config import TrainConfig, resolve_config
 from labelfix.learn.head.data import load_head_data
-from labelfix.learn.head.schemes import build_single_head_scheme
+from labelfix.learn.schemes.base import build_single_head_scheme
 from labelfix.learn.head.trainer import train_head
 from labelfix.learn.losses import LOSS_NAMES
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN

@@ -158,12 +158,16 @@ def read_coco_truth(coco: str | Path, *, split_seed: int = 0) -> BenchData:
 
 def load_coco_bench_data(coco: str | Path, *, images: str | Path, cache_dir: str | Path | None = None,
                          backbone: str = "mobilenet_v2", split_seed: int = 0,
-                         progress: bool = True) -> BenchData:
+                         progress: bool = True, adapt_image_size: Optional[int] = None) -> BenchData:
     """A fully labelled COCO file and its images, embedded once (:func:`read_coco_truth` + embeddings).
 
     The embeddings are cached in a scratch store ``cache_dir/embed-<sha256[:12]>.duckdb`` (default
     ``cache_dir``: ``labelfix-bench-cache`` beside the COCO file); a second benchmark on the same
     file reuses them (:func:`labelfix.learn.embed.compute_embeddings` embeds only new images).
+
+    With ``adapt_image_size`` (adapt mode) the images are not embedded: adapt trains on the feature maps
+    cached at that size in the same store, and the bench's "embeddings" (used only by the logreg
+    baseline) are those maps averaged over space -- one pass over the images instead of two.
     """
     from labelfix.ingest import ingest_coco
     from labelfix.learn.embed import EmbedConfig, compute_embeddings
@@ -175,19 +179,42 @@ def load_coco_bench_data(coco: str | Path, *, images: str | Path, cache_dir: str
     cache = Path(cache_dir) if cache_dir is not None else coco.parent / "labelfix-bench-cache"
     with open_store(cache / f"embed-{data.source['sha256'][:12]}.duckdb") as store:
         ingest_coco(store, annotations=coco, images=images, check_images="header")
-        result = compute_embeddings(store, config=EmbedConfig(backbone=backbone), progress=progress)
-        if result.failed_ids:
-            raise InputError(f"{result.failed} images could not be decoded (e.g. ids {result.failed_ids[:5]})",
-                             file=coco, fix="fix or remove those images; a benchmark needs every image")
-        embedded_ids, vectors = read_embedding_set(store, result.name)
+        if adapt_image_size is not None:
+            embedded_ids, vectors, set_name = _pooled_feature_maps(store, backbone=backbone, image_size=adapt_image_size,
+                                                                   progress=progress, coco=coco)
+        else:
+            result = compute_embeddings(store, config=EmbedConfig(backbone=backbone), progress=progress)
+            if result.failed_ids:
+                raise InputError(f"{result.failed} images could not be decoded (e.g. ids {result.failed_ids[:5]})",
+                                 file=coco, fix="fix or remove those images; a benchmark needs every image")
+            embedded_ids, vectors = read_embedding_set(store, result.name)
+            set_name = result.name
     position = {int(i): p for p, i in enumerate(embedded_ids)}
     missing = [int(i) for i in data.image_ids if int(i) not in position]
     if missing:
         raise InputError(f"{len(missing)} images have no embedding (e.g. ids {missing[:5]})", file=coco,
                          fix="check the image folder matches the COCO file")
     data.embeddings = np.stack([vectors[position[int(i)]] for i in data.image_ids]).astype(np.float32)
-    data.source.update({"images": str(images.resolve()), "embedding_set": result.name})
+    data.source.update({"images": str(images.resolve()), "embedding_set": set_name,
+                        # adapt mode caches its feature maps in this store too
+                        "cache_store": str((cache / f"embed-{data.source['sha256'][:12]}.duckdb").resolve())})
     return _check_splits(data)
+
+
+def _pooled_feature_maps(store: Any, *, backbone: str, image_size: int, progress: bool,
+                         coco: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Cache the store's feature maps; return (image ids, maps averaged over space [N, C], map set name)."""
+    from labelfix.learn.adapt import FeatureMapSet, cache_feature_maps
+
+    result = cache_feature_maps(store, backbone=backbone, image_size=image_size, progress=progress)
+    if result.failed_ids:
+        raise InputError(f"{len(result.failed_ids)} images could not be decoded (e.g. ids {result.failed_ids[:5]})",
+                         file=coco, fix="fix or remove those images; a benchmark needs every image")
+    maps = FeatureMapSet(result.folder)
+    ids = maps.image_ids
+    pooled = np.concatenate([maps.read(ids[i:i + 512]).astype(np.float32).mean(axis=(2, 3))
+                             for i in range(0, len(ids), 512)]) if len(ids) else np.zeros((0, result.shape[0]), np.float32)
+    return ids, pooled, result.name
 
 
 def _demo_parameters(header: dict[str, Any]) -> Optional[dict[str, Any]]:

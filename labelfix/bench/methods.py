@@ -14,6 +14,7 @@ import numpy as np
 
 from labelfix.bench.seeds import SeedContext
 from labelfix.bench.settings import METHOD_VARIANTS, BenchSettings
+from labelfix.errors import LabelfixError
 from labelfix.internal.json_values import finite_or_none, jsonable
 from labelfix.learn.config import TrainConfig, resolve_config
 from labelfix.learn.head.trainer import train_head
@@ -61,8 +62,12 @@ def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: 
     base, fields = METHOD_VARIANTS.get(method, (method, {}))
     chosen = settings.overrides.get(method, {}) if overrides is None else overrides
     fields = merge_train_fields(fields, chosen)
-    update: dict[str, Any] = {"method": base, "mode": "head", "seed": seed, "device": "cpu", **fields}
-    if folds != 1:
+    update: dict[str, Any] = {"method": base, "mode": settings.mode, "seed": seed, "device": "cpu", **fields}
+    if settings.mode == "adapt":
+        update.setdefault("backbone", settings.backbone)
+        if settings.image_size is not None:
+            update.setdefault("image_size", settings.image_size)
+    if folds != 1 or settings.mode == "adapt":  # adapt's own default is cross-fitted; the bench names it
         update["folds"] = folds
     epochs = settings.epochs if settings.epochs is not None else (5 if settings.quick else None)
     if epochs is not None and "epochs" not in chosen:
@@ -85,16 +90,28 @@ def run_trainer_method(ctx: SeedContext, method: str, settings: BenchSettings, *
                        overrides: Optional[dict[str, Any]] = None) -> MethodOutcome:
     """Train one method in the seed's store and read back its stored predictions."""
     config = train_config_for(method, settings, seed=ctx.seed, folds=folds, overrides=overrides)
-    result = train_head(ctx.store, config=config, label_states=label_states)
-    resolved = resolve_config(config)
+    if settings.mode == "adapt":
+        from labelfix.learn.adapt import map_set_for_store, resolve_adapt_config, train_adapt
+
+        if "cache_store" not in ctx.data.source:
+            raise LabelfixError("adapt mode needs the images", fix="use --coco FILE --images DIR, or --mode head")
+        maps = map_set_for_store(ctx.data.source["cache_store"], backbone=settings.backbone,
+                                 image_size=resolve_adapt_config(config).image_size)
+        result = train_adapt(ctx.store, config=config, label_states=label_states, maps=maps)
+        resolved = resolve_adapt_config(config)
+    else:
+        result = train_head(ctx.store, config=config, label_states=label_states)
+        resolved = resolve_config(config)
     return MethodOutcome(
         method=method, probs=_read_aligned_predictions(ctx, result.run_id), folds=folds,
         scoring="in-sample" if folds == 1 else "cross-fitted", run_id=result.run_id,
         val_map=finite_or_none(result.metrics.get("val_map")), best_epoch=result.best_epoch,
         hyperparameters={key: jsonable(value) for key, value in resolved.model_dump(mode="json").items()
                          if key in ("method", "epochs", "batch_size", "lr", "weight_decay", "early_stopping_patience",
-                                    "loss_params", "head", "standardize", "folds", "cls_tau_h", "cls_tau_l", "cls_e_k")},
-        extra={"num_treated": result.metrics.get("num_treated"), "epochs_trained": result.metrics.get("epochs_trained")},
+                                    "loss_params", "head", "standardize", "folds", "cls_tau_h", "cls_tau_l", "cls_e_k",
+                                    "mode", "cut", "image_size", "ema_decay", "adapt_augment")},
+        extra={"num_treated": result.metrics.get("num_treated"), "epochs_trained": result.metrics.get("epochs_trained"),
+               "seconds_per_epoch": result.metrics.get("seconds_per_epoch")},
         history=[{k: jsonable(v) for k, v in h.items()} for h in result.history])
 
 

@@ -76,6 +76,10 @@ class BenchSettings:
     logreg_cs: tuple[float, ...] = (0.01, 0.1, 1.0)
     split_seed: int = 0
     backbone: str = "mobilenet_v2"
+    # head: linear head on embeddings; adapt: top blocks on cached feature maps (needs --coco images)
+    mode: Literal["head", "adapt"] = "head"
+    # adapt mode: side of the square the whole image is resized to before caching (None: adapt's default)
+    image_size: Optional[int] = None
     quick: bool = False
     tune: bool = False
     # Per-method TrainConfig fields on top of the method's defaults (filled by tuning, or given).
@@ -86,7 +90,8 @@ class BenchSettings:
                 "single_positive": self.single_positive, "epochs": self.epochs, "folds": list(self.folds),
                 "baseline_folds": self.baseline_folds, "baseline_model": self.baseline_model,
                 "logreg_cs": list(self.logreg_cs), "split_seed": self.split_seed, "backbone": self.backbone,
-                "quick": self.quick, "tune": self.tune, "overrides": jsonable(self.overrides),
+                "mode": self.mode, "image_size": self.image_size, "quick": self.quick, "tune": self.tune,
+                "overrides": jsonable(self.overrides),
                 "fractions": list(FRACTIONS), "target_precision": TARGET_PRECISION,
                 "shots": {"many": f">{SHOTS['many']}", "medium": f"{SHOTS['few']}-{SHOTS['many']}",
                           "few": f"<{SHOTS['few']}", "counted_on": "true train labels"}}

@@ -56,6 +56,12 @@ def bench_command(
                                  "logistic regression, C chosen on val; slower).")
     ] = "head",
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone for --coco embeddings.")] = "mobilenet_v2",
+    mode: Annotated[str, typer.Option(
+        "--mode", help="head (linear head on embeddings) or adapt (top blocks on cached feature maps; --coco "
+                       "only).")] = "head",
+    image_size: Annotated[Optional[int], typer.Option(
+        "--image-size", min=32, help="Adapt mode: side of the square each whole image is resized to before its "
+                                     "feature maps are cached (default: adapt's 224).", show_default=False)] = None,
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", help="Embedding cache folder (default: labelfix-bench-cache beside the COCO file).",
         show_default=False)] = None,
@@ -100,6 +106,11 @@ def bench_command(
         raise typer.BadParameter("use a share in [0, 1)", param_hint="--hide")
     if baseline_model not in ("logreg", "head"):
         raise typer.BadParameter("use logreg or head", param_hint="--baseline-model")
+    if mode not in ("head", "adapt") or (mode == "adapt" and features is not None):
+        from labelfix.errors import LabelfixError
+
+        raise LabelfixError(f"--mode {mode} cannot run here: adapt mode trains on images, a features table has none",
+                            fix="use --mode head with --features, or --mode adapt with --coco FILE --images DIR")
     seed_list = _int_list(seeds if seeds is not None else ("0" if quick else "0,1,2"), "--seeds")
     fold_list = _int_list(folds, "--folds")
     if any(k < 1 for k in fold_list):
@@ -107,11 +118,19 @@ def bench_command(
     settings = BenchSettings(methods=parse_methods(methods, baselines=baselines), seeds=seed_list, hide_rate=hide,
                              single_positive=single_positive, epochs=epochs, folds=fold_list,
                              baseline_folds=baseline_folds, baseline_model=baseline_model,  # type: ignore[arg-type]
-                             backbone=backbone, quick=quick, tune=tune)
+                             backbone=backbone, quick=quick, tune=tune, mode=mode,  # type: ignore[arg-type]
+                             image_size=image_size)
     if coco is not None:
         assert images is not None  # checked above
-        console.print(f"loading {coco} and embedding its images with {backbone} (cached)", highlight=False)
-        data = load_coco_bench_data(coco, images=images, cache_dir=cache, backbone=backbone, progress=not quiet)
+        adapt_size = None
+        if mode == "adapt":
+            from labelfix.learn.adapt import ADAPT_DEFAULTS
+
+            adapt_size = image_size if image_size is not None else int(ADAPT_DEFAULTS["image_size"])
+        console.print(f"loading {coco} and {'caching feature maps' if adapt_size else 'embedding'} of its images with "
+                      f"{backbone} (cached)", highlight=False)
+        data = load_coco_bench_data(coco, images=images, cache_dir=cache, backbone=backbone, progress=not quiet,
+                                    adapt_image_size=adapt_size)
     else:
         assert features is not None  # checked above: exactly one of --coco / --features
         data = load_features_bench_data(features)

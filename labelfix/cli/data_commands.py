@@ -153,12 +153,16 @@ def demo_command(
     db: DbOption = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="A small dataset (for smoke tests).")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="adapt (top blocks on cached feature maps) or head (linear "
+                                                     "head on embeddings: faster, lower quality).")] = "adapt",
 ) -> None:
-    """Run the whole job on the built-in demo: demo-data, ingest, embed, train, suggest, export."""
+    """Run the whole job on the built-in demo: demo-data, ingest, cache maps / embed, train, suggest, export."""
     from labelfix.flows.demo import DemoConfig, run_demo
 
+    if mode not in ("adapt", "head"):
+        raise typer.BadParameter("use adapt or head", param_hint="--mode")
     output_folder(out)
-    config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick)
+    config = DemoConfig(out_dir=out, db=db, seed=seed, quick=quick, mode=mode)
     run_demo(config, console=console)
 
 

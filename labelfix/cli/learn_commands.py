@@ -36,8 +36,8 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
 def train_command(
     method: Annotated[Optional[str], typer.Option("--method", help="an, wan, focal, asl, hill, focal_margin, splc, "
                                                   "em, em_apl, gr, comic, cls (default: gr).")] = None,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings) or finetune (default: finetune "
-                                                "with a GPU, else head).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="head (embeddings), adapt (top blocks on cached "
+                                                "feature maps) or finetune (default: finetune with a GPU, else head).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Maximum number of epochs.")] = None,
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file with TrainConfig keys; "
                                                         "flags override it.")] = None,
@@ -56,8 +56,8 @@ def train_command(
     db: DbOption = None,
 ) -> None:
     """Train a partial-label model, store its predictions and the cells it corrected."""
-    if mode is not None and mode not in ("head", "finetune"):
-        raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head or --mode finetune")
+    if mode is not None and mode not in ("head", "adapt", "finetune"):
+        raise LabelfixError(f"unknown mode {mode!r}", fix="use --mode head, adapt or finetune")
     if config_file is not None:
         from labelfix.internal.paths import input_file
 
@@ -84,20 +84,10 @@ def train_command(
         console.print(f"run {outcome['run_id']}: trained on {nproc} processes "
                       f"(val mAP {_fmt(outcome['metrics'].get('val_map'))})", highlight=False)
         return
-    with open_store(db, create=False) as store:
-        if resolved_mode == "finetune":
-            try:
-                from labelfix.learn.finetune.trainer import train_finetune
-            except ModuleNotFoundError as error:
-                if error.name != "labelfix.learn.finetune.trainer":
-                    raise
-                raise LabelfixError("finetune mode is not available in this version",
-                                    fix="use --mode head") from error
-            result = train_finetune(store, config=config, console=console)
-        else:
-            from labelfix.learn.head.trainer import train_head
+    from labelfix.flows.learn_flow import train
 
-            result = train_head(store, config=config, console=console)
+    with open_store(db, create=False) as store:
+        result = train(store, config=config, console=console)
     console.print(f"run {result.run_id}: predictions of every image and class stored "
                   f"(val mAP {_fmt(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
 

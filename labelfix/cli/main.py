@@ -16,7 +16,14 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from labelfix import __version__
-from labelfix.cli import bench_commands, embed_commands, learn_commands, review_commands, suggest_commands
+from labelfix.cli import (
+    bench_commands,
+    embed_commands,
+    learn_commands,
+    review_commands,
+    reviewer_commands,
+    suggest_commands,
+)
 from labelfix.cli.common import console, err_console
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
@@ -29,7 +36,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
 register_data_commands(app)
 # The order here is the order of `labelfix --help`: the main road first, the benchmark last.
-for _commands in (embed_commands, learn_commands, suggest_commands, review_commands, bench_commands):
+for _commands in (embed_commands, learn_commands, suggest_commands, review_commands, reviewer_commands,
+                  bench_commands):
     _commands.register(app)
 
 

@@ -42,33 +42,86 @@ def app_script() -> Path:
     return path
 
 
-def streamlit_command(*, db: Path, port: int, address: str) -> list[str]:
-    """The command line that serves the review app on ``address:port`` for the store ``db``."""
-    return [sys.executable, "-m", "streamlit", "run", str(app_script()),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",
-            "--server.port", str(port), "--server.address", address, "--", "--db", str(db)]
+def streamlit_command(*, db: Path, port: int, address: str, team: bool = False, export_dir: Path | None = None,
+                      session_hours: float = 12.0, idle_minutes: float = 120.0) -> list[str]:
+    """The command line that serves the review app on ``address:port`` for the store ``db``.
+
+    What the app must know about its server (team mode, the export folder, session limits) goes to the
+    script as its own arguments after ``--``. In team mode the browser gets no tracebacks (exception types
+    only) and Streamlit's cross-site protections are on whatever a config file says.
+    """
+    command = [sys.executable, "-m", "streamlit", "run", str(app_script()),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none",
+               "--server.port", str(port), "--server.address", address]
+    if team:
+        command += ["--client.showErrorDetails", "type", "--server.enableXsrfProtection", "true",
+                    "--server.enableCORS", "true"]
+    command += ["--", "--db", str(db)]
+    if export_dir is not None:
+        command += ["--export-dir", str(export_dir)]
+    if team:
+        command += ["--team", "--session-hours", str(session_hours), "--idle-minutes", str(idle_minutes)]
+    return command
 
 
 def review_command(
     db: DbOption = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the review app.")] = 8501,
-    address: Annotated[str, typer.Option("--address", help="Address to listen on (0.0.0.0 for a team).")]
+    address: Annotated[str, typer.Option(
+        "--address", help="Address to listen on. Any address other machines can reach (e.g. 0.0.0.0 for a "
+                          "team) turns on team mode: reviewers sign in (see `labelfix reviewers`).")]
     = "127.0.0.1",
-    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="Default reviewer name in the app.")]
+    reviewer: Annotated[Optional[str], typer.Option(
+        "--reviewer", help="Name offered in each browser's name prompt (loopback only; in team mode reviewers "
+                           "sign in).")]
     = None,
+    team: Annotated[bool, typer.Option(
+        "--team", help="Team mode on a loopback address too (e.g. behind a reverse proxy on this machine).")]
+    = False,
+    export_dir: Annotated[Optional[Path], typer.Option(
+        "--export-dir", help="The one folder the app exports into (default: exports/ beside the store).",
+        show_default=False)] = None,
+    session_hours: Annotated[float, typer.Option(
+        "--session-hours", min=0.1, max=720.0, help="Team mode: a sign-in lasts at most this long.")] = 12.0,
+    idle_minutes: Annotated[float, typer.Option(
+        "--idle-minutes", min=1.0, max=43200.0, help="Team mode: a session idle this long ends.")] = 120.0,
 ) -> None:
     """Open the review app: decide on suggestions class by class, tail classes first (keys A/X/S/U)."""
+    from labelfix.review.auth import count_enabled_reviewers, is_loopback
+    from labelfix.review.export_folder import default_export_dir, prepare_export_dir
+
     path = resolve_db_path(db).resolve()
+    shared = not is_loopback(address)
+    team = team or shared
+    if team and reviewer:
+        raise LabelfixError("--reviewer names the reviewer of a loopback review app; in team mode reviewers sign "
+                            "in and their decisions carry that name", fix="drop --reviewer")
     with open_store(path, create=False) as store:  # fails clearly on a missing store; migrates an old one
         pending = count_suggestions(store)
+        n_reviewers = count_enabled_reviewers(store)
+    if team and not n_reviewers:
+        why = (f"--address {address} lets other machines reach the review app" if shared
+               else "--team asks reviewers to sign in")
+        raise LabelfixError(
+            f"{why}, and this store has no reviewers to sign in", file=path,
+            fix=f"add them first: `labelfix reviewers add NAME --role lead --db {path}` (and annotators with "
+                f"--role annotator), or serve on 127.0.0.1 (the default) for yourself only")
+    folder = prepare_export_dir(export_dir if export_dir is not None else default_export_dir(path))
     if not pending:
         console.print("[yellow]this store has no suggestions yet: run `labelfix suggest` (or `labelfix demo`) first[/]")
     env = {**os.environ, DB_ENV_VAR: str(path)}
+    if team:
+        env.pop("LABELFIX_REVIEWER", None)  # never a default name for decisions in team mode
     if reviewer:
         env["LABELFIX_REVIEWER"] = reviewer
-    console.print(f"review app for {path} on http://{address}:{port}  (Ctrl+C stops it)")
-    process = subprocess.Popen(streamlit_command(db=path, port=port, address=address), env=env)
+    console.print(f"review app for {path} on http://{address}:{port}  (Ctrl+C stops it)", highlight=False)
+    if team:
+        console.print(f"team mode: {n_reviewers} reviewer(s) can sign in; exports go to {folder}. The app has no "
+                      f"TLS of its own: put it behind a reverse proxy with TLS (README, Security).", highlight=False)
+    command = streamlit_command(db=path, port=port, address=address, team=team, export_dir=folder,
+                                session_hours=session_hours, idle_minutes=idle_minutes)
+    process = subprocess.Popen(command, env=env)
     # Stop with the server: SIGTERM is passed on, and we wait so the store's lock is free when we exit.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
     try:
@@ -82,6 +135,17 @@ def review_command(
         signal.signal(signal.SIGTERM, previous)
     if code:
         raise typer.Exit(code)
+
+
+def fiftyone_share_note(*, address: str, port: int) -> str:
+    """What `labelfix fiftyone` prints about who can reach the FiftyOne App it starts (it has no sign-in)."""
+    from labelfix.review.auth import is_loopback
+
+    if is_loopback(address):
+        return (f"only this machine can open it; to share it safely, each viewer runs "
+                f"`ssh -N -L {port}:127.0.0.1:{port} USER@THIS_HOST` and opens http://localhost:{port}")
+    return (f"warning: the FiftyOne App has no sign-in: anyone who reaches {address}:{port} can see the images and "
+            f"tag suggestions; prefer the default --address 127.0.0.1 and an SSH tunnel (ssh -L)")
 
 
 @fiftyone_app.command("push")
@@ -109,6 +173,7 @@ def fiftyone_push_command(
                   f"--reviewer YOU")
     if launch:
         console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
+        console.print(fiftyone_share_note(address=address, port=port), highlight=False, markup=False)
         fiftyone_sync.launch(name, port=port, address=address)
 
 
@@ -133,12 +198,15 @@ def fiftyone_pull_command(
 def fiftyone_launch_command(
     name: DatasetOption = "labelfix",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
-    address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
+    address: Annotated[str, typer.Option(
+        "--address", help="Address of the FiftyOne App (it has no sign-in: share it through an SSH tunnel).")]
+    = "127.0.0.1",
 ) -> None:
-    """Serve the FiftyOne App for a pushed dataset."""
+    """Serve the FiftyOne App for a pushed dataset (on 127.0.0.1 unless told otherwise)."""
     from labelfix.review import fiftyone_sync
 
     console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
+    console.print(fiftyone_share_note(address=address, port=port), highlight=False, markup=False)
     fiftyone_sync.launch(name, port=port, address=address)
 
 

@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from array import array
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
@@ -253,7 +253,7 @@ class _Reader:
         if self.spools:
             self.spools["annotations"].add(f"[{position},{_one_line(text)}]\n")
 
-    def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> None:
+    def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> NoReturn:
         if not is_int_id(annotation_id):
             raise self.fail(f"annotation id {annotation_id!r} is not an integer", f"annotations[{position}]",
                             "use integer annotation ids")

@@ -22,12 +22,12 @@ INLINE_WARNING = ("{files} add bbox-less annotations for the added labels: "
 
 # (image_id, category_id, origin) of a positive label cell; origin is the labels table's origin column.
 LabelCell = tuple[int, int, str]
-_COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
+_COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 
 
 def write_json_atomic(data: Any, path: Path) -> str:
     """Write JSON compactly and atomically (see :func:`labelfix.internal.atomic.write_text_atomic`); return its sha256."""
-    return write_text_atomic(path, json.dumps(data, **_COMPACT))  # type: ignore[arg-type]
+    return write_text_atomic(path, json.dumps(data, **_COMPACT))
 
 
 def write_coco_atomic(path: Path, *, header: Mapping[str, Any],
@@ -75,7 +75,7 @@ def write_coco_atomic(path: Path, *, header: Mapping[str, Any],
         put("{")
         first = True
         for key, value in header.items():
-            put(("" if first else ",") + json.dumps(key, **_COMPACT) + ":" + json.dumps(value, **_COMPACT))  # type: ignore[arg-type]
+            put(("" if first else ",") + json.dumps(key, **_COMPACT) + ":" + json.dumps(value, **_COMPACT))
             first = False
         for key, texts in sections:
             put(("" if first else ",") + json.dumps(key, ensure_ascii=False) + ":[")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from labelfix.errors import InputError
 
@@ -20,6 +20,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_int_id(value: Any) -> bool:
+def is_int_id(value: Any) -> TypeGuard[int]:
     """COCO ids are integers; bools and numeric strings are refused."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -203,9 +203,9 @@ def check_image_files(files: list[tuple[Path, str, str]], *, full: bool, source:
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode an image of any mode (grayscale, RGBA, CMYK, 16-bit) to 8-bit RGB, EXIF-oriented."""
-    with Image.open(path) as image:
-        image.load()
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as opened:
+        opened.load()
+        image: Image.Image = ImageOps.exif_transpose(opened)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             # 16-bit grayscale: rescale the full range to 8 bits instead of clipping.
             array = np.asarray(image, dtype=np.float32)

@@ -34,7 +34,11 @@ _HASH_CHARS = 12
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """What the weights were trained with: crop and resize sizes, interpolation, normalisation."""
+    """What the weights were trained with: crop and resize sizes, interpolation, normalisation.
+
+    labelfix evaluates on the whole image resized to ``crop_size`` square (no crop); ``resize_size``
+    is kept as the weights' own record.
+    """
 
     crop_size: int
     resize_size: int
@@ -81,9 +85,11 @@ class Backbone:
     def __post_init__(self) -> None:
         p = self.preprocessing
         self.native_image_size = self.native_image_size or p.crop_size
+        # The whole image, resized to a square: a centre crop would cut off objects at the border, and
+        # their labels would become false (multi-label images; issue 12 item 2).
         self.eval_transform = T.Compose([
-            T.ToImage(), T.Resize(p.resize_size, interpolation=p.interpolation, antialias=True),
-            T.CenterCrop(p.crop_size), T.ToDtype(torch.float32, scale=True), T.Normalize(p.mean, p.std)])
+            T.ToImage(), T.Resize((p.crop_size, p.crop_size), interpolation=p.interpolation, antialias=True),
+            T.ToDtype(torch.float32, scale=True), T.Normalize(p.mean, p.std)])
 
     @property
     def image_size(self) -> int:
@@ -129,7 +135,7 @@ class _EfficientNetLiteFeatures(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net: Any = net  # efficientnet_lite_pytorch's EfficientNet (untyped): has extract_features
         self.pool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,6 +305,7 @@ def _build_efficientnet_lite0(weights: Weights, image_size: int | None) -> tuple
     else:
         net = factory()
         path = packaged_weights_path("efficientnet_lite0") if weights == "default" else Path(weights)
+        assert path is not None, "efficientnet_lite0 weights ship with a package"
         _load_into(net, _read_state_dict(path), name="efficientnet_lite0", source=path, optional_prefixes=("_fc.",))
         digest = file_hash(path)
     net._fc = nn.Identity()  # unused by the feature path; dropping it keeps checkpoints small
@@ -347,7 +354,7 @@ def build_backbone(name: str, *, weights: Weights = "default", image_size: int |
             model, digest = _random_init(TinyBackbone), RANDOM_HASH
         else:
             model = TinyBackbone()
-            _load_into(model, _read_state_dict(weights), name="tiny", source=weights)
+            _load_into(model, _read_state_dict(Path(weights)), name="tiny", source=weights)
             digest = file_hash(weights)
         preprocessing = Preprocessing(64, 72, IMAGENET_MEAN, IMAGENET_STD)
         dim = TinyBackbone.dim

@@ -28,14 +28,15 @@ from labelfix.learn.losses import LOSS_NAMES
 class TrainConfig(BaseModel):
     """Everything a training run needs; stored as the run's config.
 
-    ``mode=None`` picks ``finetune`` when a GPU is present and ``head`` otherwise.
+    ``mode=None`` picks ``finetune`` when a GPU is present and ``head`` otherwise; ``adapt`` (top blocks on
+    cached feature maps, :mod:`labelfix.learn.adapt`) is asked for by name.
     ``loss_params`` go to the loss builder (e.g. ``{"alpha": 0.1}`` for EM).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     method: str = "gr"  # best missing-label AP in benchmarks/results (demo data)
-    mode: Optional[Literal["head", "finetune"]] = None
+    mode: Optional[Literal["head", "adapt", "finetune"]] = None
     seed: int = 0
     epochs: int = 30
     batch_size: int = 64
@@ -62,6 +63,9 @@ class TrainConfig(BaseModel):
     resume: bool = False
     # finetune resume: the run to continue (None: the latest unfinished finetune run)
     resume_run: Optional[int] = None
+    # adapt mode (labelfix.learn.adapt): blocks cached (None: the backbone's default), map augmentation
+    cut: Optional[int] = None
+    adapt_augment: dict[str, Any] = Field(default_factory=dict)
     # CLS co-training (seed 001)
     cls_tau_h: float = 0.01
     cls_tau_l: float = 0.06
@@ -83,7 +87,7 @@ class TrainConfig(BaseModel):
         except ValueError as error:
             raise InputError(f"invalid config: {error}", file=path, fix="see `labelfix train --help`") from error
 
-    def resolved_mode(self) -> Literal["head", "finetune"]:
+    def resolved_mode(self) -> Literal["head", "adapt", "finetune"]:
         if self.mode is not None:
             return self.mode
         return "finetune" if torch.cuda.is_available() else "head"

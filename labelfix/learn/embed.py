@@ -78,8 +78,12 @@ class EmbedResult:
 
 
 def embedding_set_name(backbone: Backbone, *, image_size: Optional[int] = None) -> str:
-    """``{backbone}-{weights_hash}``, plus ``-{size}px`` when the crop size is not the weights' own."""
-    name = f"{backbone.name}-{backbone.weights_hash}"
+    """``{backbone}-{weights_hash}-whole``, plus ``-{size}px`` when the size is not the weights' own.
+
+    ``-whole``: the whole image resized, no centre crop (sets made with a crop have no suffix and are
+    never reused for it).
+    """
+    name = f"{backbone.name}-{backbone.weights_hash}-whole"
     return f"{name}-{image_size}px" if image_size else name
 
 

@@ -18,9 +18,10 @@ from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store.reviews import EFFECTIVE_EVENTS_SQL
 
 __all__ = [
-    "DECISIONS", "EFFECTIVE_EVENTS_SQL", "PENDING", "STATUSES", "STATUS_CASE_SQL", "BatchResult", "ClassDiff",
-    "ClassProgress", "Decision", "ImageBox", "ImageLabel", "Progress", "QueueItem", "ReviewConflict", "ReviewError",
-    "ReviewEvent", "Status", "label_effect", "status_of", "utc_now",
+    "DECISIONS", "EFFECTIVE_EVENTS_SQL", "KINDS", "PENDING", "STATUSES", "STATUS_CASE_SQL", "BatchResult", "ClassDiff",
+    "ClassProgress", "Decision", "DecisionResult", "ImageBox", "ImageLabel", "PrecisionEstimate", "Progress",
+    "QueueItem", "ReviewConflict", "ReviewError", "ReviewEvent", "ReviewerAgreement", "ReviewerStats", "Status",
+    "label_effect", "outcome_text", "question_text", "status_of", "utc_now", "wilson_interval",
 ]
 
 Decision = Literal["accept", "reject", "skip", "unsure", "auto_accept"]
@@ -29,6 +30,9 @@ Status = Literal["open", "skipped", "accepted", "rejected"]
 DECISIONS: tuple[str, ...] = ("accept", "reject", "skip", "unsure", "auto_accept")
 STATUSES: tuple[str, ...] = ("open", "skipped", "accepted", "rejected")
 PENDING: tuple[str, ...] = ("open", "skipped")
+# Missing-label suggestions come first in the queue: the mission is missing labels, and a "remove this
+# label?" item must never be the first thing a reviewer sees (issue 14).
+KINDS: tuple[str, ...] = ("missing", "spurious")
 
 
 def utc_now() -> dt.datetime:
@@ -65,6 +69,21 @@ class QueueItem:
     lease_reviewer: str | None = None
     lease_expires_at: dt.datetime | None = None
 
+    @property
+    def action(self) -> str:
+        """What accepting does to the image's labels: ``add`` (missing label) or ``remove`` (spurious label)."""
+        return "remove" if self.kind == "spurious" else "add"
+
+    @property
+    def question(self) -> str:
+        """The question this item asks, worded as its effect: ``add 'seven'?`` or ``remove 'eight'?``."""
+        return question_text(kind=self.kind, category_name=self.category_name)
+
+    def outcome(self, decision: str) -> str:
+        """What ``decision`` did to this item's image, e.g. ``'seven' added to image 12``."""
+        return outcome_text(kind=self.kind, decision=decision, category_name=self.category_name,
+                            image_id=self.image_id)
+
 
 @dataclass(frozen=True)
 class ReviewEvent:
@@ -94,6 +113,9 @@ class ClassProgress:
     skipped: int
     accepted: int
     rejected: int
+    missing_pending: int = 0      # pending items of each kind (the queue shows missing ones first)
+    spurious_pending: int = 0
+    held_by_others: int = 0       # pending items leased live to reviewers other than the one asking
 
     @property
     def pending(self) -> int:
@@ -123,6 +145,74 @@ class BatchResult:
 
     events: list[ReviewEvent] = field(default_factory=list)
     conflicts: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What one key press did: the event (``None`` when nothing was recorded) and the words for the reviewer.
+
+    ``applied`` is ``False`` for a repeated press (same token), a press on an item whose status changed since
+    the page showed it, an item decided or held by someone else; ``message`` then says which. ``item`` is the
+    suggestion as it is now.
+    """
+
+    applied: bool
+    event: ReviewEvent | None
+    item: QueueItem | None  # None only when the suggestion no longer exists (a new `labelfix suggest` call)
+    message: str
+
+
+@dataclass(frozen=True)
+class PrecisionEstimate:
+    """A reviewer's running precision on one class's missing-label suggestions, and where to stop.
+
+    ``n`` decisions (accept/reject, in force, newest ``last_n``), ``accepted`` of them accepted;
+    ``low``/``high``: Wilson score interval at ``confidence``; ``stop_score``: the lowest score at which the
+    precision of this reviewer's decided items scoring at least that much is still ``>= target``
+    (``None`` when no such score: too few decisions or precision below target from the top).
+    """
+
+    category_id: int
+    reviewer: str
+    n: int
+    accepted: int
+    precision: float | None
+    low: float
+    high: float
+    confidence: float
+    target: float
+    stop_score: float | None
+    lowest_score_seen: float | None
+
+
+@dataclass(frozen=True)
+class ReviewerStats:
+    """One reviewer's decisions in force (and how many of theirs were undone), for the team lead."""
+
+    reviewer: str
+    accepted: int
+    rejected: int
+    skipped: int
+    undone: int
+    last_at: dt.datetime | None
+
+    @property
+    def decided(self) -> int:
+        return self.accepted + self.rejected
+
+
+@dataclass(frozen=True)
+class ReviewerAgreement:
+    """Two reviewers who both decided (accept or reject) the same label cells, and how often they agreed."""
+
+    reviewer_a: str
+    reviewer_b: str
+    n_common: int
+    n_agree: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.n_agree / self.n_common if self.n_common else None
 
 
 @dataclass(frozen=True)
@@ -191,6 +281,64 @@ def label_effect(kind: str, decision: str) -> tuple[int, str] | None:
     if decision == "reject":
         return NEGATIVE, "manual"
     raise ReviewError(f"unknown decision {decision!r}", fix=f"use one of {', '.join(DECISIONS)}")
+
+
+def question_text(*, kind: str, category_name: str) -> str:
+    """The question a suggestion asks, worded as what accepting it does.
+
+    Examples
+    --------
+    >>> question_text(kind="missing", category_name="seven")
+    "add 'seven'?"
+    >>> question_text(kind="spurious", category_name="eight")
+    "remove 'eight'?"
+    """
+    return f"{'remove' if kind == 'spurious' else 'add'} '{category_name}'?"
+
+
+def outcome_text(*, kind: str, decision: str, category_name: str, image_id: int) -> str:
+    """What a decision did to the image's labels, in words a reviewer reads after the key press.
+
+    Examples
+    --------
+    >>> outcome_text(kind="missing", decision="accept", category_name="seven", image_id=12)
+    "'seven' added to image 12"
+    >>> outcome_text(kind="spurious", decision="accept", category_name="eight", image_id=12)
+    "'eight' removed from image 12"
+    >>> outcome_text(kind="spurious", decision="reject", category_name="eight", image_id=12)
+    "'eight' kept on image 12"
+    >>> outcome_text(kind="missing", decision="undo", category_name="seven", image_id=12)
+    "'seven' on image 12 is undecided again"
+    """
+    name, image = f"'{category_name}'", f"image {image_id}"
+    if decision in ("skip", "unsure"):
+        return f"{name} on {image} {'skipped' if decision == 'skip' else 'marked unsure'} (back of the queue)"
+    if decision == "undo":
+        return f"{name} on {image} is undecided again"
+    if kind == "spurious":
+        return f"{name} removed from {image}" if decision in ("accept", "auto_accept") else f"{name} kept on {image}"
+    if decision in ("accept", "auto_accept"):
+        return f"{name} added to {image}"
+    return f"{name} not added to {image} (marked absent)"
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927, JASA 22:209); ``(0, 1)`` for ``n == 0``.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in wilson_interval(9, 10)]
+    [0.596, 0.982]
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def status_of(decision: str | None) -> str:

@@ -2,9 +2,15 @@
 
 UI-agnostic: the Streamlit app, the FiftyOne pull and the CLI all go through :class:`ReviewService`.
 Review events are append-only; the current decision of a suggestion is derived from them (the latest
-decision event that no ``undo`` event points at). Every decision changes its label cell and records
-its event in one transaction. The ``review_events`` and ``leases`` tables are written through their
-owner, :mod:`labelfix.store.reviews`.
+decision event that no ``undo`` event points at) and kept in ``review_state``. Every decision changes its
+label cell and records its event in one transaction. The ``review_events``, ``review_state`` and
+``leases`` tables are written through their owner, :mod:`labelfix.store.reviews`.
+
+Threads: every method may be called from many threads at once; each call reads through its own cursor
+and writes are serialised per store file (issue 14: two overlapping Streamlit reruns shared one cursor).
+A key press goes through :meth:`ReviewService.submit`, which records each press at most once and never
+raises for a repeated or stale press. :meth:`ReviewService.open` makes a service that holds no connection
+between calls, so other ``labelfix`` commands can use the store while reviewers work.
 
 The data classes live in :mod:`labelfix.review.models` and the read-only queries in
 :mod:`labelfix.review.queries`; they are re-exported here so ``from labelfix.review.service import ...``
@@ -13,14 +19,16 @@ keeps working.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from labelfix.review.models import (
-    EFFECTIVE_EVENTS_SQL,
     DECISIONS,
     PENDING,
     STATUSES,
@@ -28,61 +36,68 @@ from labelfix.review.models import (
     ClassDiff,
     ClassProgress,
     Decision,
+    DecisionResult,
     ImageBox,
     ImageLabel,
+    PrecisionEstimate,
     Progress,
     QueueItem,
     ReviewConflict,
     ReviewError,
+    ReviewerAgreement,
+    ReviewerStats,
     ReviewEvent,
     Status,
-    status_of,
     label_effect,
+    outcome_text,
+    status_of,
     utc_now,
 )
 from labelfix.review.queries import ReviewQueries
-from labelfix.states import UNKNOWN
-from labelfix.store.database import Store
-from labelfix.store.labels import original_state, set_label
+from labelfix.states import POSITIVE, UNKNOWN
+from labelfix.store.access import SharedStoreFile
+from labelfix.store.database import Store, StoreBusy
+from labelfix.store.labels import original_state, set_label, set_labels
 from labelfix.store.reviews import (
+    decision_in_force,
     drop_expired_leases,
     drop_lease,
+    drop_leases,
     event_with_undone,
-    latest_effective_event,
+    latest_own_decision,
     lease,
+    record_decisions,
     record_event,
     release_leases,
+    renew_leases,
 )
 
 __all__ = [
     "DECISIONS", "DEFAULT_LEASE_SECONDS", "PENDING", "STATUSES", "BatchResult", "ClassDiff", "ClassProgress",
-    "Decision", "ImageBox", "ImageLabel", "Progress", "QueueItem", "ReviewConflict", "ReviewError", "ReviewEvent",
-    "ReviewQueries", "ReviewService", "Status", "label_effect", "utc_now",
+    "Decision", "DecisionResult", "ImageBox", "ImageLabel", "PrecisionEstimate", "Progress", "QueueItem",
+    "ReviewConflict", "ReviewError", "ReviewEvent", "ReviewQueries", "ReviewService", "ReviewerAgreement",
+    "ReviewerStats", "Status", "StoreBusy", "label_effect", "outcome_text", "utc_now",
 ]
 
-DEFAULT_LEASE_SECONDS = 600.0
+# A lease is a short hold: the app renews it while the reviewer looks at the item (next_items, heartbeat);
+# a closed tab frees its items after this long.
+DEFAULT_LEASE_SECONDS = 120.0
+_TOKENS_KEPT = 10_000
 
-# One write lock per store file and process: Streamlit sessions and test threads each have their own
-# cursor, and their write transactions are serialised here instead of failing on DuckDB conflicts.
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
-
-
-def _write_lock(path: Path) -> threading.RLock:
-    key = str(Path(path).resolve())
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+_Changes = list[tuple[int, int, int, int]]  # (image_id, category_id, state before, state after)
+_RECOUNT = (-1, -1, 0, 0)  # in a change list: recount the class positives instead of adjusting them
 
 
 class ReviewService(ReviewQueries):
-    """Review operations over one store (one cursor; make one service per thread or session).
+    """Review operations over one store; one service may serve every thread and session of a process.
 
     Parameters
     ----------
     store
-        The store, or a ``store.cursor()`` for a thread or a Streamlit session.
+        An open store (each call uses its own cursor of it), or a
+        :class:`~labelfix.store.access.SharedStoreFile` (see :meth:`open`).
     lease_seconds
-        How long :meth:`next_items` reserves items for a reviewer (default 10 minutes).
+        How long :meth:`next_items` and :meth:`heartbeat` reserve items for a reviewer (default 2 minutes).
     clock
         Returns the current time as naive UTC; tests pass a fake clock to expire leases.
 
@@ -95,19 +110,69 @@ class ReviewService(ReviewQueries):
     >>> event = service.decide(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="accept")
     >>> event.decision, service.progress().overall.pending
     ('accept', 7)
+    >>> service.submit(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="accept").message
+    'already accepted by ana'
     """
 
-    def __init__(self, store: Store, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    def __init__(self, store: Store | SharedStoreFile, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
         self.lease_seconds = float(lease_seconds)
-        self._lock = _write_lock(store.path)
         super().__init__(store, clock=clock)
+
+    @classmethod
+    def open(cls, db: str | Path, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+             clock: Callable[[], dt.datetime] | None = None, lock_timeout: float = 30.0,
+             linger_seconds: float = 0.0) -> "ReviewService":
+        """A service that holds no connection between calls (for a server: other commands can use the store).
+
+        Each call opens the store file, works in a short transaction and closes it again (after
+        ``linger_seconds``); while another process holds the file a call waits up to ``lock_timeout``
+        seconds, then raises :class:`~labelfix.store.database.StoreBusy`.
+        """
+        return cls(SharedStoreFile(db, lock_timeout=lock_timeout, linger_seconds=linger_seconds),
+                   lease_seconds=lease_seconds, clock=clock)
+
+    # -- writing --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[tuple[Store, _Changes]]:
+        """One serialised transaction; label cells changed in it adjust the cached class positives after commit."""
+        caches = self._access.caches
+        with caches.write_lock:
+            changes: _Changes = []
+            with self._access.read() as store, store.transaction():
+                before = caches.labels_fingerprint(store)
+                yield store, changes
+                after = caches.labels_fingerprint(store)
+                recount = len(changes) > 64 or _RECOUNT in changes
+                deltas = None if recount else self._frequency_deltas(store, changes)
+            caches.adjust_frequencies(before=before, after=after, deltas=deltas)
+
+    @staticmethod
+    def _frequency_deltas(store: Store, changes: _Changes) -> dict[int, int]:
+        deltas: dict[int, int] = {}
+        if not changes:
+            return deltas
+        has_train = bool(store.scalar("SELECT EXISTS (SELECT 1 FROM images WHERE split = 'train')"))
+        for image_id, category_id, old, new in changes:
+            delta = int(new == POSITIVE) - int(old == POSITIVE)
+            if delta and (not has_train or store.scalar("SELECT split FROM images WHERE image_id = ?",
+                                                        [image_id]) == "train"):
+                deltas[category_id] = deltas.get(category_id, 0) + delta
+        return deltas
+
+    @staticmethod
+    def _set_cell(store: Store, changes: _Changes, *, image_id: int, category_id: int, state: int,
+                  origin: str) -> None:
+        old = store.scalar("SELECT state FROM labels WHERE image_id = ? AND category_id = ?", [image_id, category_id])
+        set_label(store, image_id=image_id, category_id=category_id, state=state, origin=origin)
+        changes.append((image_id, category_id, int(old or UNKNOWN), int(state)))
 
     # -- leases ---------------------------------------------------------------------------------
     def next_items(self, *, reviewer: str, n: int = 1, category_id: int | None = None,
                    run_id: int | None = None, head_first: bool = False, min_score: float | None = None,
                    max_score: float | None = None, kinds: Sequence[str] | None = None,
-                   statuses: Sequence[str] = PENDING, keep_other_leases: bool = False) -> list[QueueItem]:
+                   statuses: Sequence[str] = PENDING, keep_other_leases: bool = False, image_id: int | None = None,
+                   with_label: int | None = None) -> list[QueueItem]:
         """Lease the next ``n`` pending items to ``reviewer`` and return them in queue order.
 
         Items leased to another reviewer are never returned while that lease is live; expired leases are free
@@ -119,7 +184,7 @@ class ReviewService(ReviewQueries):
             Who reviews; recorded on the lease.
         n
             How many items (a page of the grid, or 1).
-        category_id, run_id, head_first, min_score, max_score, kinds
+        category_id, run_id, head_first, min_score, max_score, kinds, image_id, with_label
             As in :meth:`items`.
         statuses
             ``open``, ``skipped`` or both (the default): which pending items to take.
@@ -131,21 +196,33 @@ class ReviewService(ReviewQueries):
         if not set(statuses) <= set(PENDING):
             raise ReviewError(f"next_items leases pending items only, not {sorted(set(statuses) - set(PENDING))}",
                               fix="use items() to list decided suggestions")
-        with self._lock, self.store.transaction():
+        with self._writing() as (store, _):
             now = self.clock()
-            drop_expired_leases(self.store, now=now)
-            chosen = self._select(category_id=category_id, run_id=run_id, statuses=list(statuses), min_score=min_score,
-                                  max_score=max_score, head_first=head_first, limit=max(int(n), 0), offset=0,
-                                  kinds=kinds, free_for=reviewer)
+            drop_expired_leases(store, now=now)
+            chosen = self._select(store, category_id=category_id, run_id=run_id, statuses=list(statuses),
+                                  min_score=min_score, max_score=max_score, head_first=head_first,
+                                  limit=max(int(n), 0), offset=0, kinds=kinds, free_for=reviewer,
+                                  image_id=image_id, with_label=with_label)
             expires = now + dt.timedelta(seconds=self.lease_seconds)
-            lease(self.store, suggestion_ids=[item.suggestion_id for item in chosen], reviewer=reviewer,
+            lease(store, suggestion_ids=[item.suggestion_id for item in chosen], reviewer=reviewer,
                   expires_at=expires, release_others=not keep_other_leases)
         return [dataclasses.replace(item, lease_reviewer=reviewer, lease_expires_at=expires) for item in chosen]
 
+    def heartbeat(self, *, reviewer: str, suggestion_ids: Sequence[int] | None = None) -> int:
+        """Renew ``reviewer``'s live leases (all, or those on ``suggestion_ids``) for ``lease_seconds``; return how many."""
+        reviewer = self._check_reviewer(reviewer)
+        with self._writing() as (store, _):
+            now = self.clock()
+            return renew_leases(store, reviewer=reviewer, now=now, suggestion_ids=suggestion_ids,
+                                expires_at=now + dt.timedelta(seconds=self.lease_seconds))
+
     def release(self, *, reviewer: str, suggestion_ids: Sequence[int] | None = None) -> int:
-        """Give back ``reviewer``'s leases (all of them, or those on ``suggestion_ids``); return how many."""
-        with self._lock, self.store.transaction():
-            return release_leases(self.store, reviewer=reviewer, suggestion_ids=suggestion_ids)
+        """Give back ``reviewer``'s leases (all of them, or those on ``suggestion_ids``); return how many.
+
+        Call it when a reviewer renames themselves, signs out or leaves the page.
+        """
+        with self._writing() as (store, _):
+            return release_leases(store, reviewer=reviewer, suggestion_ids=suggestion_ids)
 
     # -- decisions ------------------------------------------------------------------------------
     @staticmethod
@@ -154,42 +231,54 @@ class ReviewService(ReviewQueries):
             raise ReviewError("a reviewer name is required", fix="give the reviewer's name")
         return reviewer.strip()
 
-    def _current(self, suggestion_id: int) -> tuple[str, str, int, int, str | None, str | None, str | None,
-                                                   dt.datetime | None]:
-        """(kind, status, image_id, category_id, decided_by, lease reviewer, decision, lease expiry)."""
-        row = self.store.fetchone(f"""
-            WITH eff AS ({EFFECTIVE_EVENTS_SQL} AND e.suggestion_id = ?)
-            SELECT s.kind, s.image_id, s.category_id,
-                   (SELECT arg_max(decision, event_id) FROM eff),
-                   (SELECT arg_max(reviewer, event_id) FROM eff),
-                   ls.reviewer, ls.expires_at
-            FROM suggestions s LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id
-            WHERE s.suggestion_id = ?""", [int(suggestion_id), int(suggestion_id)])
+    @staticmethod
+    def _check_decision(decision: str) -> None:
+        if decision not in DECISIONS:
+            raise ReviewError(f"unknown decision {decision!r}", fix=f"use one of {', '.join(DECISIONS)}")
+
+    @staticmethod
+    def _current(store: Store, suggestion_id: int) -> dict[str, Any]:
+        """The suggestion's kind, cell, decision in force (and by whom) and lease."""
+        row = store.fetchone(
+            "SELECT s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, ls.expires_at "
+            "FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
+            "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id WHERE s.suggestion_id = ?",
+            [int(suggestion_id)])
         if row is None:
             raise ReviewError(f"no suggestion {suggestion_id}", fix="pick a suggestion from the review queue")
-        kind, image_id, category_id, decision, decided_by, lease_reviewer, lease_expires = row
-        return (kind, status_of(decision), int(image_id), int(category_id), decided_by, lease_reviewer, decision,
-                lease_expires)
+        keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires")
+        current = dict(zip(keys, row))
+        current["status"] = status_of(current["decision"])
+        return current
 
-    def _decide_locked(self, *, suggestion_id: int, reviewer: str, decision: str, note: str | None,
-                       override_lease: bool) -> ReviewEvent:
-        kind, status, image_id, category_id, decided_by, lease_reviewer, _, lease_expires = \
-            self._current(suggestion_id)
-        if status in ("accepted", "rejected"):
-            raise ReviewConflict(f"suggestion {suggestion_id} is already {status} by {decided_by}",
-                                 fix="undo that decision first to change it")
-        if (not override_lease and lease_reviewer is not None and lease_reviewer != reviewer
-                and lease_expires is not None and lease_expires > self.clock()):
-            raise ReviewConflict(f"suggestion {suggestion_id} is leased to {lease_reviewer} until {lease_expires}",
-                                 fix="take items from next_items, or wait for the lease to expire")
-        effect = label_effect(kind, decision)
+    def _conflict(self, current: dict[str, Any], *, suggestion_id: int, reviewer: str,
+                  override_lease: bool) -> str | None:
+        """Why ``reviewer`` may not decide this suggestion now (``None``: they may)."""
+        if current["status"] in ("accepted", "rejected"):
+            return f"already {current['status']} by {current['decided_by']}"
+        holder, expires = current["lease_reviewer"], current["lease_expires"]
+        if not override_lease and holder is not None and holder != reviewer and expires is not None \
+                and expires > self.clock():
+            return f"held by {holder} until {expires:%H:%M:%S} UTC"
+        return None
+
+    def _decide_locked(self, store: Store, changes: _Changes, *, suggestion_id: int, reviewer: str, decision: str,
+                       note: str | None, override_lease: bool) -> ReviewEvent:
+        current = self._current(store, suggestion_id)
+        why = self._conflict(current, suggestion_id=suggestion_id, reviewer=reviewer, override_lease=override_lease)
+        if why is not None:
+            raise ReviewConflict(f"suggestion {suggestion_id} is {why}",
+                                 fix="undo that decision first to change it" if why.startswith("already")
+                                 else "take items from next_items, or wait for the lease to expire")
+        image_id, category_id = int(current["image_id"]), int(current["category_id"])
+        effect = label_effect(current["kind"], decision)
         now = self.clock()
-        event_id = record_event(self.store, suggestion_id=int(suggestion_id), image_id=image_id,
-                                category_id=category_id, reviewer=reviewer, decision=decision, note=note,
-                                created_at=now)
+        event_id = record_event(store, suggestion_id=int(suggestion_id), image_id=image_id, category_id=category_id,
+                                reviewer=reviewer, decision=decision, note=note, created_at=now)
         if effect is not None:
-            set_label(self.store, image_id=image_id, category_id=category_id, state=effect[0], origin=effect[1])
-        drop_lease(self.store, suggestion_id=int(suggestion_id))
+            self._set_cell(store, changes, image_id=image_id, category_id=category_id, state=effect[0],
+                           origin=effect[1])
+        drop_lease(store, suggestion_id=int(suggestion_id))
         return ReviewEvent(int(event_id), int(suggestion_id), image_id, category_id, reviewer, decision, note, None,
                            now)
 
@@ -223,11 +312,75 @@ class ReviewService(ReviewQueries):
             If the suggestion is already accepted or rejected, or leased to another reviewer.
         """
         reviewer = self._check_reviewer(reviewer)
-        if decision not in DECISIONS:
-            raise ReviewError(f"unknown decision {decision!r}", fix=f"use one of {', '.join(DECISIONS)}")
-        with self._lock, self.store.transaction():
-            return self._decide_locked(suggestion_id=suggestion_id, reviewer=reviewer, decision=decision, note=note,
-                                       override_lease=override_lease)
+        self._check_decision(decision)
+        with self._writing() as (store, changes):
+            return self._decide_locked(store, changes, suggestion_id=suggestion_id, reviewer=reviewer,
+                                       decision=decision, note=note, override_lease=override_lease)
+
+    def submit(self, *, suggestion_id: int, reviewer: str, decision: Decision, expected_status: str | None = None,
+               token: str | None = None, note: str | None = None) -> DecisionResult:
+        """Record one key press: at most once, and never an error for a repeated or stale press.
+
+        Parameters
+        ----------
+        suggestion_id, reviewer, decision, note
+            As in :meth:`decide`.
+        expected_status
+            The status the page showed for the item (``open`` or ``skipped``); if it changed since (e.g. the
+            first of two quick presses already decided it), nothing is recorded.
+        token
+            Unique per key press (e.g. the page's nonce): a second call with the same reviewer and token
+            returns the first call's result and records nothing.
+
+        Returns
+        -------
+        DecisionResult
+            ``applied`` and the event, the item as it is now, and ``message``: the outcome in words
+            ("'seven' added to image 12") or why nothing was recorded ("already accepted by ana").
+
+        Raises
+        ------
+        ReviewError
+            Only for an unknown decision or an empty reviewer name.
+        StoreBusy
+            Another process held the store for longer than the lock timeout.
+        """
+        reviewer = self._check_reviewer(reviewer)
+        self._check_decision(decision)
+        if expected_status is not None and expected_status not in STATUSES:
+            raise ReviewError(f"unknown status {expected_status!r}", fix=f"use one of {', '.join(STATUSES)}")
+        key = (reviewer, str(token)) if token is not None else None
+        caches = self._access.caches
+        with caches.write_lock:
+            if key is not None and key in caches.tokens:
+                return caches.tokens[key]
+            event: ReviewEvent | None = None
+            message = ""
+            with self._writing() as (store, changes):
+                try:
+                    current = self._current(store, suggestion_id)
+                except ReviewError as error:
+                    current, message = None, error.problem
+                if current is not None:
+                    if expected_status is not None and current["status"] != expected_status:
+                        by = f" by {current['decided_by']}" if current["decided_by"] else ""
+                        message = f"already {current['status']}{by}"
+                    else:
+                        message = self._conflict(current, suggestion_id=suggestion_id, reviewer=reviewer,
+                                                 override_lease=False) or ""
+                    if not message:
+                        event = self._decide_locked(store, changes, suggestion_id=suggestion_id, reviewer=reviewer,
+                                                    decision=decision, note=note, override_lease=False)
+            found = self.items_by_id(suggestion_ids=[suggestion_id])
+            item = found[0] if found else None
+            if event is not None and item is not None:
+                message = item.outcome(decision)
+            result = DecisionResult(applied=event is not None, event=event, item=item, message=message)
+            if key is not None:
+                caches.tokens[key] = result
+                while len(caches.tokens) > _TOKENS_KEPT:
+                    caches.tokens.popitem(last=False)
+        return result
 
     def decide_many(self, *, suggestion_ids: Sequence[int], reviewer: str, decision: Decision,
                     note: str | None = None, override_lease: bool = False) -> BatchResult:
@@ -239,79 +392,159 @@ class ReviewService(ReviewQueries):
             The recorded events and, per skipped suggestion id, why it was skipped.
         """
         reviewer = self._check_reviewer(reviewer)
-        if decision not in DECISIONS:
-            raise ReviewError(f"unknown decision {decision!r}", fix=f"use one of {', '.join(DECISIONS)}")
+        self._check_decision(decision)
         result = BatchResult()
-        with self._lock, self.store.transaction():
+        with self._writing() as (store, changes):
             for suggestion_id in dict.fromkeys(int(s) for s in suggestion_ids):
                 try:
                     result.events.append(self._decide_locked(
-                        suggestion_id=suggestion_id, reviewer=reviewer, decision=decision, note=note,
+                        store, changes, suggestion_id=suggestion_id, reviewer=reviewer, decision=decision, note=note,
                         override_lease=override_lease))
                 except ReviewError as error:
                     result.conflicts[suggestion_id] = error.problem
         return result
 
+    def accept_above(self, *, reviewer: str, category_id: int, min_score: float, run_id: int | None = None,
+                     note: str | None = None) -> BatchResult:
+        """Accept every pending missing-label item of a class scoring at least ``min_score``, in one transaction.
+
+        Items leased live to another reviewer are left alone (reported in ``conflicts``); spurious-label items
+        are never batch-accepted (removing labels stays one decision at a time). Use
+        :meth:`precision_estimate` to choose ``min_score``.
+
+        Returns
+        -------
+        BatchResult
+            One ``accept`` event per accepted item (in suggestion id order).
+        """
+        reviewer = self._check_reviewer(reviewer)
+        with self._writing() as (store, changes):
+            resolved = self._resolve_run(store, run_id)
+            if resolved is None:
+                return BatchResult()
+            now = self.clock()
+            rows = store.fetchall(
+                "SELECT s.suggestion_id, s.image_id, s.category_id, ls.reviewer FROM suggestions s "
+                "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id AND ls.expires_at > ? "
+                "WHERE s.run_id = ? AND s.superseded_at IS NULL AND s.category_id = ? AND s.kind = 'missing' "
+                "AND s.score >= ? AND s.suggestion_id NOT IN (SELECT suggestion_id FROM review_state "
+                "WHERE category_id = ? AND decision NOT IN ('skip', 'unsure')) ORDER BY s.suggestion_id",
+                [now, resolved, int(category_id), float(min_score), int(category_id)])
+            result = BatchResult()
+            chosen = [r for r in rows if r[3] is None or r[3] == reviewer]
+            for suggestion_id, _, _, holder in rows:
+                if holder is not None and holder != reviewer:
+                    result.conflicts[int(suggestion_id)] = f"held by {holder}"
+            if not chosen:
+                return result
+            table = pa.table({"suggestion_id": pa.array([int(r[0]) for r in chosen], pa.int64()),
+                              "image_id": pa.array([int(r[1]) for r in chosen], pa.int64()),
+                              "category_id": pa.array([int(r[2]) for r in chosen], pa.int64())})
+            note = note or f"accept all with score >= {float(min_score):.3f}"
+            event_ids = record_decisions(store, suggestions=table, reviewer=reviewer, decision="accept", note=note,
+                                         created_at=now)
+            set_labels(store, cells=table.select(["image_id", "category_id"]), state=POSITIVE, origin="accepted",
+                       updated_at=now)
+            changes.append(_RECOUNT)  # too many cells to adjust the cached class positives one by one
+            drop_leases(store, suggestions_sql="SELECT unnest(?::BIGINT[])", parameters=[[int(r[0]) for r in chosen]])
+            result.events.extend(
+                ReviewEvent(event_id, int(r[0]), int(r[1]), int(r[2]), reviewer, "accept", note, None, now)
+                for event_id, r in zip(event_ids, chosen))
+        return result
+
+    # -- undo -----------------------------------------------------------------------------------
     def undo(self, *, reviewer: str, event_id: int | None = None, suggestion_id: int | None = None,
-             note: str | None = None) -> ReviewEvent | None:
+             note: str | None = None, token: str | None = None, any_reviewer: bool = False) -> ReviewEvent | None:
         """Reverse a decision with a compensating ``undo`` event; the label cell returns to its previous state.
 
-        The previous state is derived: the latest decision on the same cell that is still effective, else the
-        source's original state. Nothing is deleted.
+        Only ``reviewer``'s own decisions are undone, unless ``any_reviewer`` (a lead reverting someone's
+        decision; checking the role is the caller's job). The previous state is derived: the latest decision
+        on the same cell that is still in force, else the source's original state. Nothing is deleted.
 
         Parameters
         ----------
         reviewer
             Who undoes (recorded on the undo event).
         event_id
-            The decision to undo. Without it: the effective decision on ``suggestion_id`` if given, else
-            ``reviewer``'s latest decision that is still effective.
+            The decision to undo. Without it: the decision in force on ``suggestion_id`` if given, else
+            ``reviewer``'s latest decision that is still in force.
         suggestion_id
             Undo the current decision on this suggestion.
+        token
+            Unique per key press: a second call with the same reviewer and token returns the first undo event
+            and undoes nothing more.
+        any_reviewer
+            Allow undoing another reviewer's decision.
 
         Returns
         -------
         ReviewEvent or None
             The undo event, or ``None`` when ``reviewer`` has nothing left to undo.
+
+        Raises
+        ------
+        ReviewConflict
+            The decision is another reviewer's (without ``any_reviewer``), or already undone.
         """
         reviewer = self._check_reviewer(reviewer)
-        with self._lock, self.store.transaction():
-            if event_id is None:
-                if suggestion_id is not None:
-                    event_id = latest_effective_event(self.store, suggestion_id=int(suggestion_id))
-                    if event_id is None:
-                        raise ReviewError(f"suggestion {suggestion_id} has no decision to undo")
-                else:
-                    event_id = latest_effective_event(self.store, reviewer=reviewer)
-                    if event_id is None:
-                        return None
-            row = event_with_undone(self.store, event_id=int(event_id))
-            if row is None:
-                raise ReviewError(f"no review event {event_id}")
-            _, target_suggestion, image_id, category_id, decision, undone = row
-            if decision == "undo":
-                raise ReviewError(f"event {event_id} is an undo; decide again instead of undoing an undo")
-            if undone:
-                raise ReviewConflict(f"event {event_id} is already undone")
-            now = self.clock()
-            new_id = record_event(self.store, suggestion_id=target_suggestion, image_id=image_id,
-                                  category_id=category_id, reviewer=reviewer, decision="undo", note=note,
-                                  created_at=now, undoes_event_id=int(event_id))
-            self._restore_cell(image_id=int(image_id), category_id=int(category_id))
-        return ReviewEvent(int(new_id), None if target_suggestion is None else int(target_suggestion), int(image_id),
-                           int(category_id), reviewer, "undo", note, int(event_id), now)
+        key = (reviewer, "undo:" + str(token)) if token is not None else None
+        caches = self._access.caches
+        with caches.write_lock:
+            if key is not None and key in caches.tokens:
+                return caches.tokens[key]
+            with self._writing() as (store, changes):
+                undo_event = self._undo_locked(store, changes, reviewer=reviewer, event_id=event_id,
+                                               suggestion_id=suggestion_id, note=note, any_reviewer=any_reviewer)
+            if key is not None:
+                caches.tokens[key] = undo_event
+        return undo_event
 
-    def _restore_cell(self, *, image_id: int, category_id: int) -> None:
+    def _undo_locked(self, store: Store, changes: _Changes, *, reviewer: str, event_id: int | None,
+                     suggestion_id: int | None, note: str | None, any_reviewer: bool) -> ReviewEvent | None:
+        if event_id is None:
+            if suggestion_id is not None:
+                found = decision_in_force(store, suggestion_id=int(suggestion_id))
+                if found is None:
+                    raise ReviewError(f"suggestion {suggestion_id} has no decision to undo")
+                event_id = found[0]
+            else:
+                event_id = latest_own_decision(store, reviewer=reviewer)
+                if event_id is None:
+                    return None
+        row = event_with_undone(store, event_id=int(event_id))
+        if row is None:
+            raise ReviewError(f"no review event {event_id}")
+        _, target_suggestion, image_id, category_id, decision, undone, owner = row
+        if decision == "undo":
+            raise ReviewError(f"event {event_id} is an undo; decide again instead of undoing an undo")
+        if undone:
+            raise ReviewConflict(f"event {event_id} is already undone")
+        if owner != reviewer and not any_reviewer:
+            raise ReviewConflict(f"that decision is {owner}'s; you can undo only your own decisions",
+                                 fix=f"ask a lead to revert {owner}'s decision")
+        now = self.clock()
+        new_id = record_event(store, suggestion_id=target_suggestion, image_id=image_id, category_id=category_id,
+                              reviewer=reviewer, decision="undo", note=note, created_at=now,
+                              undoes_event_id=int(event_id))
+        self._restore_cell(store, changes, image_id=int(image_id), category_id=int(category_id))
+        return ReviewEvent(int(new_id), None if target_suggestion is None else int(target_suggestion),
+                           int(image_id), int(category_id), reviewer, "undo", note, int(event_id), now)
+
+    def _restore_cell(self, store: Store, changes: _Changes, *, image_id: int, category_id: int) -> None:
         """Set a cell from its latest still-effective decision with a label effect, else its original state."""
-        rows = self.store.fetchall(
-            f"SELECT e.decision, coalesce(s.kind, 'missing') FROM ({EFFECTIVE_EVENTS_SQL}) e "
-            f"LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id "
-            f"WHERE e.image_id = ? AND e.category_id = ? ORDER BY e.event_id DESC", [image_id, category_id])
+        # An undo carries the cell of the event it cancels: only this cell's events are read.
+        rows = store.fetchall(
+            "WITH ev AS (SELECT * FROM review_events WHERE image_id = ? AND category_id = ?) "
+            "SELECT e.decision, coalesce(s.kind, 'missing') FROM ev e "
+            "LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id WHERE e.decision <> 'undo' "
+            "AND NOT EXISTS (SELECT 1 FROM ev u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id) "
+            "ORDER BY e.event_id DESC", [image_id, category_id])
         for decision, kind in rows:
             effect = label_effect(kind, decision)
             if effect is not None:
-                set_label(self.store, image_id=image_id, category_id=category_id, state=effect[0], origin=effect[1])
+                self._set_cell(store, changes, image_id=image_id, category_id=category_id, state=effect[0],
+                               origin=effect[1])
                 return
-        state = original_state(self.store, image_id=image_id, category_id=category_id)
-        set_label(self.store, image_id=image_id, category_id=category_id, state=state,
-                  origin="original" if state != UNKNOWN else "manual")
+        state = original_state(store, image_id=image_id, category_id=category_id)
+        self._set_cell(store, changes, image_id=image_id, category_id=category_id, state=state,
+                       origin="original" if state != UNKNOWN else "manual")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,69 @@ DUCKDB_MAGIC_OFFSET = 8
 # A new store under one of these names is almost surely an input file named by mistake.
 DATA_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".png", ".jpg",
                       ".jpeg")
+# DuckDB lets one process at a time open a file read-write. A command that finds the store held by
+# another one (a review server between two requests, another command) retries this long.
+LOCK_TIMEOUT_ENV_VAR = "LABELFIX_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+class StoreBusy(StoreError):
+    """Another process held the store for longer than the lock timeout."""
+
+
+def lock_timeout_default() -> float:
+    """Seconds to wait for a store another process holds: ``$LABELFIX_LOCK_TIMEOUT``, else 10."""
+    try:
+        return max(0.0, float(os.environ.get(LOCK_TIMEOUT_ENV_VAR, DEFAULT_LOCK_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT
+
+
+def is_lock_error(error: BaseException) -> bool:
+    """Whether a DuckDB error says another process holds the file's lock."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.Error) and "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: float | None = None,
+                       config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` that waits (with jittered exponential backoff) while another process holds the file.
+
+    Parameters
+    ----------
+    path
+        The store file.
+    read_only
+        Open without write access.
+    lock_timeout
+        Seconds to keep retrying on the lock error (default :func:`lock_timeout_default`); 0 tries once.
+
+    Raises
+    ------
+    StoreBusy
+        Still locked after ``lock_timeout`` seconds; the message names the process DuckDB reports.
+    duckdb.Error
+        Any other failure to open.
+    """
+    timeout = lock_timeout_default() if lock_timeout is None else max(0.0, float(lock_timeout))
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.Error as error:
+            remaining = deadline - time.monotonic()
+            if not is_lock_error(error):
+                raise
+            if remaining <= 0:
+                holder = str(error).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0].strip()
+                raise StoreBusy(
+                    f"the store is in use by another process ({holder}) and stayed locked for {timeout:g} s",
+                    file=path, fix=f"try again in a moment, or stop that process; wait longer with "
+                                   f"${LOCK_TIMEOUT_ENV_VAR}=SECONDS") from error
+            # Jitter keeps two waiting processes from retrying in lockstep.
+            time.sleep(min(remaining, delay * (0.5 + random.random())))
+            delay = min(delay * 2, 0.25)
 
 
 def resolve_db_path(db: str | Path | None = None) -> Path:
@@ -224,7 +289,8 @@ def _remove_created(paths: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def open_store(db: str | Path | None = None, *, create: bool = True, read_only: bool = False) -> Store:
+def open_store(db: str | Path | None = None, *, create: bool = True, read_only: bool = False,
+               lock_timeout: float | None = None) -> Store:
     """Open (and by default create and migrate) the store.
 
     An existing file that is not a labelfix store is refused untouched. A store this call creates is
@@ -239,11 +305,16 @@ def open_store(db: str | Path | None = None, *, create: bool = True, read_only: 
         Create the file if it does not exist. With ``False`` a missing store is an error.
     read_only
         Open without write access (several readers may share a file).
+    lock_timeout
+        Seconds to wait while another process holds the store, e.g. a review server between two
+        requests (default ``$LABELFIX_LOCK_TIMEOUT`` or 10).
 
     Raises
     ------
+    StoreBusy
+        Another process held the store for longer than ``lock_timeout``.
     StoreError
-        The store is missing (``create=False``), is not a labelfix store, is locked or cannot be created.
+        The store is missing (``create=False``), is not a labelfix store or cannot be created.
 
     Examples
     --------
@@ -274,14 +345,14 @@ def open_store(db: str | Path | None = None, *, create: bool = True, read_only: 
         wal = path.parent / f"{path.name}.wal"
         created = [wal, path, *([] if cache.exists() else [cache]), *missing]
     try:
-        connection = duckdb.connect(str(path), read_only=read_only)
+        connection = connect_with_retry(path, read_only=read_only, lock_timeout=lock_timeout)
+    except StoreBusy:
+        _remove_created(created)
+        raise
     except duckdb.Error as error:
         _remove_created(created)
-        locked = "lock" in str(error).lower()
         raise StoreError(f"cannot open the store ({error})", file=path,
-                         fix="close the other labelfix process using it (e.g. a review server), or pass another --db"
-                         if locked else "pass --db a labelfix store, or a new file in a folder you can write to"
-                         ) from error
+                         fix="pass --db a labelfix store, or a new file in a folder you can write to") from error
     store = Store(connection, path=path)
     try:
         if existed and not store.schema_version:

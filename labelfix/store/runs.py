@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from labelfix import __version__
+from labelfix._version import __version__
 from labelfix.errors import StoreError
 from labelfix.internal.json_values import jsonable
 from labelfix.store.database import Store

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from labelfix.store.database import Store
-from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases
+from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases, forget_state
 
 
 # -- suggest calls --------------------------------------------------------------------------------------------
@@ -53,6 +53,11 @@ def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
     superseded = (f"run_id = ? AND superseded_at IS NULL AND suggestion_id IN ({TOUCHED_SUGGESTIONS_SQL}) "
                   f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL})")
     n_superseded = int(store.scalar(f"SELECT count(*) FROM suggestions WHERE {superseded}", [run_id]))
+    # Superseded suggestions leave the queue: their skip/unsure state and leases go (their events stay).
+    forget_state(store, suggestions_sql=f"SELECT suggestion_id FROM suggestions WHERE {superseded}",
+                 parameters=[run_id])
+    drop_leases(store, suggestions_sql=f"SELECT suggestion_id FROM suggestions WHERE {superseded}",
+                parameters=[run_id])
     store.execute(f"UPDATE suggestions SET superseded_at = ? WHERE {superseded}", [now, run_id])
     return n_deleted + n_superseded
 
@@ -65,7 +70,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     ----------
     candidates : str
         A table or view with columns ``image_id``, ``category_id``, ``kind``, ``score``, ``threshold``
-        and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`).
+        and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`). A missing
+        candidate with a NULL threshold is uncalibrated: its reason starts ``UNCALIBRATED (calibrated =
+        false ...)`` and its ``threshold`` stays NULL, so the review app and queries can tell it apart.
     max_rank : int, optional
         Keep only ranks up to this within each (kind, class); ``None``: all.
     run_id, call_id
@@ -94,7 +101,12 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                   WHERE c.run_id IN ({runs}) GROUP BY ALL)
             GROUP BY ALL)
         SELECT ?, n.image_id, n.category_id, n.kind, n.score, n.rank_in_class, n.threshold,
-               CASE WHEN n.kind = 'missing'
+               CASE WHEN n.kind = 'missing' AND n.threshold IS NULL
+                    THEN printf('UNCALIBRATED (calibrated = false, precision unknown): %s: score %.3f, rank %d '
+                                || 'of the class''s ranked list (no validation estimate for this class)',
+                                ?, n.score, n.rank_in_class)
+                         || coalesce('; corrected by ' || f.who, '')
+                    WHEN n.kind = 'missing'
                     THEN printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
                          || coalesce('; corrected by ' || f.who, '')
                     ELSE printf('%s: annotated, but model probability %.3f <= %.3f', ?, n.score, n.threshold)
@@ -105,7 +117,7 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
              AND f.treated_as = (CASE WHEN n.kind = 'missing' THEN 1 ELSE -1 END)
         WHERE {keep}
         ORDER BY n.kind, n.category_id, n.rank_in_class
-    """, [run_id, reason_prefix, reason_prefix, call_id, created_at])
+    """, [run_id, reason_prefix, reason_prefix, reason_prefix, call_id, created_at])
     return int(written[0]) if written else 0
 
 

@@ -23,6 +23,17 @@ positives, so the estimate is conservative. The default 0.4 matches the benchmar
 set it to the miss rate you expect of your annotators (precision depends on that base rate).
 Pass ``expected_missing_rate`` to correct the estimate for val's own missing labels.
 
+When hiding is not possible
+---------------------------
+Hiding keeps one label per image, so single-positive data (one label per image), a one-class dataset
+or a small validation split leave little or nothing to hide. Each class then gets the first method
+that applies (:mod:`~labelfix.suggest.calibration`): hide-and-measure (own or pooled threshold), the
+positive-unlabelled correction of Elkan & Noto 2008 fitted on the labelled val positives
+(:mod:`~labelfix.suggest.pu`), or, where no estimate is possible (no val positives, too few), a ranked
+list of its ``uncalibrated_top_k`` best unknown train cells, filed with a NULL threshold and a reason
+starting ``UNCALIBRATED``. Uncalibrated suggestions are never auto-accepted. The report says per class
+which method was used and, in words, why a class got few or none; nothing is a Python warning.
+
 Replacing earlier calls
 -----------------------
 Suggestions are filed under the scored run (or an ``ensemble`` run row for several runs). A new
@@ -37,15 +48,13 @@ import datetime as dt
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-from rich.table import Table
 
-from labelfix.errors import StoreError
 from labelfix.internal.json_values import finite_or_none
 from labelfix.states import POSITIVE, UNKNOWN
 from labelfix.store.database import Store
@@ -53,10 +62,13 @@ from labelfix.store.labels import load_label_matrix, restore_original, set_label
 from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import auto_accept_candidates, file_ranked, finish_call, replace_open, start_call
+from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
+from labelfix.suggest.report import ClassSummary, SuggestReport
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
-from labelfix.suggest.thresholds import (
-    ThresholdReport, simulate_validation_hiding, thresholds_for_precision, unseen_positive_ratio_for)
+from labelfix.suggest.thresholds import simulate_validation_hiding, unseen_positive_ratio_for
+
+__all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
 
 
 class SuggestConfig(BaseModel):
@@ -80,9 +92,12 @@ class SuggestConfig(BaseModel):
         itself incomplete; with a rate, the estimate counts the missed ones as the positives they
         are (:func:`~labelfix.suggest.thresholds.unseen_positive_ratio_for`).
     min_support : int
-        Hidden val labels a class needs for its own threshold; rarer classes use the pooled one.
+        Hidden val labels a class needs for its own threshold (rarer classes use the pooled one), and
+        labelled val positives it needs for a PU estimate.
     threshold_fallback : float | None
         Threshold for classes whose target precision is unreachable; ``None``: no suggestions for them.
+    uncalibrated_top_k : int
+        Ranked-list length for a class no estimate can calibrate (``0``: no suggestions for it).
     seed : int
         Seed of the validation hiding.
     spurious : bool
@@ -105,76 +120,12 @@ class SuggestConfig(BaseModel):
     expected_missing_rate: float = Field(0.0, ge=0.0, lt=1.0)
     min_support: int = Field(5, ge=1)
     threshold_fallback: float | None = None
+    uncalibrated_top_k: int = Field(20, ge=0)
     seed: int = 0
     spurious: bool = True
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
     auto_accept_above: float | None = Field(None, ge=0.0, le=1.0)
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
-
-
-@dataclass(frozen=True)
-class ClassSummary:
-    """One class's line of the summary."""
-
-    category_id: int
-    name: str
-    train_frequency: int
-    threshold: float | None
-    threshold_source: str
-    pooled: bool
-    estimated_precision: float | None
-    flagged: int
-    estimated_missing: float | None
-    missing: int
-    spurious: int
-    auto_accepted: int
-
-
-@dataclass
-class SuggestReport:
-    """What a :func:`suggest` call wrote and why."""
-
-    run_id: int
-    source_runs: list[int]
-    call_id: int
-    classes: list[ClassSummary]
-    n_missing: int
-    n_spurious: int
-    n_auto_accepted: int
-    n_replaced: int
-    thresholds: ThresholdReport
-    seconds: float
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
-        return {"run_id": self.run_id, "source_runs": self.source_runs, "call_id": self.call_id,
-                "n_missing": self.n_missing, "n_spurious": self.n_spurious, "n_auto_accepted": self.n_auto_accepted,
-                "n_replaced": self.n_replaced, "seconds": round(self.seconds, 3), "config": self.config,
-                "classes": [asdict(c) for c in self.classes], "thresholds": self.thresholds.to_dict()}
-
-    def table(self) -> Table:
-        """The per-class summary (tail classes first) and an overall line, as a rich table."""
-        table = Table(title=f"suggestions for run {self.run_id} (call {self.call_id})")
-        for column in ("class", "train freq", "est. missing", "missing", "spurious", "auto", "threshold", "pooled"):
-            table.add_column(column, justify="left" if column == "class" else "right", no_wrap=column == "class")
-        for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
-            table.add_row(c.name, str(c.train_frequency), _fmt(c.estimated_missing, ".0f"), str(c.missing),
-                          str(c.spurious), str(c.auto_accepted), _fmt(c.threshold, ".3f"),
-                          "yes" if c.pooled else "no" if c.threshold_source == "class" else c.threshold_source)
-        total_missing = sum(c.estimated_missing or 0.0 for c in self.classes)
-        table.add_section()
-        table.add_row("all classes", str(sum(c.train_frequency for c in self.classes)), f"{total_missing:.0f}",
-                      str(self.n_missing), str(self.n_spurious), str(self.n_auto_accepted),
-                      _fmt(self.thresholds.pooled_threshold, ".3f"), "pool")
-        return table
-
-    def print(self, console: Console | None = None) -> None:
-        console = console or Console()
-        console.print(self.table())
-        console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
-                      f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions replaced "
-                      f"({self.seconds:.1f} s)")
 
 
 def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestReport:
@@ -194,7 +145,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     Raises
     ------
     StoreError
-        Unknown run, a run without predictions, or no val positives to estimate thresholds.
+        Unknown run, or a run without predictions. A val split without positives is not an error: every
+        class then gets an uncalibrated ranked list, and the report says so.
 
     Examples
     --------
@@ -205,14 +157,17 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     started = time.perf_counter()
     source_runs = check_runs(store, run_ids=config.run_ids if config.run_ids else [latest_run_id(store)])
     sql = score_query(run_ids=source_runs, combine=config.combine)
-    report = _val_thresholds(store, source_runs=source_runs, config=config)
+    calibration, notes = _val_calibration(store, source_runs=source_runs, config=config)
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
-    thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), report.thresholds.tolist())}
+    thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), calibration.thresholds.tolist())}
+    top_k = min(config.uncalibrated_top_k, config.max_per_class or config.uncalibrated_top_k)
+    uncalibrated = {int(c): top_k for c, ok in zip(category_ids.tolist(), calibration.calibrated.tolist()) if not ok}
     spurious_max = config.spurious_max_score if config.spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
-    with ranked_candidates(store, score_sql=sql, thresholds=thresholds, spurious_max_score=spurious_max) as table:
+    with ranked_candidates(store, score_sql=sql, thresholds=thresholds, spurious_max_score=spurious_max,
+                           uncalibrated_top_k=uncalibrated) as table:
         counts = candidate_counts(store, table=table, max_per_class=config.max_per_class)
         with store.transaction():
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
@@ -222,10 +177,11 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
-            auto = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now)
-            result = _report(store, category_ids=category_ids, counts=counts, report=report, auto=auto,
+            auto = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
+                                uncalibrated=list(uncalibrated))
+            result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
-                             config=config_json)
+                             config=config_json, notes=notes)
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
@@ -263,31 +219,56 @@ def revert_auto(store: Store, *, run_id: int | None = None) -> int:
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
-def _val_thresholds(store: Store, *, source_runs: list[int], config: SuggestConfig) -> ThresholdReport:
-    """Per-class thresholds from val with a known fraction of its positives hidden (module notes)."""
+def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestConfig
+                     ) -> tuple[ClassCalibration, list[str]]:
+    """Per-class thresholds from val (module notes), and the notes that concern every class."""
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
-    observed = labels.states == POSITIVE
-    if not observed.any():
-        raise StoreError("thresholds are estimated on the val split, which has no positive labels",
-                         file=store.path, fix="ingest labelled images with --split val")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=config.val_hide_fraction, seed=config.seed)
     scored = ~np.isnan(val.scores)
+    observed = (labels.states == POSITIVE) & scored
+    notes = []
+    n_positive = int(observed.sum())
+    # Hiding keeps one label per image: ask only for what can be hidden, and say so here instead of a warning.
+    hideable = n_positive - int(observed.any(axis=1).sum())
+    wanted = int(math.floor(config.val_hide_fraction * n_positive + 0.5))
+    fraction = config.val_hide_fraction
+    if n_positive == 0:
+        notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
+                     "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
+    elif hideable == 0:
+        fraction = 0.0
+        notes.append(f"no val positive can be hidden: each of the {int(observed.any(axis=1).sum())} labelled val "
+                     "images has a single positive (hiding keeps one per image); classes are calibrated with the "
+                     "PU estimate (Elkan & Noto) where they have enough labelled val positives")
+    elif wanted > hideable:
+        fraction = hideable / n_positive
+        notes.append(f"asked to hide {config.val_hide_fraction:.0%} of the {n_positive} val positives ({wanted}) "
+                     f"but only {hideable} can be hidden while keeping one per image; hid {hideable}")
+    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=config.seed)
     candidate = ((labels.states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden & scored,
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
                                       expected_missing_rate=config.expected_missing_rate)
-    return thresholds_for_precision(scores=np.nan_to_num(val.scores, nan=0.0), hidden=hidden & scored,
-                                    candidate=candidate, target_precision=config.target_precision,
-                                    min_support=config.min_support, fallback=config.threshold_fallback,
-                                    unseen_positive_ratio=ratio)
+    frequency = 1.0 - config.expected_missing_rate if config.expected_missing_rate > 0 else None
+    calibration = calibrate_classes(
+        scores=np.nan_to_num(val.scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
+        target_precision=config.target_precision, min_support=config.min_support, fallback=config.threshold_fallback,
+        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=config.uncalibrated_top_k)
+    return calibration, notes
 
 
-def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime) -> dict[int, int]:
-    """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P."""
+def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
+                 uncalibrated: list[int]) -> dict[int, int]:
+    """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P.
+
+    An uncalibrated class's suggestions are never auto-accepted: nothing estimates their precision.
+    """
     if above is None:
         return {}
     chosen = auto_accept_candidates(store, call_id=call_id, above=above)
+    if uncalibrated:
+        chosen = chosen.filter(pc.invert(pc.is_in(chosen.column("category_id"),
+                                                  value_set=pa.array(uncalibrated, pa.int64()))))
     record_auto_accepts(store, suggestions=chosen, above=above, created_at=now)
     set_labels(store, cells=chosen.select(["image_id", "category_id"]), state=POSITIVE, origin="auto",
                updated_at=now)
@@ -298,37 +279,62 @@ def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str
     """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``."""
     parts = []
     for run_id in source_runs:
-        method, epoch = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
-                                       " FROM runs r WHERE r.run_id = ?", [run_id])
+        row = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
+                             " FROM runs r WHERE r.run_id = ?", [run_id])
+        method, epoch = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
         parts.append(f"{method} run {run_id}" + ("" if epoch is None else f", epoch {epoch}"))
     return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
 
 
 def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
-            report: ThresholdReport, auto: dict[int, int], run_id: int, source_runs: list[int], call_id: int,
-            replaced: int, config: dict[str, Any]) -> SuggestReport:
+            calibration: ClassCalibration, auto: dict[int, int], run_id: int, source_runs: list[int], call_id: int,
+            replaced: int, config: dict[str, Any], notes: list[str]) -> SuggestReport:
     names = dict(store.fetchall("SELECT category_id, name FROM categories"))
     frequency = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                     f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
-    flagged = [counts.get((MISSING, c), (0, 0))[0] for c in category_ids.tolist()]
-    n_missing = [counts.get((MISSING, c), (0, 0))[1] for c in category_ids.tolist()]
-    n_spurious = [counts.get((SPURIOUS, c), (0, 0))[1] for c in category_ids.tolist()]
+    n_train = int(store.scalar("SELECT count(*) FROM images WHERE split = 'train'"))
+    known = dict(store.fetchall("SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
+                                "WHERE i.split = 'train' GROUP BY ALL"))
+    report = calibration.threshold_report()
     classes = []
     for index, category_id in enumerate(category_ids.tolist()):
+        flagged, kept = counts.get((MISSING, category_id), (0, 0))
         precision, recall = report.estimated_precision[index], report.estimated_recall[index]
-        among = 0.0 if flagged[index] == 0 else flagged[index] * precision
-        estimated = among / recall if recall > 0 else (0.0 if flagged[index] == 0 else math.nan)
+        calibrated = bool(calibration.calibrated[index])
+        among = 0.0 if flagged == 0 else flagged * precision
+        estimated = among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)
+        note = _train_note(calibration.notes[index], unknown=n_train - int(known.get(category_id, 0)),
+                           flagged=flagged, kept=kept, calibrated=calibrated,
+                           threshold=float(report.thresholds[index]), top_k=calibration.top_k)
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
             threshold_source=str(report.source[index]), pooled=bool(report.pooled[index]),
-            estimated_precision=finite_or_none(precision), flagged=int(flagged[index]), estimated_missing=finite_or_none(estimated),
-            missing=int(n_missing[index]), spurious=int(n_spurious[index]),
-            auto_accepted=auto.get(category_id, 0)))
+            estimated_precision=finite_or_none(precision), flagged=int(flagged),
+            estimated_missing=finite_or_none(estimated) if calibrated else None,
+            missing=int(kept), spurious=int(counts.get((SPURIOUS, category_id), (0, 0))[1]),
+            auto_accepted=auto.get(category_id, 0), method=str(calibration.method[index]), calibrated=calibrated,
+            estimated_recall=finite_or_none(recall),
+            label_frequency=finite_or_none(calibration.pu.label_frequency[index]), note=note))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
                          n_missing=sum(c.missing for c in classes), n_spurious=sum(c.spurious for c in classes),
                          n_auto_accepted=sum(auto.values()), n_replaced=replaced, thresholds=report, seconds=0.0,
-                         config=config)
+                         config=config, notes=notes, calibration=calibration)
+
+
+def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, calibrated: bool, threshold: float,
+                top_k: int) -> str:
+    """The validation note plus what the train split did with it, in words."""
+    if unknown <= 0:
+        return f"no unknown train cells (every train image has this class labelled); {val_note}"
+    if calibrated and math.isfinite(threshold) and flagged == 0:
+        return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
+                f"threshold {threshold:.3f}")
+    if kept < flagged:
+        return f"{val_note}; kept the top {kept} of {flagged} flagged (max per class)"
+    if not calibrated and flagged == 0 and top_k > 0:
+        return f"{val_note}; no undecided unknown train cell left to rank"
+    return val_note
 
 
 def _fmt(value: float | None, spec: str) -> str:

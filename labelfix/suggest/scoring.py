@@ -130,9 +130,9 @@ def combine_scores(*, scores: Sequence[np.ndarray], combine: Combine = "mean") -
     if len(arrays) == 1:
         return arrays[0]
     if combine == "mean":
-        return np.mean(arrays, axis=0, dtype=np.float64).astype(np.float32)
+        return np.asarray(np.mean(arrays, axis=0, dtype=np.float64), dtype=np.float32)
     if combine == "max":
-        return np.max(arrays, axis=0)
+        return np.asarray(np.max(arrays, axis=0))
     total = np.zeros(arrays[0].shape, np.float64)
     n_rows = arrays[0].shape[0]
     for array in arrays:

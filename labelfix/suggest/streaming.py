@@ -5,8 +5,8 @@ candidates never travel through Python:
 
 1. DuckDB computes the scores (:func:`labelfix.suggest.scoring.score_query`), joins them with the
    split and the label cells, and keeps only candidates: unknown cells at or above their class
-   threshold (a small Arrow table joined in SQL) and original positives at or below the spurious
-   cut-off. DuckDB streams (and if needed spills) this scan itself.
+   threshold (a small Arrow table joined in SQL; an uncalibrated class has no threshold and keeps its
+   ``k`` best) and original positives at or below the spurious cut-off. DuckDB streams (and if needed spills) this scan itself.
 2. A window function ranks each (kind, class) group, ``row_number() OVER (PARTITION BY kind,
    category_id ...)``, and the ranked candidates land in a temporary table.
 3. :func:`labelfix.store.suggestions.file_ranked` inserts the kept ranks as suggestions with one
@@ -31,7 +31,8 @@ CANDIDATES_TABLE = "_labelfix_candidates"
 
 @contextlib.contextmanager
 def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, float],
-                      spurious_max_score: float | None, split: str = "train") -> Iterator[str]:
+                      spurious_max_score: float | None, split: str = "train",
+                      uncalibrated_top_k: dict[int, int] | None = None) -> Iterator[str]:
     """Materialise the cells of ``split`` that pass their threshold, ranked, in a temporary table.
 
     Missing candidates rank by score descending, spurious ones by score ascending (the lowest
@@ -52,13 +53,16 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
         Original positives scoring at or below this become spurious candidates; ``None``: none.
     split : str
         Split whose cells are suggested.
+    uncalibrated_top_k : dict[int, int], optional
+        Classes without a calibrated threshold: their ``k`` best-scoring unknown cells become missing
+        candidates whatever their score, with a NULL threshold (uncalibrated). Overrides ``thresholds``.
 
     Yields
     ------
     str
         The temporary table's name; columns ``image_id``, ``category_id``, ``kind`` (``missing`` or
-        ``spurious``), ``score`` (FLOAT), ``threshold`` (FLOAT), ``rank_in_class`` (1-based within
-        (kind, class)). It is dropped when the block ends.
+        ``spurious``), ``score`` (FLOAT), ``threshold`` (FLOAT; NULL for an uncalibrated class's missing
+        candidates), ``rank_in_class`` (1-based within (kind, class)). It is dropped when the block ends.
 
     Examples
     --------
@@ -66,21 +70,26 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
     ...                        spurious_max_score=0.05) as table:  # doctest: +SKIP
     ...     counts = candidate_counts(store, table=table, max_per_class=None)
     """
-    finite = {int(c): float(t) for c, t in thresholds.items() if math.isfinite(t)}
-    threshold_table = pa.table({"category_id": pa.array(list(finite), pa.int64()),
-                                "threshold": pa.array(list(finite.values()), pa.float32())})
+    top_k = {int(c): int(k) for c, k in (uncalibrated_top_k or {}).items() if k > 0}
+    finite = {int(c): float(t) for c, t in thresholds.items() if math.isfinite(t) and int(c) not in top_k}
+    # One row per class with missing candidates: a threshold, or (uncalibrated) no threshold and a rank cap.
+    threshold_table = pa.table({
+        "category_id": pa.array(list(finite) + list(top_k), pa.int64()),
+        "threshold": pa.array(list(finite.values()) + [None] * len(top_k), pa.float32()),
+        "max_rank": pa.array([None] * len(finite) + list(top_k.values()), pa.int32())})
     query = f"""
         CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS
         WITH sc AS ({score_sql}), decided AS ({DECIDED_CELLS_SQL}),
         candidates AS (
             SELECT sc.image_id, sc.category_id, sc.score,
                    CASE WHEN l.state IS NULL THEN '{MISSING}' ELSE '{SPURIOUS}' END AS kind,
-                   CASE WHEN l.state IS NULL THEN t.threshold ELSE ?::FLOAT END AS threshold
+                   CASE WHEN l.state IS NULL THEN t.threshold ELSE ?::FLOAT END AS threshold,
+                   CASE WHEN l.state IS NULL THEN t.max_rank END AS max_rank
             FROM sc
             JOIN images i ON i.image_id = sc.image_id AND i.split = ?
             LEFT JOIN labels l ON l.image_id = sc.image_id AND l.category_id = sc.category_id
             LEFT JOIN _labelfix_thresholds t ON t.category_id = sc.category_id
-            WHERE ((l.state IS NULL AND sc.score >= t.threshold)
+            WHERE ((l.state IS NULL AND (sc.score >= t.threshold OR t.max_rank IS NOT NULL))
                    OR (l.state = 1 AND l.origin = 'original' AND sc.score <= ?))
               AND NOT EXISTS (SELECT 1 FROM decided d
                               WHERE d.image_id = sc.image_id AND d.category_id = sc.category_id))
@@ -89,6 +98,7 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
                                   ORDER BY CASE WHEN kind = '{MISSING}' THEN -score ELSE score END, image_id
                                   )::INTEGER AS rank_in_class
         FROM candidates
+        QUALIFY max_rank IS NULL OR rank_in_class <= max_rank
     """
     store.connection.register("_labelfix_thresholds", threshold_table)
     try:

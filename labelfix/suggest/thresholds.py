@@ -49,7 +49,9 @@ class ThresholdReport:
         (C,) bool, the class had fewer than ``min_support`` hidden labels and uses the pooled one.
     source : np.ndarray
         (C,) str: "class", "pooled", "fallback" (target unreachable, ``fallback`` used) or
-        "unreachable" (target unreachable and no fallback: threshold ``inf``).
+        "unreachable" (target unreachable and no fallback: threshold ``inf``). The report of the
+        thresholds ``suggest`` used (:meth:`labelfix.suggest.calibration.ClassCalibration.threshold_report`)
+        adds "pu", "pu-fallback", "pu-unreachable" and "uncalibrated".
     pooled_threshold, pooled_precision, pooled_recall : float
         Operating point of all classes' candidate cells ranked together.
     """

@@ -85,6 +85,7 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
         run_id, config = shared["run_id"], TrainConfig(**shared["config"])
 
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+            assert store is not None  # finetune_loop calls on_epoch on rank 0, the rank that opened the store
             record_epoch(store, run_id=run_id, epoch=epoch, metrics=metrics)
             print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}  "
                   f"val mAP {metrics['val_map']:.4f}  {metrics['seconds']:.1f}s", flush=True)
@@ -95,11 +96,13 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
                                     checkpoint_dir=Path(shared["directory"]), on_epoch=on_epoch)
         except BaseException as error:  # the run stays resumable; rank 0 marks it failed
             if rank == 0:
+                assert store is not None  # rank 0 opened it (an open failure ended above)
                 finish_run(store, run_id=run_id, metrics={"error": f"{type(error).__name__}: {error}"},
                            status="failed")
                 _write_result(result_json, {"run_id": run_id, "error": f"{type(error).__name__}: {error}"})
             raise
         if rank == 0:
+            assert store is not None
             metrics = record_outcome(store, run_id=run_id, data=shared["data"], outcome=outcome)
             _write_result(result_json, {"run_id": run_id, "metrics": metrics})
             print(f"run {run_id}: best epoch {outcome.best_epoch + 1}, val mAP {metrics['val_map']:.4f}", flush=True)

@@ -87,8 +87,8 @@ def start_or_resume_run(store: Store, *, config: TrainConfig) -> tuple[int, Trai
     unfinished finetune run) with the config its checkpoint holds. Returns (run_id, config, checkpoint dir)."""
     if not config.resume:
         config = resolve_finetune_config(config)
-        run_id = create_run(store, method=config.method, mode="finetune", config=config.model_dump(mode="json"))
-        return run_id, config, checkpoint_dir_for(store, config=config, run_id=run_id)
+        new_run_id = create_run(store, method=config.method, mode="finetune", config=config.model_dump(mode="json"))
+        return new_run_id, config, checkpoint_dir_for(store, config=config, run_id=new_run_id)
     run_id = config.resume_run
     if run_id is None:
         run_id = store.scalar("SELECT max(run_id) FROM runs WHERE mode = 'finetune' AND status <> 'finished'")

@@ -17,13 +17,13 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
 
 from labelfix.errors import InputError, StoreError
 from labelfix.learn.backbones import build_backbone
@@ -35,11 +35,14 @@ from labelfix.learn.finetune.runs import (
     make_result, record_outcome, start_or_resume_run)
 from labelfix.learn.finetune.step import FinetuneModel, ModelEma, TrainStep
 from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
-from labelfix.learn.losses import build_loss
+from labelfix.learn.losses import PartialLabelLoss, build_loss
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix
 from labelfix.store.runs import finish_run, record_epoch
+
+if TYPE_CHECKING:
+    from labelfix.learn.losses.entropy import EntropyMaximizationAPLLoss
 
 
 @dataclass
@@ -66,7 +69,8 @@ def prepare_data(store: Store) -> FinetuneData:
     return FinetuneData(records, labels)
 
 
-def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: list[int], num_train: int) -> nn.Module:
+def build_finetune_loss(config: TrainConfig, *, num_classes: int, class_counts: list[int],
+                        num_train: int) -> PartialLabelLoss:
     """The method's loss; for CLS the co-label selection over a :class:`CoTrainingPair`'s two networks."""
     if config.method == "cls":
         return CoLabelSelectionLoss(e_k=config.cls_e_k, tau_h=config.cls_tau_h, tau_l=config.cls_tau_l)
@@ -90,6 +94,7 @@ def _seed_everything(seed: int) -> None:
 
 def _loader(dataset: StoreImageDataset, *, config: TrainConfig, ctx: DistContext, batch_size: int,
             train: bool, generator: Optional[torch.Generator] = None) -> DataLoader:
+    sampler: Sampler
     if ctx.world_size > 1:
         sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=train,
                                      seed=config.seed, drop_last=False)
@@ -123,7 +128,7 @@ def predict(model: nn.Module, records: list[ImageRecord], *, transform: Callable
     local = (torch.cat(positions).numpy() if positions else np.zeros(0, np.int64),
              torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), np.float32),
              torch.cat(oks).numpy() if oks else np.zeros(0, bool))
-    parts = [local]
+    parts: list[Any] = [local]
     if ctx.world_size > 1:
         parts = [None] * ctx.world_size
         dist.all_gather_object(parts, local)
@@ -160,10 +165,11 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
         model = ComicFinetuneModel(backbone.model, dim=backbone.dim, num_classes=num_classes,
                                    class_counts=class_counts, params=split_params(config.loss_params))
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(ctx.device, memory_format=memory_format)
+    # Module.to takes device and memory_format together; torch's overload stubs list them apart.
+    model = model.to(ctx.device, memory_format=memory_format)  # type: ignore[call-overload]
     ema = ModelEma(model, decay=config.ema_decay) if config.ema_decay else None
     if isinstance(model, ComicFinetuneModel):
-        loss_fn: nn.Module = ComicBalancerLoss(model.balancer)
+        loss_fn: PartialLabelLoss = ComicBalancerLoss(model.balancer)
     else:
         loss_fn = build_finetune_loss(config, num_classes=num_classes, class_counts=class_counts,
                                       num_train=len(train_rows)).to(ctx.device)
@@ -224,10 +230,11 @@ def finetune_loop(data: FinetuneData, *, config: TrainConfig, ctx: DistContext, 
         if hasattr(loss_fn, "update_pseudo_labels") and epoch >= getattr(loss_fn, "warmup_epochs", 0):
             train_probs, _ = predict(eval_model, train_set.records, transform=eval_transform, config=config, ctx=ctx,
                                      batch_size=batch_size, bf16=bf16)
-            before = loss_fn.has_pseudo_label.cpu().numpy()
-            loss_fn.update_pseudo_labels(probs=torch.from_numpy(np.nan_to_num(train_probs, nan=1.0)),
-                                         states=train_states, epoch=epoch, num_epochs=config.epochs)
-            pseudo_epoch[loss_fn.has_pseudo_label.cpu().numpy() & ~before] = epoch
+            apl = cast("EntropyMaximizationAPLLoss", loss_fn)  # the loss that pseudo-labels
+            before = apl.has_pseudo_label.cpu().numpy()
+            apl.update_pseudo_labels(probs=torch.from_numpy(np.nan_to_num(train_probs, nan=1.0)),
+                                     states=train_states, epoch=epoch, num_epochs=config.epochs)
+            pseudo_epoch[apl.has_pseudo_label.cpu().numpy() & ~before] = epoch
         trained.train()
         loss_sum, steps = torch.zeros((), device=ctx.device), 0
         for images, positions, ok in train_loader:

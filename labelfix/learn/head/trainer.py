@@ -2,8 +2,8 @@
 
 One training loop serves every method: a :class:`TrainingScheme` turns a batch into a loss and
 features into probabilities. The plain scheme is one head and one loss from
-:func:`labelfix.learn.losses.build_loss`; CLS (:mod:`labelfix.learn.head.cls`) and COMIC
-(:mod:`labelfix.learn.head.comic`) bring their own. The loop does AdamW mini-batches with fixed
+:func:`labelfix.learn.losses.build_loss`; CLS (:mod:`labelfix.learn.schemes.cls`) and COMIC
+(:mod:`labelfix.learn.schemes.comic`) bring their own. The loop does AdamW mini-batches with fixed
 seeds, validation mAP on the **val split's observed labels** after every epoch (positives against
 every other cell, never the test split), early stopping, and restores the best epoch's weights
 before it predicts every (image, class) cell of every split.
@@ -32,48 +32,19 @@ from torch import Tensor, nn
 
 from labelfix.errors import LabelfixError
 from labelfix.learn.config import TrainConfig, TrainResult, resolve_config
-from labelfix.learn.head.cls import build_cls_scheme
-from labelfix.learn.head.comic import build_comic_scheme
 from labelfix.learn.head.data import SPLITS, HeadData, load_head_data
-from labelfix.learn.head.schemes import SchemeBuilder, TrainingScheme, build_single_head_scheme, predict
+from labelfix.learn.fit import Fit, make_optimizer, note_corrections
+from labelfix.learn.schemes.base import SchemeBuilder, TrainingScheme, build_single_head_scheme, predict
+from labelfix.learn.schemes.cls import build_cls_scheme
+from labelfix.learn.schemes.comic import build_comic_scheme
 from labelfix.learn.validation import observed_map
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.runs import create_run, finish_run, record_epoch, write_corrections, write_predictions
 
 
-def _optimizer(scheme: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    # Biases and other 1-d parameters are not decayed: shrinking a bias only pulls scores to 0.5.
-    decay = [p for p in scheme.parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for p in scheme.parameters() if p.requires_grad and p.dim() <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
-
-
-@dataclass
-class _Fit:
-    scheme: TrainingScheme
-    best_epoch: int
-    history: list[dict[str, Any]]
-    first_epoch: np.ndarray     # int32 [n_train, C], -1 = never treated
-    first_prob: np.ndarray      # float32 [n_train, C]
-    selection: str
-
-
-def _note_corrections(fit_arrays: tuple[np.ndarray, np.ndarray], mask: Tensor, probs: Optional[Tensor],
-                      rows: np.ndarray, epoch: int) -> None:
-    first_epoch, first_prob = fit_arrays
-    cells = mask.detach().cpu().numpy()
-    r, c = np.nonzero(cells & (first_epoch[rows] < 0))
-    if not len(r):
-        return
-    first_epoch[rows[r], c] = epoch
-    if probs is not None:
-        first_prob[rows[r], c] = probs.detach().cpu().numpy()[r, c]
-
-
 def fit_scheme(scheme: TrainingScheme, *, data: HeadData, config: TrainConfig, train_rows: np.ndarray,
-               seed: int, device: torch.device, on_epoch: Callable[[dict[str, Any]], None]) -> _Fit:
+               seed: int, device: torch.device, on_epoch: Callable[[dict[str, Any]], None]) -> Fit:
     """Train ``scheme`` on ``train_rows``; keep the weights of the best val-mAP epoch."""
     scheme.to(device)
     x_train = torch.from_numpy(data.features[train_rows]).to(device)
@@ -83,7 +54,7 @@ def fit_scheme(scheme: TrainingScheme, *, data: HeadData, config: TrainConfig, t
     val_states = data.states[val_rows]
     # Without a positive in val there is nothing to select on: train all epochs, keep the last.
     can_select = bool((val_states == POSITIVE).any())
-    optimizer = _optimizer(scheme, config)
+    optimizer = make_optimizer(scheme, config)
     generator = torch.Generator().manual_seed(seed)
     first = (np.full((len(train_rows), data.num_classes), -1, np.int32),
              np.full((len(train_rows), data.num_classes), np.nan, np.float32))
@@ -95,7 +66,7 @@ def fit_scheme(scheme: TrainingScheme, *, data: HeadData, config: TrainConfig, t
         scheme.set_epoch(epoch, config.epochs)
         pseudo = scheme.start_epoch(epoch=epoch, num_epochs=config.epochs, features=x_train, states=s_train)
         if pseudo is not None:
-            _note_corrections(first, pseudo[0], pseudo[1], local_rows, epoch)
+            note_corrections(first, pseudo[0], pseudo[1], local_rows, epoch)
         scheme.train()
         order = torch.randperm(len(train_rows), generator=generator)
         total = torch.zeros((), dtype=torch.float64, device=device)
@@ -109,7 +80,7 @@ def fit_scheme(scheme: TrainingScheme, *, data: HeadData, config: TrainConfig, t
             optimizer.step()
             total += loss.detach().double() * len(index)
             if scheme.last_corrections is not None:
-                _note_corrections(first, scheme.last_corrections, scheme.last_correction_probs, index.numpy(), epoch)
+                note_corrections(first, scheme.last_corrections, scheme.last_correction_probs, index.numpy(), epoch)
         val_map = observed_map(predict(scheme, x_val).cpu().numpy(), val_states) if len(val_rows) else float("nan")
         improved = (val_map > best_score) if can_select else True
         if improved:
@@ -125,7 +96,7 @@ def fit_scheme(scheme: TrainingScheme, *, data: HeadData, config: TrainConfig, t
             break
     if best_state is not None:
         scheme.load_state_dict(best_state)
-    return _Fit(scheme, best_epoch, history, first[0], first[1],
+    return Fit(scheme, best_epoch, history, first[0], first[1],
                 "best val mAP" if can_select else "last epoch (no val positives)")
 
 
@@ -264,7 +235,7 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
                        category_ids=data.category_ids, history=history, model=scheme)
 
 
-def _save_checkpoint(store: Store, *, run_id: int, config: TrainConfig, data: HeadData, fits: list[_Fit]) -> Path:
+def _save_checkpoint(store: Store, *, run_id: int, config: TrainConfig, data: HeadData, fits: list[Fit]) -> Path:
     """Best weights (one per fold) plus what is needed to score new embeddings."""
     folder = Path(config.checkpoint_dir) if config.checkpoint_dir else store.cache_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,11 @@ class ComicLoss(PartialLabelLoss):
     """
 
     default_reduction: Reduction = "sum_classes"
+    # Buffers (register_buffer below), declared so a type checker reads them as tensors.
+    gamma_pos: Tensor
+    gamma_neg: Tensor
+    running_class_mean: Tensor
+    num_seen: Tensor
 
     def __init__(
         self,
@@ -311,6 +316,7 @@ class HeadTailBalancer(nn.Module):
         self.alpha = float(alpha)
         self.lambda_htb = float(lambda_htb)
         self.detach_teachers = bool(detach_teachers)
+        self.moving_gradient: Tensor  # a buffer, declared so a type checker reads it as a tensor
         self.register_buffer("moving_gradient", torch.zeros(in_features))
         self.last_parts: dict[str, Tensor] = {}
         self.last_corrections: Tensor | None = None

@@ -109,6 +109,7 @@ class EntropyMaximizationAPLLoss(EntropyMaximizationLoss):
         self.beta = float(beta)
         self.theta = float(theta)
         self.warmup_epochs = int(warmup_epochs)
+        self.pseudo_targets: Tensor  # a buffer, declared so a type checker reads it as a tensor
         self.register_buffer("pseudo_targets", torch.full((int(num_train), int(num_classes)), float("nan")))
 
     @property

@@ -26,8 +26,7 @@ import torch
 from torch import Tensor
 
 from labelfix.learn.config import CLASSIFIER_KEYS, HTB_KEYS, TrainConfig
-from labelfix.learn.head.data import HeadData
-from labelfix.learn.head.schemes import TrainingScheme, build_seeded
+from labelfix.learn.schemes.base import SchemeData, TrainingScheme, build_seeded
 from labelfix.learn.losses import ComicLoss, HeadTailBalancer
 from labelfix.learn.losses.comic import CosineClassifier
 from labelfix.states import POSITIVE
@@ -63,11 +62,13 @@ class ComicScheme(TrainingScheme):
         if self.balancer is not None:
             self.balancer.set_epoch(epoch, num_epochs)
         else:
+            assert self.loss is not None  # __init__: no balancer means classifier and loss
             self.loss.set_epoch(epoch, num_epochs)
         self._parts, self._batches = {}, 0
 
     def training_loss(self, features: Tensor, states: Tensor, *, index: Tensor) -> Tensor:
         if self.balancer is None:
+            assert self.classifier is not None and self.loss is not None
             logits = self.classifier(features)
             loss = self.loss(logits, states, index=index)
             self.last_corrections = self.loss.last_corrections
@@ -88,8 +89,10 @@ class ComicScheme(TrainingScheme):
             self.balancer.update_moving_gradient()
 
     def probabilities(self, features: Tensor) -> Tensor:
-        logits = self.balancer.predict(features) if self.balancer is not None else self.classifier(features)
-        return torch.sigmoid(logits)
+        if self.balancer is not None:
+            return torch.sigmoid(self.balancer.predict(features))
+        assert self.classifier is not None
+        return torch.sigmoid(self.classifier(features))
 
     def branch_probabilities(self, features: Tensor) -> dict[str, Tensor]:
         """Probabilities of each branch (HTB on), e.g. to compare head / tail / balanced."""
@@ -104,7 +107,7 @@ class ComicScheme(TrainingScheme):
         return {f"loss_{name}": value / self._batches for name, value in self._parts.items()}
 
 
-def build_comic_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> ComicScheme:
+def build_comic_scheme(data: SchemeData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> ComicScheme:
     """COMIC over the embeddings; ``config.loss_params["htb"]`` (default True) picks the variant."""
     params = dict(config.loss_params)
     use_htb = bool(params.pop("htb", True))

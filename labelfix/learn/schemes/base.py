@@ -1,24 +1,44 @@
 """Training schemes: how a method turns a batch into a loss and features into probabilities.
 
-The head-mode loop (:func:`labelfix.learn.head.trainer.fit_scheme`) only talks to a
-:class:`TrainingScheme`. :class:`SingleHeadScheme` is one head with one partial-label loss; CLS
-(:mod:`labelfix.learn.head.cls`) and COMIC (:mod:`labelfix.learn.head.comic`) define their own.
+The head-mode loop (:func:`labelfix.learn.head.trainer.fit_scheme`) and adapt mode's loop (which puts
+the backbone's top blocks in front of a scheme) only talk to a :class:`TrainingScheme`; that is why
+the schemes live in learn's shared ground, not in a wing. :class:`SingleHeadScheme` is one head with
+one partial-label loss; CLS (:mod:`labelfix.learn.schemes.cls`) and COMIC
+(:mod:`labelfix.learn.schemes.comic`) define their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.head.data import HeadData
 from labelfix.learn.heads import build_head
 from labelfix.learn.losses import PartialLabelLoss, build_loss
 from labelfix.states import POSITIVE
+
+if TYPE_CHECKING:
+    from labelfix.learn.losses.entropy import EntropyMaximizationAPLLoss
+
+
+class SchemeData(Protocol):
+    """What a scheme builder reads of its data: head mode's ``HeadData`` or adapt mode's view.
+
+    ``states`` is int8 [N, C] of every row (+1 / 0 / -1); ``dim`` the feature dimension D the heads see.
+    """
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def states(self) -> np.ndarray: ...
 
 
 class TrainingScheme(nn.Module):
@@ -74,10 +94,11 @@ class SingleHeadScheme(TrainingScheme):
         if not hasattr(self.loss, "update_pseudo_labels"):
             return None
         # EM+APL: score the whole train set with the current model in eval mode, then pseudo-label.
+        loss = cast("EntropyMaximizationAPLLoss", self.loss)  # the loss that pseudo-labels
         probs = predict(self, features)
-        before = self.loss.has_pseudo_label.clone()
-        self.loss.update_pseudo_labels(probs=probs, states=states, epoch=epoch, num_epochs=num_epochs)
-        return self.loss.has_pseudo_label & ~before, probs
+        before = loss.has_pseudo_label.clone()
+        loss.update_pseudo_labels(probs=probs, states=states, epoch=epoch, num_epochs=num_epochs)
+        return loss.has_pseudo_label & ~before, probs
 
     def training_loss(self, features: Tensor, states: Tensor, *, index: Tensor) -> Tensor:
         logits = self.head(features)
@@ -91,7 +112,7 @@ class SingleHeadScheme(TrainingScheme):
         return torch.sigmoid(self.head(features))
 
 
-SchemeBuilder = Callable[[HeadData, TrainConfig, np.ndarray, int], TrainingScheme]
+SchemeBuilder = Callable[[SchemeData, TrainConfig, np.ndarray, int], TrainingScheme]
 
 
 def build_seeded(seed: int, build: Callable[[], Any]) -> Any:
@@ -101,7 +122,7 @@ def build_seeded(seed: int, build: Callable[[], Any]) -> Any:
         return build()
 
 
-def build_single_head_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarray,
+def build_single_head_scheme(data: SchemeData, config: TrainConfig, train_rows: np.ndarray,
                              seed: int) -> SingleHeadScheme:
     """The plain scheme: ``config.head`` over the embeddings, ``config.method``'s loss."""
     states = data.states[train_rows]
@@ -130,5 +151,5 @@ def predict(scheme: TrainingScheme, features: Tensor, *, batch_size: int = 8192)
     return torch.cat(parts).float()
 
 
-__all__ = ["SchemeBuilder", "SingleHeadScheme", "TrainingScheme", "build_seeded", "build_single_head_scheme",
+__all__ = ["SchemeBuilder", "SchemeData", "SingleHeadScheme", "TrainingScheme", "build_seeded", "build_single_head_scheme",
            "predict"]

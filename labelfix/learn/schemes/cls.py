@@ -24,8 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from labelfix.learn.config import TrainConfig
-from labelfix.learn.head.data import HeadData
-from labelfix.learn.head.schemes import TrainingScheme, build_seeded
+from labelfix.learn.schemes.base import SchemeData, TrainingScheme, build_seeded
 from labelfix.learn.heads import build_head
 from labelfix.learn.losses import assume_negative_cell_loss, cls_rates, co_label_selection, selected_loss
 from labelfix.states import POSITIVE
@@ -84,7 +83,7 @@ class CoLabelSelection(TrainingScheme):
         return {"r_h": self.r_h, "r_l": self.r_l, "removed_by_both_in_batches": self._removed}
 
 
-def build_cls_scheme(data: HeadData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> CoLabelSelection:
+def build_cls_scheme(data: SchemeData, config: TrainConfig, train_rows: np.ndarray, seed: int) -> CoLabelSelection:
     """Two heads of ``config.head`` kind, seeded ``seed`` and ``seed + 1``."""
     prior = (data.states[train_rows] == POSITIVE).mean(axis=0)
 

@@ -1,0 +1,222 @@
+"""What the app does on a key, a button or a click: callbacks that run before the (fragment) rerun.
+
+Every decision goes through :func:`decide` with the item the page showed when the key or button was
+pressed, and the service's ``submit`` records it at most once: a press on a page that has moved on (a
+double press, a held key, a stale button) records nothing and raises nothing. The outcome is said in
+words of the label ("'seven' added to image 12").
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from labelfix.errors import LabelfixError
+from labelfix.review.app import keys, page
+from labelfix.review.app.identity import current_reviewer
+from labelfix.review.app.state import flash, service
+from labelfix.review.app.wording import wording
+from labelfix.review.models import PENDING, QueueItem, ReviewEvent
+
+NEXT_KEYS = ("j", "arrowright")
+PREVIOUS_KEYS = ("k", "arrowleft")
+
+
+def _session_token() -> str:
+    if "_session_token" not in st.session_state:
+        st.session_state["_session_token"] = uuid.uuid4().hex[:12]
+    return st.session_state["_session_token"]
+
+
+def shown() -> QueueItem | None:
+    """The item the last drawn page showed large."""
+    return st.session_state.get("_shown")
+
+
+def decide(item: QueueItem, decision: str, *, press: str) -> None:
+    """Record ``decision`` on ``item`` (as shown) for the current reviewer; ``press`` names the key press or click."""
+    if item.status not in PENDING:
+        flash("info", f"'{item.category_name}' on image {item.image_id} is already {item.status}: "
+                      f"U undoes your last decision")
+        return
+    reviewer = current_reviewer().name
+    try:
+        result = service().submit(suggestion_id=item.suggestion_id, reviewer=reviewer, decision=decision,  # type: ignore[arg-type]
+                                  expected_status=item.status, token=f"{_session_token()}-{press}")
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        return
+    if not result.applied:
+        # Double presses never get here (the page sends one key per drawn item, and a key for an item no
+        # longer shown is dropped in on_key): this is news, e.g. someone else took the item meanwhile.
+        flash("warning", f"nothing recorded: {result.message}")
+        page.refresh()
+        return
+    flash("success", f"{result.message} · U undoes")
+    if decision in ("skip", "unsure"):
+        st.session_state.setdefault("_skipped_now", set()).add(item.suggestion_id)
+    page.mark_decided(item.suggestion_id, decision=decision, reviewer=reviewer)
+    st.session_state.pop("focus", None)
+
+
+def on_button(suggestion_id: int, decision: str) -> None:
+    """A decision button of the large item (its key carries the suggestion id, so a stale click is void)."""
+    item = shown()
+    if item is None or item.suggestion_id != suggestion_id:
+        return
+    decide(item, decision, press=f"button-{suggestion_id}-{decision}-{st.session_state.get('_nonce')}")
+
+
+def undo_last() -> None:
+    """Undo this reviewer's own last decision and show that item again."""
+    _undo(None)
+
+
+def undo_item(suggestion_id: int) -> None:
+    """Undo this reviewer's own decision on one suggestion."""
+    _undo(suggestion_id)
+
+
+def _undo(suggestion_id: int | None) -> None:
+    try:
+        event = service().undo(reviewer=current_reviewer().name, suggestion_id=suggestion_id)
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        return
+    _after_undo(event)
+
+
+def _after_undo(event: ReviewEvent | None) -> None:
+    if event is None or event.suggestion_id is None:
+        flash("info", "nothing of yours to undo")
+        return
+    item = service().item(suggestion_id=event.suggestion_id)
+    flash("success", f"undid your decision: {item.outcome('undo')}")
+    st.session_state.get("_skipped_now", set()).discard(item.suggestion_id)
+    page.mark_decided(item.suggestion_id, decision=None, reviewer=None)
+    page.forget_counts()
+    st.session_state["focus"] = item.suggestion_id
+
+
+def _move(step: int) -> None:
+    page_ids: list[int] = st.session_state.get("_page_ids", [])
+    current = shown()
+    if current is None:
+        return
+    here = current.suggestion_id
+    if here in page_ids:
+        index = page_ids.index(here) + step
+        if 0 <= index < len(page_ids):
+            st.session_state["focus"] = page_ids[index]
+            return
+        if step > 0:
+            flash("info", "last item of this page: decide it to get the next ones")
+            return
+    recent = [i.suggestion_id for i in service().recent_items(reviewer=current_reviewer().name, limit=50)
+              if i.suggestion_id not in page_ids]
+    if here in page_ids:  # back from the first item of the page: your latest decision before this page
+        target = recent[0] if recent else None
+    elif here in recent:
+        index = recent.index(here) - step
+        target = recent[index] if 0 <= index < len(recent) else (page_ids[0] if page_ids and index < 0 else None)
+    else:
+        target = page_ids[0] if page_ids else None
+    if target is None:
+        flash("info", "no earlier decisions of yours")
+        return
+    st.session_state["focus"] = target
+
+
+def on_key() -> None:
+    """A key from the page's listener: act on the item the page showed when it went down."""
+    event = keys.event("key")
+    item = shown()
+    if event is None or item is None or event.get("item") != item.suggestion_id:
+        return  # the page has moved on since (a double press on a stale page): ignore it
+    key = str(event.get("key", ""))
+    if key in NEXT_KEYS:
+        _move(+1)
+    elif key in PREVIOUS_KEYS:
+        _move(-1)
+    elif key == "u":
+        undo_last()
+    else:
+        words = wording(item.kind, item.category_name)
+        action = words.action_for_key(key)
+        if action is None:
+            keys_here = " · ".join(f"{a.key.upper()} {a.label}" for a in words.actions)
+            flash("info", f"this item asks to {words.question} Keys: {keys_here}")
+            return
+        decide(item, action.decision, press=f"key-{event.get('seq')}")
+
+
+def on_view() -> None:
+    """A click on a grid thumbnail: show that item large."""
+    event = keys.event("view")
+    if event is not None and isinstance(event.get("item"), int):
+        st.session_state["focus"] = int(event["item"])
+
+
+def unskip() -> None:
+    st.session_state.pop("_skipped_now", None)
+    page.refresh()
+
+
+def select_page(ids: list[int], value: bool) -> None:
+    for suggestion_id in ids:
+        st.session_state[f"sel_{suggestion_id}"] = value
+
+
+def ask_batch(decision: str, ids: list[int]) -> None:
+    if ids:
+        st.session_state["_batch"] = (decision, ids)
+    else:
+        flash("info", "select items first")
+
+
+def confirm_batch() -> None:
+    decision, ids = st.session_state.pop("_batch", (None, []))
+    if not decision:
+        return
+    try:
+        result = service().decide_many(suggestion_ids=ids, reviewer=current_reviewer().name, decision=decision)
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        return
+    page.refresh()
+    text = f"{len(result.events)} recorded"
+    if result.conflicts:
+        text += f", {len(result.conflicts)} left alone ({'; '.join(sorted(set(result.conflicts.values())))})"
+    flash("success" if not result.conflicts else "warning", text)
+    select_page(ids, False)
+
+
+def cancel_batch() -> None:
+    st.session_state.pop("_batch", None)
+
+
+def ask_accept_above(category_id: int, name: str, min_score: float, n: int) -> None:
+    st.session_state["_accept_above"] = (category_id, name, float(min_score), int(n))
+
+
+def cancel_accept_above() -> None:
+    st.session_state.pop("_accept_above", None)
+
+
+def confirm_accept_above() -> None:
+    request = st.session_state.pop("_accept_above", None)
+    if not request:
+        return
+    category_id, name, min_score, _ = request
+    try:
+        result = service().accept_above(reviewer=current_reviewer().name, category_id=category_id,
+                                        min_score=min_score, run_id=st.session_state.get("_run_id"))
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        return
+    page.refresh()
+    text = f"added '{name}' to {len(result.events)} images (every open suggestion scoring ≥ {min_score:.4f})"
+    if result.conflicts:
+        text += f"; {len(result.conflicts)} left alone (held by others or decided meanwhile)"
+    flash("success", text)

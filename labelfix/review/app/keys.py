@@ -1,0 +1,164 @@
+"""The page's keys and mouse gestures: one small Streamlit component (``st.components.v2``) without UI.
+
+Why not ``st.button(shortcut=...)``: Streamlit drops shortcuts while focus is in any input, so after
+choosing from a dropdown the keys typed into it instead (issue 14), and a stale second press re-fired
+whatever button sat at that place. Here one listener on the whole page (capture phase) handles:
+
+* decision and navigation keys: sent to Python as ``{key, item, seq}``, where ``item`` is the suggestion
+  the page *showed* when the key went down. Python acts only if that is still the item it shows, and the
+  listener sends nothing more until the page has drawn the next item (held keys repeat nothing), so a
+  double press or a held key decides each suggestion at most once.
+* focus: a key pressed in a closed dropdown, on a checkbox, radio or button is taken from it (the
+  element is blurred); only typing in a text field, or in an open dropdown's search, keeps the key.
+* zoom and pan of the large image: mouse wheel, drag, double click to reset, keys ``+ - 0``.
+* clicks on a grid thumbnail: show that item large.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+# Keys sent to Python (lower case ``KeyboardEvent.key``); zoom keys stay in the browser.
+SENT_KEYS = ("a", "r", "x", "s", "u", "j", "k", "arrowleft", "arrowright")
+
+_JS = r"""
+export default function (component) {
+  const { data, setTriggerValue } = component;
+  const doc = document;
+  const root = window.__labelfixReview = window.__labelfixReview || { seq: 0, zoom: { s: 1, x: 0, y: 0, src: "" } };
+  // The latest drawn page: what the user sees now is data.item. Listeners are installed once per page
+  // load and always read root.data / root.send, so no listener of an older draw answers a key.
+  root.data = data;
+  root.send = setTriggerValue;
+  if (root.nonce !== data.nonce) { root.nonce = data.nonce; root.pending = false; }
+  window.clearTimeout(root.release);
+  // A page that never draws again (an error, a lost connection) must not keep keys blocked for long.
+  root.release = window.setTimeout(() => { root.pending = false; }, 4000);
+
+  const image = () => doc.querySelector(".st-key-focus_image img");
+  const applyZoom = (img) => {
+    const z = root.zoom;
+    img.style.transformOrigin = "0 0";
+    img.style.transform = z.s === 1 ? "" : `translate(${z.x}px, ${z.y}px) scale(${z.s})`;
+    img.style.cursor = z.s === 1 ? "zoom-in" : "grab";
+  };
+  const resetZoom = () => {
+    const img = image();
+    root.zoom = { s: 1, x: 0, y: 0, src: img ? img.src : "" };
+    if (img) applyZoom(img);
+  };
+  // the image of a new item starts unzoomed
+  { const img = image(); if (img && img.src !== root.zoom.src) resetZoom(); }
+  if (root.installed) return;
+  root.installed = true;
+
+  const typing = (el) => {
+    if (!el || el === doc.body) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA") return true;
+    if (el.tagName !== "INPUT") return false;
+    const type = (el.getAttribute("type") || "text").toLowerCase();
+    if (["checkbox", "radio", "range", "button", "submit", "reset"].includes(type)) return false;
+    if (el.getAttribute("role") === "combobox") return el.getAttribute("aria-expanded") === "true";
+    return true;
+  };
+  const zoomAt = (img, factor, cx, cy) => {
+    const z = root.zoom;
+    if (z.src !== img.src) { z.s = 1; z.x = 0; z.y = 0; z.src = img.src; }
+    const s = Math.min(8, Math.max(1, z.s * factor));
+    if (s === 1) { z.x = 0; z.y = 0; } else { z.x = cx - (cx - z.x) * s / z.s; z.y = cy - (cy - z.y) * s / z.s; }
+    z.s = s;
+    applyZoom(img);
+  };
+  const send = (name, value) => {
+    root.pending = true;
+    root.seq += 1;
+    root.send(name, Object.assign({ seq: root.seq }, value));
+  };
+  doc.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (typing(event.target)) return;
+    const key = (event.key || "").toLowerCase();
+    const img = image();
+    if (img && ["+", "=", "-", "_", "0"].includes(key)) {
+      event.preventDefault();
+      const rect = img.parentElement.getBoundingClientRect();
+      if (key === "0") resetZoom(); else zoomAt(img, key === "-" || key === "_" ? 1 / 1.5 : 1.5, rect.width / 2, rect.height / 2);
+      return;
+    }
+    if (!(root.data.keys || []).includes(key)) return;
+    const role = event.target && event.target.getAttribute ? event.target.getAttribute("role") : null;
+    if (role === "slider" && key.startsWith("arrow")) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    const active = doc.activeElement;
+    if (active && active !== doc.body && active.blur) active.blur();
+    if (event.repeat || root.pending) return;  // a held key, or the page has not drawn the next item yet
+    send("key", { key: key, item: root.data.item });
+  }, true);
+  doc.addEventListener("click", (event) => {
+    const target = event.target;
+    if (!target || target.tagName !== "IMG") return;
+    const box = target.closest('[class*="st-key-grid_item_"]');
+    const match = box ? /st-key-grid_item_(\d+)/.exec(box.className) : null;
+    if (!match || root.pending) return;
+    send("view", { item: Number(match[1]) });
+  }, true);
+  const focusImage = (event) => event.target && event.target.closest ? event.target.closest(".st-key-focus_image img") : null;
+  doc.addEventListener("wheel", (event) => {
+    const img = focusImage(event);
+    if (!img) return;
+    event.preventDefault();
+    const rect = img.parentElement.getBoundingClientRect();
+    zoomAt(img, event.deltaY < 0 ? 1.25 : 1 / 1.25, event.clientX - rect.left, event.clientY - rect.top);
+  }, { passive: false, capture: true });
+  let drag = null;
+  doc.addEventListener("mousedown", (event) => {
+    const img = focusImage(event);
+    if (!img || root.zoom.s === 1 || event.button !== 0) return;
+    event.preventDefault();
+    drag = { x: event.clientX - root.zoom.x, y: event.clientY - root.zoom.y, img: img };
+  }, true);
+  doc.addEventListener("mousemove", (event) => {
+    if (!drag) return;
+    root.zoom.x = event.clientX - drag.x;
+    root.zoom.y = event.clientY - drag.y;
+    applyZoom(drag.img);
+  }, true);
+  doc.addEventListener("mouseup", () => { drag = null; }, true);
+  doc.addEventListener("dblclick", (event) => { if (focusImage(event)) resetZoom(); }, true);
+}
+"""
+
+_CSS = """
+.st-key-focus_image { overflow: hidden; }
+.st-key-focus_image img { user-select: none; -webkit-user-drag: none; }
+[class*="st-key-grid_item_"] img { cursor: pointer; }
+.st-key-actions_missing button[data-testid="stBaseButton-primary"] { background: #1b7f3b; border-color: #1b7f3b; }
+.st-key-actions_spurious button[data-testid="stBaseButton-primary"] { background: #c62828; border-color: #c62828; }
+"""
+
+
+@functools.cache
+def _component() -> Any:
+    return st.components.v2.component("labelfix_review_keys", js=_JS, css=_CSS, isolate_styles=False)
+
+
+def key_listener(*, item: int | None, nonce: int, on_key: Callable[[], None], on_view: Callable[[], None]) -> None:
+    """Mount the page's key and mouse listener for the item shown large (``item``; ``None``: no item).
+
+    ``nonce`` must change on every run that draws the page, so the listener knows the page is current.
+    ``on_key`` and ``on_view`` run as callbacks; they read the event from :func:`event`.
+    """
+    _component()(key="review_keys", data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS)},
+                 on_key_change=on_key, on_view_change=on_view, width="stretch", height=1)
+
+
+def event(name: str) -> dict[str, Any] | None:
+    """The ``key`` or ``view`` event the current callback was called for (``None`` if there is none)."""
+    state = st.session_state.get("review_keys")
+    value = state.get(name) if state is not None else None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,268 @@
+"""The review panel: the item shown large, the page grid and the live class progress, as one fragment.
+
+A key press or a click inside the panel reruns only this fragment (``st.fragment``), not the sidebar:
+the page's slow parts (filters, export, team counts) are drawn once per full run. Images are rendered
+once per (file, boxes, size) and cached as JPEG bytes, and the page's labels and boxes come in two
+queries for all of its images.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from labelfix.errors import LabelfixError
+from labelfix.review.app import actions, page, pictures
+from labelfix.review.app.backend import Filters, waiting
+from labelfix.review.app.components import label_chips
+from labelfix.review.app.identity import Reviewer
+from labelfix.review.app.keys import key_listener
+from labelfix.review.app.state import last_flash, log_timing, page_session, service
+from labelfix.review.app.wording import human_time, score_text, wording
+from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
+from labelfix.review.service import ReviewService
+
+GRID_COLUMNS = 6
+
+
+def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox], reviewer: Reviewer) -> None:
+    words = wording(item.kind, item.category_name)
+    left, right = st.container(key="focus_panel").columns([3, 2])
+    with left:
+        pictures.show_large(item, boxes)
+        st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
+    with right:
+        st.markdown(f"## :{words.color}[{words.sign} {words.question}]")
+        kind_text = ("missing label: the model sees it, the labels do not" if item.kind == "missing"
+                     else "spurious label: labelled, but the model doubts it")
+        st.markdown(f"{kind_text} · score **{score_text(item.score)}** · rank {item.rank_in_class} in class")
+        st.caption(f"image {item.image_id} · {item.file_name or 'no file'} · suggestion {item.suggestion_id}"
+                   + (f" · {item.reason}" if item.reason else ""))
+        st.markdown("current labels: " + label_chips(labels))
+        if item.status in PENDING:
+            if item.lease_reviewer and item.lease_reviewer != reviewer.name:
+                st.warning(f"held by {item.lease_reviewer} until {human_time(item.lease_expires_at)}")
+            row = st.container(key=f"actions_{item.kind}", horizontal=True)
+            for action in words.actions:
+                row.button(f"{action.label} · {action.key.upper()}", key=f"focus_{action.decision}_{item.suggestion_id}",
+                              help=action.help, width="stretch", on_click=actions.on_button,
+                              type="primary" if action.decision == "accept" else "secondary",
+                              args=(item.suggestion_id, action.decision))
+            if item.status == "skipped":
+                st.caption("skipped before: decide it now, or skip again")
+        else:
+            st.markdown(f"**{item.status}** by {item.decided_by or '?'}")
+            if item.decided_by == reviewer.name:
+                st.button("Undo this decision · U", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
+                          args=(item.suggestion_id,))
+
+
+def _grid(items: list[QueueItem], boxes: dict[int, list[ImageBox]], focus_id: int, reviewer: Reviewer, *,
+          acted: set[int]) -> None:
+    pending = [i for i in items if i.status in PENDING and i.suggestion_id not in acted]
+    ids = [i.suggestion_id for i in pending]
+    selected = [i for i in pending if st.session_state.get(f"sel_{i.suggestion_id}")]
+    adds = [i.suggestion_id for i in selected if i.kind != "spurious"]
+    removes = [i.suggestion_id for i in selected if i.kind == "spurious"]
+    row = st.columns([1, 1, 1, 1, 1])
+    row[0].button("Select all on page", key="select_all", on_click=actions.select_page, args=(ids, True))
+    row[1].button("Clear selection", key="select_none", on_click=actions.select_page, args=(ids, False))
+    row[2].button(f"Add {len(adds)} labels", key="batch_accept", on_click=actions.ask_batch, args=("accept", adds),
+                  disabled=not adds, help="accept the selected missing-label suggestions")
+    row[3].button(f"Remove {len(removes)} labels", key="batch_remove", on_click=actions.ask_batch,
+                  args=("accept", removes), disabled=not removes,
+                  help="accept the selected spurious-label suggestions")
+    row[4].button(f"No to {len(selected)}", key="batch_reject", on_click=actions.ask_batch,
+                  args=("reject", [i.suggestion_id for i in selected]), disabled=not selected,
+                  help="reject the selected suggestions: missing ones are recorded absent, spurious ones kept")
+    batch = st.session_state.get("_batch")
+    if batch:
+        decision, chosen = batch
+        kinds = {i.suggestion_id: i.kind for i in items}
+        verb = ("remove" if all(kinds.get(s) == "spurious" for s in chosen) else "add") if decision == "accept" \
+            else "say no to"
+        st.warning(f"{verb.capitalize()} {len(chosen)} selected suggestions as {reviewer.name}?")
+        confirm = st.columns([1, 1, 4])
+        confirm[0].button(f"Confirm: {verb}", key="batch_confirm", type="primary", on_click=actions.confirm_batch)
+        confirm[1].button("Cancel", key="batch_cancel", on_click=actions.cancel_batch)
+    pictures.prepare_thumbnails(items, boxes)
+    for start in range(0, len(items), GRID_COLUMNS):
+        columns = st.columns(GRID_COLUMNS)
+        for column, item in zip(columns, items[start:start + GRID_COLUMNS]):
+            words = wording(item.kind, item.category_name)
+            with column.container(border=True, key=f"grid_item_{item.suggestion_id}"):
+                pictures.show_thumbnail(item, boxes[item.image_id])
+                marker = "▶ " if item.suggestion_id == focus_id else ""
+                held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
+                    item.lease_reviewer != reviewer.name and item.status in PENDING else ""
+                done = item.suggestion_id in acted or item.status not in PENDING
+                state = _tile_status(item) if done else item.status
+                st.markdown(f"{marker}:{words.color}[**{words.sign} {item.category_name}**] · "
+                            f"{score_text(item.score)} · {state}{held}")
+                if not done:
+                    st.checkbox("select", key=f"sel_{item.suggestion_id}")
+
+
+def _tile_status(item: QueueItem) -> str:
+    if item.status == "skipped":
+        return "skipped"
+    verb = {("missing", "accepted"): "added", ("missing", "rejected"): "absent",
+            ("spurious", "accepted"): "removed", ("spurious", "rejected"): "kept"}.get((item.kind, item.status),
+                                                                                       item.status)
+    return f"**{verb}** ✓" + (f" by {item.decided_by}" if item.decided_by else "")
+
+
+def _class_list(progress: list[ClassProgress], held: dict[int, int], current: int | None) -> str:
+    rows = []
+    for p in progress:
+        if not p.total:
+            continue
+        share = 100 * p.decided / p.total
+        mark = "font-weight:700" if p.category_id == current else ""
+        count = held.get(p.category_id, 0) if p.category_id is not None else 0
+        others = f" · {count} held" if count else ""
+        rows.append(
+            f'<div class="lf-class" style="{mark}"><div class="lf-name">{html.escape(p.name)}'
+            f'<span>{p.decided}/{p.total}{others}</span></div>'
+            f'<div class="lf-bar"><div style="width:{share:.1f}%"></div></div></div>')
+    style = ("<style>.lf-class{margin:0 0 6px 0;font-size:0.85rem}.lf-name{display:flex;justify-content:space-between;"
+             "gap:8px}.lf-name span{color:#666}.lf-bar{height:6px;background:#e6e6e6;border-radius:3px}"
+             ".lf-bar div{height:6px;background:#2e9e5b;border-radius:3px}</style>")
+    return style + "".join(rows) if rows else "<p>no suggestions yet</p>"
+
+
+def _progress_line(progress: list[ClassProgress], overall: ClassProgress, category_id: int | None,
+                   held: dict[int, int]) -> None:
+    chosen = next((p for p in progress if p.category_id == category_id), overall)
+    others = held.get(category_id, 0) if category_id is not None else sum(held.values())
+    st.progress(chosen.fraction_done,
+                text=f"**{chosen.name}**: {chosen.decided} of {chosen.total} decided ({chosen.accepted} added or "
+                     f"removed, {chosen.rejected} said no) · {chosen.pending} to review"
+                     + (f" · {others} held by other reviewers" if others else ""))
+
+
+def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters, name: str) -> None:
+    category_id = filters.category_id
+    if category_id is None or filters.kinds == ("spurious",):
+        return
+    # Lazy: the estimate and the count are computed only while the box is open.
+    box = st.expander(f"Add '{name}' to all open items above a score", key="accept_above_box", on_change="rerun")
+    if not box.open:
+        return
+    estimate = service_.precision_estimate(reviewer=reviewer.name, category_id=category_id, run_id=filters.run_id)
+    with box:
+        if estimate.n and estimate.precision is not None:
+            text = (f"Your last {estimate.n} decisions on '{name}' added it {estimate.accepted} times: precision "
+                    f"**{estimate.precision:.0%}** ({estimate.confidence:.0%} interval "
+                    f"{estimate.low:.0%}–{estimate.high:.0%}).")
+            if estimate.stop_score is not None:
+                text += (f" Suggested stopping score: **{score_text(estimate.stop_score)}** (your precision "
+                         f"stays ≥ {estimate.target:.0%} down to it).")
+            st.markdown(text)
+        else:
+            st.caption(f"Decide a few '{name}' items first: the estimate comes from your own decisions.")
+        default = estimate.stop_score if estimate.stop_score is not None else 0.9
+        threshold = st.number_input("score at least", 0.0, 1.0, value=float(default), step=0.01, format="%.4f",
+                                    key=f"above_{category_id}")
+        waiting = [i for i in service_.items(category_id=category_id, run_id=filters.run_id, statuses=PENDING,
+                                             min_score=threshold, kinds=("missing",))]
+        st.button(f"Add '{name}' to {len(waiting)} images", key="accept_above_ask", disabled=not waiting,
+                  on_click=actions.ask_accept_above, args=(category_id, name, threshold, len(waiting)))
+        request = st.session_state.get("_accept_above")
+        if request:
+            st.warning(f"Add '{request[1]}' to every open item scoring ≥ {request[2]:.4f} ({request[3]} images) "
+                       f"as {reviewer.name}?")
+            row = st.columns([1, 1, 3])
+            row[0].button("Confirm", key="accept_above_confirm", type="primary",
+                          on_click=actions.confirm_accept_above)
+            row[1].button("Cancel", key="accept_above_cancel", on_click=actions.cancel_accept_above)
+
+
+def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem],
+                filters: Filters) -> QueueItem | None:
+    """The item to show large: the one navigated to, else the page's first item still to decide (when
+    listing decided items: the first of the page)."""
+    focus_id = st.session_state.get("focus")
+    if focus_id is not None:
+        found = next((i for i in items if i.suggestion_id == focus_id), None)
+        if found is not None:
+            return found
+        try:
+            return service_.item(suggestion_id=int(focus_id))  # an earlier decision, or an undone item
+        except LabelfixError:
+            st.session_state.pop("focus", None)
+    skipped_now = st.session_state.get("_skipped_now", set())
+    fresh = [i for i in todo if i.suggestion_id not in skipped_now]
+    if not fresh and not filters.leasing:
+        return items[0] if items else None
+    return fresh[0] if fresh else None
+
+
+def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueItem], held: dict[int, int],
+                     progress: list[ClassProgress]) -> None:
+    if todo:
+        st.info(f"You skipped every remaining item here ({len(todo)}). Review them again, or choose another class.")
+        st.button("Show the skipped items again", key="unskip", on_click=actions.unskip)
+        return
+    held_here = held.get(filters.category_id, 0) if filters.category_id is not None else sum(held.values())
+    st.success("Nothing to review with these filters."
+               + (f" {held_here} items are held by other reviewers right now." if held_here else ""))
+    # Classes tried in this search for work: each once, so classes held by others never bounce back and forth.
+    tried = st.session_state.setdefault("_classes_tried", set())
+    tried.add(filters.category_id)
+    free = [p.category_id for p in progress
+            if waiting(p, filters) > held.get(p.category_id or -1, 0) and p.category_id not in tried]
+    if filters.leasing and filters.category_id is not None and free:
+        st.session_state["_class_choice"] = free[0]
+        st.rerun(scope="app")  # nothing left here for you: go on to the next class with items to review
+
+
+@st.fragment
+def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
+    """The part of the page that changes with each decision; reruns alone on keys and clicks inside it."""
+    started = time.perf_counter()
+    with page_session():
+        _draw_panel(filters, reviewer, classes_box)
+    log_timing("panel", started)
+
+
+def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
+    nonce = st.session_state["_nonce"] = st.session_state.get("_nonce", 0) + 1
+    st.session_state["_run_id"] = filters.run_id
+    service_ = service()
+    progress = page.progress(service_, filters=filters)
+    current = page.current(service_, reviewer=reviewer.name, filters=filters)
+    items, held, todo = current["items"], current["held"], page.todo(current)
+    classes_box.html(_class_list(progress.by_class, held, filters.category_id))
+    message = last_flash()
+    top = st.columns([5, 1], vertical_alignment="center")
+    status = top[0].container(key="flash", height=56, border=False)
+    if message:
+        getattr(status, message[0])(message[1])
+    top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
+                  help="undo your own last decision (never someone else's)")
+    _progress_line(progress.by_class, progress.overall, filters.category_id, held)
+    focus = _focus_item(service_, items, todo, filters)
+    st.session_state["_shown"] = focus
+    st.session_state["_page_ids"] = [i.suggestion_id for i in items]
+    if focus is not None:
+        st.session_state.pop("_classes_tried", None)
+    if focus is None:
+        _nothing_to_show(filters, items, todo, held, progress.by_class)
+        key_listener(item=None, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
+        return
+    boxes = current["boxes"]
+    if focus.image_id not in boxes:
+        boxes = {**boxes, **service_.image_boxes(image_ids=[focus.image_id])}
+    labels = service_.image_labels(image_ids=[focus.image_id])
+    _focus_panel(focus, labels[focus.image_id], boxes[focus.image_id], reviewer)
+    name = next((p.name for p in progress.by_class if p.category_id == filters.category_id), "")
+    _accept_above(service_, reviewer, filters, name)
+    st.divider()
+    _grid(items, boxes, focus.suggestion_id, reviewer, acted=current["acted"])
+    # Last: the listener learns the shown item only once everything above is drawn.
+    key_listener(item=focus.suggestion_id, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
+    pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)

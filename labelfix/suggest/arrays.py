@@ -1,0 +1,282 @@
+"""Missing labels from arrays alone: the thresholds of ``labelfix suggest`` without a store.
+
+:func:`validation_thresholds` is the one place that turns validation label states and scores into
+per-class thresholds; :func:`labelfix.suggest.run.suggest` calls it on the store's val split and
+:func:`find_missing_labels` on the arrays a caller passes. So both choose the same thresholds from
+the same numbers (the module notes of :mod:`labelfix.suggest.run` explain the estimate).
+
+This module needs numpy only (no DuckDB, pandas or pyarrow), in the spirit of cleanlab's
+``find_label_issues(labels, pred_probs)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
+from labelfix.suggest.thresholds import (
+    ThresholdReport,
+    simulate_validation_hiding,
+    thresholds_for_precision,
+    unseen_positive_ratio_for,
+)
+
+# The rows find_missing_labels returns: row index, column index, score.
+MISSING_LABEL_DTYPE = np.dtype([("image", np.int64), ("class", np.int64), ("score", np.float64)])
+
+
+def validation_thresholds(
+    *,
+    states: np.ndarray,
+    scores: np.ndarray,
+    target_precision: float = 0.9,
+    hide_fraction: float = 0.4,
+    expected_missing_rate: float = 0.0,
+    min_support: int = 5,
+    fallback: float | None = None,
+    seed: int = 0,
+) -> ThresholdReport:
+    """Per-class thresholds from validation cells, with a known share of their positives hidden.
+
+    ``hide_fraction`` of the positives are hidden (:func:`~labelfix.suggest.thresholds.simulate_validation_hiding`,
+    ``seed``); per class, the lowest score threshold whose precision among the unknown-plus-hidden
+    cells reaches ``target_precision`` is chosen (:func:`~labelfix.suggest.thresholds.thresholds_for_precision`).
+    NaN scores (images that could not be scored) are left out of the estimate.
+
+    Parameters
+    ----------
+    states : np.ndarray
+        int [M, C] label states of the validation images (1 positive, 0 unknown, -1 negative).
+    scores : np.ndarray
+        float [M, C] model scores of the same cells, from a model that did not train on them.
+    target_precision, hide_fraction, expected_missing_rate, min_support, fallback, seed
+        As :class:`~labelfix.suggest.run.SuggestConfig`'s ``target_precision``, ``val_hide_fraction``,
+        ``expected_missing_rate``, ``min_support``, ``threshold_fallback`` and ``seed``.
+
+    Returns
+    -------
+    ThresholdReport
+        ``thresholds`` [C] and the estimated precision and recall per class.
+
+    Raises
+    ------
+    ValueError
+        If ``states`` holds no positive label (there is nothing to hide), or on bad shapes or settings.
+
+    Examples
+    --------
+    Two of the six positives are hidden, both of class 0; class 1 has none, so it takes the pooled threshold:
+
+    >>> states = np.array([[1, 1], [1, 1], [1, 0], [1, 0]])
+    >>> scores = np.array([[0.9, 0.8], [0.8, 0.7], [0.7, 0.1], [0.6, 0.2]])
+    >>> report = validation_thresholds(states=states, scores=scores, min_support=1, seed=0)
+    >>> report.thresholds.tolist(), report.support.tolist(), report.source.tolist()
+    ([0.8, 0.8], [2, 0], ['class', 'pooled'])
+    """
+    states, scores = np.asarray(states), np.asarray(scores)
+    if states.shape != scores.shape or states.ndim != 2:
+        raise ValueError(f"states and scores must be (M, C) arrays of one shape, got {states.shape} and {scores.shape}")
+    observed = states == POSITIVE
+    if not observed.any():
+        raise ValueError("the validation label states hold no positive label; thresholds are estimated by hiding "
+                         "known positives")
+    _, hidden = simulate_validation_hiding(observed=observed, fraction=hide_fraction, seed=seed)
+    scored = ~np.isnan(scores)
+    hidden &= scored
+    candidate = ((states == UNKNOWN) | hidden) & scored
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
+                                      expected_missing_rate=expected_missing_rate)
+    return thresholds_for_precision(scores=np.nan_to_num(scores, nan=0.0), hidden=hidden, candidate=candidate,
+                                    target_precision=target_precision, min_support=min_support, fallback=fallback,
+                                    unseen_positive_ratio=ratio)
+
+
+def find_missing_labels(
+    label_states: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    val_label_states: np.ndarray | None = None,
+    val_pred_probs: np.ndarray | None = None,
+    target_precision: float = 0.9,
+    max_per_class: int | None = None,
+    val_hide_fraction: float = 0.4,
+    expected_missing_rate: float = 0.0,
+    min_support: int = 5,
+    threshold_fallback: float | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Find the unknown cells that are likely missing positive labels, ranked by score.
+
+    The array-level counterpart of ``labelfix suggest`` (missing suggestions only), needing no
+    store: per class, the lowest score threshold whose precision reaches ``target_precision`` is
+    estimated by hiding ``val_hide_fraction`` of the known positives of a calibration set and
+    seeing where they rank among its unknown cells (:func:`validation_thresholds`, the function
+    ``labelfix suggest`` uses). Unknown cells of ``label_states`` scoring at or above their class
+    threshold are returned.
+
+    The calibration set is ``val_label_states`` / ``val_pred_probs`` when given (images the model
+    did not train on, like the store's val split). Without them, ``label_states`` / ``pred_probs``
+    calibrate themselves; that is only honest when ``pred_probs`` are out-of-sample (each image
+    scored by a model that did not train on its labels, e.g. cross-validated, as cleanlab asks of
+    its ``pred_probs``). In-sample scores rank a model's own training positives too high, which
+    makes the thresholds too low.
+
+    The precision is an estimate, and a conservative one: the calibration set's genuinely missing
+    labels count as false positives (``expected_missing_rate`` corrects for them).
+
+    Parameters
+    ----------
+    label_states : np.ndarray
+        int [N, C]: 1 positive (annotated), 0 unknown (not annotated; may be a missing label),
+        -1 verified negative (:mod:`labelfix.states`). Only 0 cells are ever returned.
+    pred_probs : np.ndarray
+        float [N, C] in [0, 1]: the model's probability that class c is present in image n
+        (independent sigmoid outputs, not a softmax: rows need not sum to 1).
+    val_label_states, val_pred_probs : np.ndarray, optional
+        int [M, C] and float [M, C]: the calibration set; pass both or neither. It needs positive labels.
+    target_precision : float
+        Precision each class threshold should reach, in (0, 1]; default 0.9.
+    max_per_class : int, optional
+        Keep at most this many rows per class (the highest scores).
+    val_hide_fraction : float
+        Share of the calibration positives hidden, in (0, 1); set it near the miss rate you expect.
+    expected_missing_rate : float
+        Share of true calibration positives you expect annotators missed, in [0, 1); 0 (default)
+        counts every unknown calibration cell as negative.
+    min_support : int
+        Hidden labels a class needs for its own threshold; rarer classes use the pooled threshold.
+    threshold_fallback : float, optional
+        Threshold for classes whose target precision is unreachable; ``None``: no rows for them.
+    seed : int
+        Seed of the hiding.
+
+    Returns
+    -------
+    np.ndarray
+        Structured array of dtype :data:`MISSING_LABEL_DTYPE`, one row per likely missing label:
+        ``image`` (int64 row index into ``label_states``), ``class`` (int64 column index) and
+        ``score`` (float64, ``pred_probs[image, class]``). Sorted by score, highest first (ties:
+        lower image, then lower class). Empty when nothing reaches a threshold.
+
+    Raises
+    ------
+    ValueError
+        If an array is not 2-D, the shapes disagree, ``label_states`` holds a code other than
+        1 / 0 / -1, ``pred_probs`` holds NaN, infinity or a value outside [0, 1], only one of the
+        two validation arrays is given, the calibration set has no positive label, or a setting is
+        out of range.
+
+    See Also
+    --------
+    validation_thresholds : the per-class thresholds and their estimated precision and recall.
+
+    Examples
+    --------
+    500 images whose annotator missed 30 % of the labels, a val set labelled with care, noisy scores:
+
+    >>> import numpy as np
+    >>> import labelfix
+    >>> rng = np.random.default_rng(0)
+    >>> def annotate(n, kept):  # true labels, the states an annotator gave, model scores
+    ...     truth = rng.random((n, 4)) < 0.4
+    ...     states = (truth & (rng.random(truth.shape) < kept)).astype(np.int8)  # 1 positive, 0 unknown
+    ...     return truth, states, 0.4 * truth + 0.6 * rng.random(truth.shape)
+    >>> truth, label_states, pred_probs = annotate(500, kept=0.7)
+    >>> _, val_states, val_probs = annotate(200, kept=1.0)
+    >>> rows = labelfix.find_missing_labels(label_states, pred_probs, val_label_states=val_states,
+    ...                                     val_pred_probs=val_probs, target_precision=0.9)
+    >>> rows.dtype.names
+    ('image', 'class', 'score')
+    >>> [(image, klass, round(score, 3)) for image, klass, score in rows[:2].tolist()]
+    [(77, 1, 0.999), (392, 1, 0.997)]
+    >>> len(rows), round(float(truth[rows["image"], rows["class"]].mean()), 2)  # found, share truly missing
+    (184, 0.94)
+    """
+    states = _checked_states(label_states, name="label_states")
+    probs = _checked_probs(pred_probs, name="pred_probs", shape=states.shape)
+    if (val_label_states is None) != (val_pred_probs is None):
+        raise ValueError("pass both val_label_states and val_pred_probs, or neither")
+    if val_label_states is not None:
+        val_states = _checked_states(val_label_states, name="val_label_states")
+        if val_states.shape[1] != states.shape[1]:
+            raise ValueError(f"val_label_states has {val_states.shape[1]} classes (columns), label_states "
+                             f"{states.shape[1]}; both must have the same classes in the same order")
+        val_probs = _checked_probs(val_pred_probs, name="val_pred_probs", shape=val_states.shape)
+    else:
+        val_states, val_probs = states, probs
+    _check_settings(target_precision=target_precision, max_per_class=max_per_class,
+                    val_hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
+                    min_support=min_support)
+    if not (val_states == POSITIVE).any():
+        which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
+        raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
+                         "positives, so the calibration set needs some")
+    report = validation_thresholds(states=val_states, scores=val_probs, target_precision=target_precision,
+                                   hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
+                                   min_support=min_support, fallback=threshold_fallback, seed=seed)
+    image, klass = np.nonzero((states == UNKNOWN) & (probs >= report.thresholds))
+    score = probs[image, klass]
+    # Rank within each class as ``labelfix suggest`` does (score down, lower image first), keep the best.
+    order = np.lexsort((image, -score, klass))
+    image, klass, score = image[order], klass[order], score[order]
+    if max_per_class is not None and len(klass):
+        starts = np.r_[0, np.flatnonzero(np.diff(klass)) + 1]
+        rank = np.arange(len(klass)) - np.repeat(starts, np.diff(np.r_[starts, len(klass)]))
+        keep = rank < max_per_class
+        image, klass, score = image[keep], klass[keep], score[keep]
+    order = np.lexsort((klass, image, -score))
+    rows = np.empty(len(order), dtype=MISSING_LABEL_DTYPE)
+    rows["image"], rows["class"], rows["score"] = image[order], klass[order], score[order]
+    return rows
+
+
+def _checked_states(values: object, *, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array [images, classes], got {array.ndim} dimension(s) "
+                         f"(shape {array.shape})")
+    if array.dtype == bool:
+        raise ValueError(f"{name} is boolean; pass {name}.astype(np.int8) (True -> 1 positive, False -> 0 unknown)")
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold the integer codes 1, 0, -1, got dtype {array.dtype}")
+    bad = ~np.isin(array, (POSITIVE, UNKNOWN, NEGATIVE))
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name}[{row}, {column}] is {array[row, column].item()!r}; label states are 1 (positive), "
+                         f"0 (unknown) or -1 (verified negative) ({int(bad.sum())} cell(s) hold other values)")
+    return array.astype(np.int8)
+
+
+def _checked_probs(values: object, *, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype == bool or array.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold probabilities (floats in [0, 1]), got dtype {array.dtype}")
+    if array.shape != shape:
+        states_name = "val_label_states" if name.startswith("val_") else "label_states"
+        raise ValueError(f"{name} has shape {array.shape}, {states_name} {shape}; they must match "
+                         "(one row per image, one column per class)")
+    array = array.astype(np.float64)
+    for problem, bad in (("not finite", ~np.isfinite(array)),
+                         ("outside [0, 1]", np.isfinite(array) & ((array < 0.0) | (array > 1.0)))):
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name}[{row}, {column}] is {array[row, column].item()!r}, {problem} ({int(bad.sum())} "
+                             "cell(s)); pass sigmoid probabilities in [0, 1] (e.g. scipy.special.expit of logits)")
+    return array
+
+
+def _check_settings(*, target_precision: float, max_per_class: int | None, val_hide_fraction: float,
+                    expected_missing_rate: float, min_support: int) -> None:
+    checks = (
+        (0.0 < target_precision <= 1.0, f"target_precision must be in (0, 1], got {target_precision}"),
+        (max_per_class is None or max_per_class >= 1, f"max_per_class must be >= 1 or None, got {max_per_class}"),
+        (0.0 < val_hide_fraction < 1.0, f"val_hide_fraction must be in (0, 1), got {val_hide_fraction}"),
+        (0.0 <= expected_missing_rate < 1.0, f"expected_missing_rate must be in [0, 1), got {expected_missing_rate}"),
+        (min_support >= 1, f"min_support must be >= 1, got {min_support}"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+__all__ = ["MISSING_LABEL_DTYPE", "find_missing_labels", "validation_thresholds"]

@@ -1,0 +1,249 @@
+"""Choose, per class, how its threshold is calibrated on validation, and say why in words (arrays only).
+
+Three methods, tried in this order:
+
+1. ``hide-and-measure`` (:mod:`~labelfix.suggest.thresholds`): the class has at least ``min_support``
+   hidden validation positives and gets its own threshold; a class with fewer (but some) hidden uses
+   the pooled threshold of all classes, as before.
+2. ``pu`` (:mod:`~labelfix.suggest.pu`): no validation positive of the class could be hidden (one label
+   per image, a one-class dataset), or it has too few hidden and the pooled target is unreachable, but
+   it has at least ``min_support`` labelled validation positives: the Elkan & Noto correction.
+3. ``uncalibrated``: no estimate is possible (no validation positives, or too few for either method):
+   the class still gets a ranked list of its ``top_k`` best-scoring unknown train cells, marked
+   ``calibrated = false``; their precision is unknown.
+
+A method that yields an estimate saying the target is unreachable keeps that answer (with the best
+precision it found, in words) rather than falling through to a ranked list: the estimate *is* the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelfix.internal.json_values import finite_floats
+from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
+from labelfix.suggest.thresholds import ThresholdReport, thresholds_for_precision
+
+HIDE, PU, UNCALIBRATED = "hide-and-measure", "pu", "uncalibrated"
+
+
+@dataclass(frozen=True)
+class ClassCalibration:
+    """Each class's calibration method, threshold, estimates and the reason in words; arrays are (C,).
+
+    Attributes
+    ----------
+    method : np.ndarray
+        str: ``hide-and-measure``, ``pu`` or ``uncalibrated``.
+    source : np.ndarray
+        str, finer: ``class``, ``pooled``, ``fallback``, ``unreachable`` (hide-and-measure),
+        ``pu``, ``pu-fallback``, ``pu-unreachable``, ``uncalibrated``.
+    thresholds : np.ndarray
+        Calibrated threshold; ``inf`` flags nothing (also for uncalibrated classes, ranked by ``top_k``).
+    calibrated : np.ndarray
+        bool, False for uncalibrated classes.
+    estimated_precision, estimated_recall : np.ndarray
+        On validation at the threshold; NaN where unknown.
+    notes : list[str]
+        Why the class got this threshold (or none), in words.
+    top_k : int
+        Length of an uncalibrated class's ranked list.
+    """
+
+    method: np.ndarray
+    source: np.ndarray
+    thresholds: np.ndarray
+    calibrated: np.ndarray
+    estimated_precision: np.ndarray
+    estimated_recall: np.ndarray
+    notes: list[str]
+    top_k: int
+    val_positives: np.ndarray
+    hidden: np.ndarray
+    hide: ThresholdReport
+    pu: PUReport
+
+    def threshold_report(self) -> ThresholdReport:
+        """The thresholds actually used, as a :class:`ThresholdReport` (``source`` as here)."""
+        h = self.hide
+        return ThresholdReport(thresholds=self.thresholds, estimated_precision=self.estimated_precision,
+                               estimated_recall=self.estimated_recall, support=h.support, pooled=h.pooled & (
+                                   self.source == "pooled"), source=self.source, pooled_threshold=h.pooled_threshold,
+                               pooled_precision=h.pooled_precision, pooled_recall=h.pooled_recall,
+                               target_precision=h.target_precision, min_support=h.min_support)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly (NaN and infinity as None)."""
+        return {"method": [str(v) for v in self.method], "source": [str(v) for v in self.source],
+                "calibrated": [bool(v) for v in self.calibrated], "top_k": int(self.top_k),
+                "val_positives": [int(v) for v in self.val_positives], "hidden": [int(v) for v in self.hidden],
+                "label_frequency": finite_floats(self.pu.label_frequency), "notes": list(self.notes),
+                "pu": self.pu.to_dict()}
+
+
+def calibrate_classes(
+    *,
+    scores: np.ndarray,
+    observed: np.ndarray,
+    hidden: np.ndarray,
+    candidate: np.ndarray,
+    target_precision: float = 0.9,
+    min_support: int = 5,
+    fallback: float | None = None,
+    unseen_positive_ratio: float | np.ndarray = 0.0,
+    label_frequency: float | None = None,
+    top_k: int = 20,
+) -> ClassCalibration:
+    """Calibrate every class with the first method that applies (module notes).
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        (N, C) validation scores (no NaN).
+    observed : np.ndarray
+        (N, C) bool, labelled validation positives *before* hiding.
+    hidden : np.ndarray
+        (N, C) bool, the positives hidden on purpose (may be all False).
+    candidate : np.ndarray
+        (N, C) bool, unknown cells after hiding (so including ``hidden``).
+    target_precision, min_support, fallback, unseen_positive_ratio
+        As :func:`~labelfix.suggest.thresholds.thresholds_for_precision`; ``min_support`` is also the
+        labelled positives a PU estimate needs.
+    label_frequency : float, optional
+        Known share of positives labelled (``1 -`` expected miss rate) for the PU estimate; default e1.
+    top_k : int
+        Ranked list length of an uncalibrated class (0: none).
+
+    Returns
+    -------
+    ClassCalibration
+
+    Examples
+    --------
+    One class, single-positive: nothing can be hidden, so the PU estimate decides.
+
+    >>> scores = np.array([[0.5]] * 8 + [[0.1]] * 4)
+    >>> observed = np.array([[True]] * 4 + [[False]] * 8)
+    >>> result = calibrate_classes(scores=scores, observed=observed, hidden=np.zeros_like(observed),
+    ...                            candidate=~observed, min_support=2)
+    >>> result.method.tolist(), result.thresholds.tolist(), result.calibrated.tolist()
+    (['pu'], [0.5], [True])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    observed, hidden = np.asarray(observed, dtype=bool), np.asarray(hidden, dtype=bool)
+    candidate = np.asarray(candidate, dtype=bool)
+    hide = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate,
+                                    target_precision=target_precision, min_support=min_support, fallback=fallback,
+                                    unseen_positive_ratio=unseen_positive_ratio)
+    pu = pu_thresholds_for_precision(scores=scores, labelled=observed, candidate=candidate & ~hidden,
+                                     target_precision=target_precision, min_positives=min_support,
+                                     label_frequency=label_frequency, fallback=fallback)
+    num_classes = scores.shape[1]
+    ratios = np.broadcast_to(np.asarray(unseen_positive_ratio, dtype=np.float64), (num_classes,))
+    val_positives, n_hidden = observed.sum(axis=0).astype(np.int64), hidden.sum(axis=0).astype(np.int64)
+    method = np.empty(num_classes, dtype=object)
+    source = np.empty(num_classes, dtype=object)
+    thresholds = np.full(num_classes, np.inf)
+    precision, recall = np.full(num_classes, np.nan), np.full(num_classes, np.nan)
+    notes = []
+    for k in range(num_classes):
+        own, some_hidden = n_hidden[k] >= max(min_support, 1), n_hidden[k] > 0
+        pooled_ok = some_hidden and hide.source[k] in ("pooled", "fallback")
+        if own or pooled_ok:
+            method[k], source[k] = HIDE, hide.source[k]
+            thresholds[k], precision[k], recall[k] = hide.thresholds[k], hide.estimated_precision[k], \
+                hide.estimated_recall[k]
+            notes.append(_hide_note(hide, k, val_positives[k], target_precision, min_support, scores=scores,
+                                    hidden=hidden, candidate=candidate, ratio=float(ratios[k])))
+        elif pu.estimable[k]:
+            method[k] = PU
+            source[k] = "pu" if pu.estimated_precision[k] >= target_precision else (
+                "pu-fallback" if math.isfinite(pu.thresholds[k]) else "pu-unreachable")
+            thresholds[k], precision[k], recall[k] = pu.thresholds[k], pu.estimated_precision[k], \
+                pu.estimated_recall[k]
+            notes.append(_pu_note(pu, k, n_hidden[k], target_precision, min_support))
+        else:
+            method[k], source[k] = UNCALIBRATED, UNCALIBRATED
+            notes.append(_uncalibrated_note(val_positives[k], n_hidden[k], min_support, top_k,
+                                            pool_unreachable=some_hidden,
+                                            weak=float(pu.label_frequency[k]) if pu.implausible[k] else None))
+    return ClassCalibration(method=method.astype(str), source=source.astype(str), thresholds=thresholds,
+                            calibrated=method != UNCALIBRATED, estimated_precision=precision,
+                            estimated_recall=recall, notes=notes, top_k=top_k, val_positives=val_positives,
+                            hidden=n_hidden, hide=hide, pu=pu)
+
+
+# -- the reasons, in words ----------------------------------------------------------------------------------
+def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min_support: int, *,
+               scores: np.ndarray, hidden: np.ndarray, candidate: np.ndarray, ratio: float) -> str:
+    support = int(hide.support[k])
+    what = f"hide-and-measure ({support} of {positives} validation positives hidden)"
+    if hide.source[k] == "pooled":
+        return (f"only {support} validation positive(s) could be hidden (fewer than {min_support}): pooled "
+                f"threshold of all classes, estimated precision {hide.estimated_precision[k]:.2f}")
+    if hide.source[k] == "class":
+        return (f"{what}: estimated precision {hide.estimated_precision[k]:.2f} at recall "
+                f"{hide.estimated_recall[k]:.2f}")
+    best_precision, best_recall = _best_point(scores[candidate[:, k], k], hidden[candidate[:, k], k], ratio)
+    best = f"best precision {best_precision:.2f} at recall {best_recall:.2f}"
+    if hide.source[k] == "fallback":
+        return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback threshold "
+                f"{hide.thresholds[k]:.3f}, estimated precision {_fmt(hide.estimated_precision[k])}")
+    return f"threshold for precision {target} not reachable on validation ({what}): {best}"
+
+
+def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int) -> str:
+    why = ("none of its validation positives could be hidden" if hidden == 0 else
+           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}) and the pooled "
+           f"threshold does not reach precision {target}")
+    what = (f"PU estimate (Elkan & Noto) from {int(pu.labelled[k])} labelled validation positives, label "
+            f"frequency c = {pu.label_frequency[k]:.2f}, about {pu.expected_missing[k]:.0f} missed")
+    if pu.estimated_precision[k] >= target:
+        return (f"{why}: {what}; estimated precision {pu.estimated_precision[k]:.2f} at recall "
+                f"{pu.estimated_recall[k]:.2f}")
+    best = f"best precision {pu.best_precision[k]:.2f} at recall {pu.best_recall[k]:.2f}"
+    if math.isfinite(pu.thresholds[k]):
+        return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback "
+                f"threshold {pu.thresholds[k]:.3f}, estimated precision {_fmt(pu.estimated_precision[k])}")
+    return f"threshold for precision {target} not reachable on validation ({what}): {best}"
+
+
+def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool,
+                       weak: float | None) -> str:
+    ranked = f"ranked list of top {top_k}, not calibrated" if top_k > 0 else "no ranked list (top-k is 0)"
+    if positives == 0:
+        return f"no validation positives: {ranked}"
+    if weak is not None:
+        return (f"the model scores its {positives} labelled validation positives {weak:.2f} on average, too low for "
+                f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
+                f"the class is not learned; --expected-missing-rate gives the estimate a known rate): {ranked}")
+    if pool_unreachable:
+        return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), the pooled "
+                f"threshold is unreachable and {positives} labelled validation positive(s) are too few for a PU "
+                f"estimate (needs {min_support}): {ranked}")
+    return (f"only {positives} labelled validation positive(s), none hidden (hide-and-measure and a PU estimate need "
+            f"{min_support}): {ranked}")
+
+
+def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float) -> tuple[float, float]:
+    """(precision, recall) at the threshold with the highest precision (the lowest such one); NaN if no positive.
+
+    ``ratio``: unseen positives per hidden one, as in ``thresholds_for_precision``.
+    """
+    if not targets.any():
+        return math.nan, math.nan
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum(targets[order])
+    flagged = np.arange(1, hits.size + 1)
+    precision = np.minimum(hits * (1.0 + max(ratio, 0.0)), flagged) / flagged
+    # Only positions ending a run of tied scores are real thresholds.
+    ends = np.append(np.flatnonzero(scores[order][1:] != scores[order][:-1]), hits.size - 1)
+    best = ends[np.flatnonzero(precision[ends] == precision[ends].max())[-1]]
+    return float(precision[best]), float(hits[best] / hits[-1])
+
+
+def _fmt(value: float) -> str:
+    return "unknown" if not math.isfinite(value) else f"{value:.2f}"

@@ -1,0 +1,131 @@
+"""What a ``labelfix suggest`` call wrote, per class and overall, and why (table, notes, JSON)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from labelfix.suggest.calibration import ClassCalibration
+from labelfix.suggest.thresholds import ThresholdReport
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """One class's line of the summary.
+
+    ``method`` is how its threshold was calibrated (``hide-and-measure``, ``pu`` or ``uncalibrated``),
+    ``threshold_source`` the finer source (see :class:`~labelfix.suggest.calibration.ClassCalibration`),
+    ``calibrated`` False for a ranked list whose precision is unknown, and ``note`` says in words how the
+    class was calibrated and why it got few or no suggestions.
+    """
+
+    category_id: int
+    name: str
+    train_frequency: int
+    threshold: float | None
+    threshold_source: str
+    pooled: bool
+    estimated_precision: float | None
+    flagged: int
+    estimated_missing: float | None
+    missing: int
+    spurious: int
+    auto_accepted: int
+    method: str = "hide-and-measure"
+    calibrated: bool = True
+    estimated_recall: float | None = None
+    label_frequency: float | None = None
+    note: str = ""
+
+    @property
+    def needs_note(self) -> bool:
+        """Worth a line under the table: not an own hide-and-measure threshold, or few / no suggestions."""
+        return self.threshold_source != "class" or self.missing == 0 or self.missing < self.flagged
+
+
+@dataclass
+class SuggestReport:
+    """What a :func:`~labelfix.suggest.run.suggest` call wrote and why.
+
+    ``thresholds`` holds the thresholds used (``source`` per class as in ``ClassSummary``), ``calibration``
+    the per-class method choice with both estimators' numbers, ``notes`` what concerns every class (e.g.
+    fewer validation positives could be hidden than asked) -- printed one line each, never as Python warnings.
+    """
+
+    run_id: int
+    source_runs: list[int]
+    call_id: int
+    classes: list[ClassSummary]
+    n_missing: int
+    n_spurious: int
+    n_auto_accepted: int
+    n_replaced: int
+    thresholds: ThresholdReport
+    seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    calibration: ClassCalibration | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
+        return {"run_id": self.run_id, "source_runs": self.source_runs, "call_id": self.call_id,
+                "n_missing": self.n_missing, "n_spurious": self.n_spurious, "n_auto_accepted": self.n_auto_accepted,
+                "n_replaced": self.n_replaced, "seconds": round(self.seconds, 3), "config": self.config,
+                "notes": list(self.notes), "classes": [asdict(c) for c in self.classes],
+                "thresholds": self.thresholds.to_dict(),
+                "calibration": None if self.calibration is None else self.calibration.to_dict()}
+
+    def table(self) -> Table:
+        """The per-class summary (tail classes first) and an overall line, as a rich table."""
+        table = Table(title=f"suggestions for run {self.run_id} (call {self.call_id})")
+        for column in ("class", "train freq", "est. missing", "missing", "spurious", "auto", "threshold", "method"):
+            table.add_column(column, justify="left" if column in ("class", "method") else "right",
+                             no_wrap=column == "class")
+        for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
+            table.add_row(c.name, str(c.train_frequency), _fmt(c.estimated_missing, ".0f"), str(c.missing),
+                          str(c.spurious), str(c.auto_accepted), _fmt(c.threshold, ".3f"), _method_label(c))
+        total_missing = sum(c.estimated_missing or 0.0 for c in self.classes)
+        table.add_section()
+        table.add_row("all classes", str(sum(c.train_frequency for c in self.classes)), f"{total_missing:.0f}",
+                      str(self.n_missing), str(self.n_spurious), str(self.n_auto_accepted),
+                      _fmt(self.thresholds.pooled_threshold, ".3f"), "pool")
+        return table
+
+    def note_lines(self) -> list[str]:
+        """The report's notes, then one line per class that needs one (tail classes first).
+
+        Method column: hide = own hide-and-measure threshold, pooled = the pooled one, PU = positive-unlabelled
+        estimate, * = fallback threshold, none = target precision unreachable, ranked = uncalibrated top-k.
+        """
+        lines = [f"note: {n}" for n in self.notes]
+        lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
+                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated")
+        for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
+            if c.needs_note and c.note:
+                lines.append(f"{c.name}: {c.note}")
+        return lines
+
+    def print(self, console: Console | None = None) -> None:
+        console = console or Console()
+        console.print(self.table())
+        for line in self.note_lines():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
+                      f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions replaced "
+                      f"({self.seconds:.1f} s)")
+
+
+def _method_label(c: ClassSummary) -> str:
+    """Short enough for an 80-column table; the notes under it say the rest in words."""
+    if not c.calibrated:
+        return "ranked"
+    return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",
+            "pu": "PU", "pu-fallback": "PU*", "pu-unreachable": "none"}.get(c.threshold_source, c.threshold_source)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)

@@ -1,0 +1,321 @@
+"""Suggestions in every labelling regime: single positive, one class, no val positives, a tiny val split.
+
+Hand-made stores where the truth is known: scores are drawn so that a labelled-vs-unlabelled model
+(what "assume negative" training estimates) would produce them, i.e. a positive scores about
+``c = P(labelled | positive)`` on average. The PU estimate (Elkan & Noto 2008) should then recover ``c``,
+the number of missed labels and the precision of its threshold.
+
+Tolerances come from simulating these designs over 30 seeds at the array level (the estimator alone):
+the estimated precision minus the true precision of the flagged train cells had, per class, mean
+-0.053 and standard deviation 0.049 for the single-positive design (conservative: the cap on missed
+labels errs low) and -0.014 / 0.037 for the one-class one; pooled over the three single-positive
+classes (weighted by flagged cells), mean -0.042 and standard deviation 0.029. The sources: the number
+of missed labels comes from ~200 labelled positives whose labelled / missed split is binomial (~10 %),
+and a small shift of the threshold inside the band where negatives and positives overlap moves the
+true precision a lot. So we allow |mean| + 2 to 2.5 standard deviations: 0.15 per class and 0.12
+pooled (single positive), 0.1 (one class). ``c`` is a mean of ~200 scores with standard deviation
+0.12, standard error 0.008; we allow 0.03.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labelfix.cli.main import main
+from labelfix.store import open_store
+from labelfix.store.database import Store
+from labelfix.store.runs import create_run, finish_run, record_epoch, write_predictions
+from labelfix.suggest.calibration import HIDE, PU, UNCALIBRATED
+from labelfix.suggest.run import SuggestConfig, SuggestReport, suggest
+
+
+def make_store(path: Path, *, names: list[str], observed: np.ndarray, scores: np.ndarray, n_train: int) -> Store:
+    """Rows ``< n_train`` are train images (ids 1..), the rest val; ``observed`` cells are original positives."""
+    store = open_store(path)
+    image_ids = np.arange(1, observed.shape[0] + 1)
+    category_ids = np.arange(1, len(names) + 1)
+    with store.transaction():
+        store.execute("INSERT INTO sources VALUES (1, 'coco', 'x.json', 'abc', NULL, NULL, now())")
+        for category_id, name in zip(category_ids.tolist(), names):
+            store.execute("INSERT INTO categories VALUES (?, ?, NULL, '{}')", [category_id, name])
+        for row, image_id in enumerate(image_ids.tolist()):
+            store.execute("INSERT INTO images (image_id, split, source_id, record) VALUES (?, ?, 1, '{}')",
+                          [image_id, "train" if row < n_train else "val"])
+        for row, column in zip(*np.nonzero(observed)):
+            cell = [int(image_ids[row]), int(category_ids[column])]
+            store.execute("INSERT INTO original_labels VALUES (?, ?, 1)", cell)
+            store.execute("INSERT INTO labels (image_id, category_id, state, origin) VALUES (?, ?, 1, 'original')",
+                          cell)
+    run_id = create_run(store, method="an", mode="head", config={})
+    write_predictions(store, run_id=run_id, image_ids=image_ids, category_ids=category_ids,
+                      probs=scores.astype(np.float32), folds=np.full(len(image_ids), -1))
+    record_epoch(store, run_id=run_id, epoch=3, metrics={})
+    finish_run(store, run_id=run_id, metrics={})
+    return store
+
+
+def pu_scores(truth: np.ndarray, rng: np.random.Generator, *, positive: tuple[float, float],
+              negative: tuple[float, float]) -> np.ndarray:
+    return np.where(truth, rng.uniform(*positive, truth.shape), rng.uniform(*negative, truth.shape))
+
+
+def suggest_quietly(store: Store, config: SuggestConfig) -> SuggestReport:
+    """``suggest`` with every Python warning turned into an error: the report carries the notes instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return suggest(store, config=config)
+
+
+def filed(store: Store, call_id: int) -> list[tuple]:
+    return store.fetchall("SELECT image_id, category_id, score, rank_in_class, threshold, reason FROM suggestions "
+                          "WHERE call_id = ? AND kind = 'missing' ORDER BY category_id, rank_in_class", [call_id])
+
+
+def true_precision(rows: list[tuple], truth: np.ndarray, category_id: int | None = None) -> float:
+    hits = [truth[image_id - 1, cid - 1] for image_id, cid, *_ in rows if category_id in (None, cid)]
+    return float(np.mean(hits))
+
+
+# -- (a) single positive ------------------------------------------------------------------------------------
+@pytest.fixture
+def single_positive(tmp_path: Path):
+    """Every image has exactly two of three classes and one of them labelled: c = 0.5 exactly (SCAR)."""
+    rng = np.random.default_rng(3)
+    n_train, n_val = 600, 600
+    n = n_train + n_val
+    truth = np.ones((n, 3), bool)
+    truth[np.arange(n), rng.integers(0, 3, n)] = False
+    positives = np.argwhere(truth).reshape(n, 2, 2)[:, :, 1]
+    kept = positives[np.arange(n), rng.integers(0, 2, n)]
+    observed = np.zeros_like(truth)
+    observed[np.arange(n), kept] = True
+    # Positives score 0.5 on average (= c); negatives overlap them a little (0.30-0.35).
+    scores = pu_scores(truth, rng, positive=(0.3, 0.7), negative=(0.0, 0.35))
+    store = make_store(tmp_path / "single.duckdb", names=["a", "b", "c"], observed=observed, scores=scores,
+                       n_train=n_train)
+    yield store, truth, observed, n_train
+    store.close()
+
+
+def test_single_positive_data_gets_pu_thresholds_with_a_truthful_precision(single_positive):
+    store, truth, observed, n_train = single_positive
+    report = suggest_quietly(store, SuggestConfig())
+    assert any("no val positive can be hidden" in note for note in report.notes)
+    rows = filed(store, report.call_id)
+    for summary in report.classes:
+        assert summary.method == PU and summary.calibrated and summary.threshold_source == "pu"
+        assert summary.label_frequency == pytest.approx(0.5, abs=0.03)
+        assert "PU estimate (Elkan & Noto)" in summary.note and "none of its validation positives" in summary.note
+        assert summary.missing > 0
+        estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
+        assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
+    flagged = np.array([c.missing for c in report.classes])
+    pooled_estimate = float(np.average([c.estimated_precision for c in report.classes], weights=flagged))
+    assert abs(pooled_estimate - true_precision(rows, truth)) <= 0.12
+    # Most of the truly missed train labels are found. The cap on missed labels errs low (conservative), which
+    # can push a threshold from the overlap band (0.30-0.35) up into the positives' range: over 60 % found.
+    missed = truth[:n_train] & ~observed[:n_train]
+    assert len(rows) >= 0.6 * missed.sum()
+    # Estimated missing labels in train: about the true number (one per train image here).
+    estimated_missing = sum(c.estimated_missing for c in report.classes)
+    assert estimated_missing == pytest.approx(missed.sum(), rel=0.1)
+    assert all(r[4] is not None and r[5].startswith("an run 1, epoch 3: score") for r in rows)
+    as_json = report.to_dict()
+    assert [c["method"] for c in as_json["classes"]] == [PU] * 3
+    assert as_json["calibration"]["method"] == [PU] * 3
+
+
+def test_known_miss_rate_replaces_e1(single_positive):
+    store, *_ = single_positive
+    report = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.5))
+    assert [c.label_frequency for c in report.classes] == [0.5, 0.5, 0.5]
+    assert all(c.method == PU and c.missing > 0 for c in report.classes)
+
+
+def test_unreachable_pu_target_is_said_in_words(tmp_path: Path):
+    """Negatives score like positives (0.3-0.7) about half the time: precision 0.9 is out of reach."""
+    rng = np.random.default_rng(8)
+    n_train, n_val = 200, 400
+    truth = rng.random((n_train + n_val, 1)) < 0.5
+    observed = truth & (rng.random(truth.shape) < 0.5)
+    scores = pu_scores(truth, rng, positive=(0.3, 0.7), negative=(0.0, 0.7))
+    with make_store(tmp_path / "overlap.duckdb", names=["dog"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        (summary,) = suggest_quietly(store, SuggestConfig()).classes
+    assert summary.method == PU and summary.threshold_source == "pu-unreachable" and summary.missing == 0
+    assert summary.note.startswith("threshold for precision 0.9 not reachable on validation (PU estimate")
+    best = float(summary.note.split("best precision ")[1].split()[0])
+    assert 0.5 < best < 0.9  # the truth is about 0.64 at every threshold above 0.3
+
+
+# -- (b) one class ------------------------------------------------------------------------------------------
+def test_one_class_dataset(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    n_train, n_val = 800, 800  # about 120 missed labels per split, 400 labelled val positives
+    truth = rng.random((n_train + n_val, 1)) < 0.5
+    observed = truth & (rng.random(truth.shape) < 0.7)  # 70 % of positives labelled, at random
+    # Positives score 0.7 on average (= c); 2 % of negatives spread over the positives' range, so the true
+    # precision is about 0.94 at every threshold above 0.5 and does not hinge on where the threshold falls.
+    scores = pu_scores(truth, rng, positive=(0.5, 0.9), negative=(0.0, 0.5))
+    stray = ~truth & (rng.random(truth.shape) < 0.02)
+    scores[stray] = rng.uniform(0.5, 0.9, int(stray.sum()))
+    with make_store(tmp_path / "one.duckdb", names=["cat"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        report = suggest_quietly(store, SuggestConfig())
+        (summary,) = report.classes
+        assert summary.method == PU and summary.label_frequency == pytest.approx(0.7, abs=0.03)
+        rows = filed(store, report.call_id)
+        assert len(rows) == summary.missing > 0
+        assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.1
+        missed = truth[:n_train] & ~observed[:n_train]
+        assert summary.estimated_missing == pytest.approx(missed.sum(), rel=0.15)
+
+
+# -- (c) a class without validation positives; a class without unknown train cells ---------------------------
+@pytest.fixture
+def multi_label(tmp_path: Path):
+    """Multi-label data, 40 % of train positives missed, val fully labelled, except: "rare" never occurs
+    in val, and "everywhere" is on (and labelled on) every image."""
+    rng = np.random.default_rng(11)
+    n_train, n_val = 80, 200
+    n = n_train + n_val
+    truth = np.stack([np.ones(n, bool)] + [rng.random(n) < p for p in (0.5, 0.4, 0.3)], axis=1)
+    truth[n_train:, 3] = False  # "rare": no val positives
+    observed = truth.copy()
+    observed[:n_train, 1:] &= rng.random((n_train, 3)) > 0.4
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    store = make_store(tmp_path / "multi.duckdb", names=["everywhere", "mid", "tail", "rare"], observed=observed,
+                       scores=scores, n_train=n_train)
+    yield store, truth, observed, n_train
+    store.close()
+
+
+def test_class_without_val_positives_gets_an_uncalibrated_ranked_list(multi_label):
+    store, truth, observed, n_train = multi_label
+    report = suggest_quietly(store, SuggestConfig(min_support=2, uncalibrated_top_k=5, auto_accept_above=0.0))
+    by_name = {c.name: c for c in report.classes}
+    rare = by_name["rare"]
+    assert rare.method == UNCALIBRATED and not rare.calibrated and rare.threshold is None
+    assert rare.note == "no validation positives: ranked list of top 5, not calibrated"
+    assert rare.estimated_missing is None and rare.estimated_precision is None
+    assert by_name["mid"].method == HIDE and by_name["tail"].method == HIDE and by_name["mid"].missing > 0
+    rows = [r for r in filed(store, report.call_id) if r[1] == rare.category_id]
+    assert len(rows) == rare.missing == 5
+    assert [r[3] for r in rows] == [1, 2, 3, 4, 5] and all(a[2] >= b[2] for a, b in zip(rows, rows[1:]))
+    assert all(r[4] is None and r[5].startswith("UNCALIBRATED (calibrated = false") for r in rows)
+    # The five are the class's best-scoring unknown train cells.
+    unknown = np.flatnonzero(~observed[:n_train, 3])
+    best = set((unknown[np.argsort(-store_scores(store, rare.category_id)[unknown], kind="stable")[:5]] + 1).tolist())
+    assert {r[0] for r in rows} == best
+    # Nothing estimates their precision, so they are never auto-accepted (calibrated classes are).
+    assert rare.auto_accepted == 0 and by_name["mid"].auto_accepted > 0
+    assert store.scalar("SELECT count(*) FROM labels WHERE origin = 'auto' AND category_id = ?",
+                        [rare.category_id]) == 0
+    everywhere = by_name["everywhere"]
+    assert everywhere.missing == 0 and everywhere.note.startswith("no unknown train cells")
+    assert {"method": UNCALIBRATED, "calibrated": False}.items() <= report.to_dict()["classes"][3].items()
+
+
+def store_scores(store: Store, category_id: int) -> np.ndarray:
+    rows = store.fetchall("SELECT prob FROM predictions WHERE category_id = ? ORDER BY image_id", [category_id])
+    return np.array([r[0] for r in rows])
+
+
+def test_ranked_list_can_be_switched_off(multi_label):
+    store, *_ = multi_label
+    report = suggest_quietly(store, SuggestConfig(min_support=2, uncalibrated_top_k=0))
+    rare = next(c for c in report.classes if c.name == "rare")
+    assert rare.missing == 0 and "no ranked list" in rare.note
+
+
+def test_cli_prints_the_reasons_one_line_each(multi_label, capsys):
+    store, *_ = multi_label
+    path = store.path
+    store.close()
+    assert main(["suggest", "--db", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "rare: no validation positives: ranked list of top 20, not calibrated" in out.out
+    assert "warning" not in out.err
+
+
+# -- (d) a tiny val split; no val positives at all ------------------------------------------------------------
+def test_tiny_val_split_gives_every_class_suggestions_or_a_reason(tmp_path: Path):
+    rng = np.random.default_rng(2)
+    n_train = 60
+    train_truth = rng.random((n_train, 3)) < 0.5
+    val_truth = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 1], [0, 0, 1]], bool)
+    truth = np.vstack([train_truth, val_truth])
+    observed = truth.copy()
+    observed[:n_train] &= rng.random((n_train, 3)) > 0.4
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    with make_store(tmp_path / "tiny.duckdb", names=["a", "b", "c"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        report = suggest_quietly(store, SuggestConfig())
+        for summary in report.classes:
+            # 2 of 6 val positives can be hidden: the pool (2 hidden) or a ranked list, never silence.
+            assert summary.threshold_source in ("pooled", UNCALIBRATED), summary
+            assert summary.missing > 0 and summary.note
+            if summary.method == UNCALIBRATED:
+                assert summary.note.startswith("only 2 labelled validation positive(s), none hidden")
+            else:
+                assert summary.note.startswith("only 1 validation positive(s) could be hidden (fewer than 5)")
+
+
+def test_val_without_positives_is_not_an_error(tmp_path: Path):
+    rng = np.random.default_rng(4)
+    truth = rng.random((50, 2)) < 0.5
+    observed = truth.copy()
+    observed[40:] = False  # the 10 val images carry no label at all
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    with make_store(tmp_path / "noval.duckdb", names=["a", "b"], observed=observed, scores=scores,
+                    n_train=40) as store:
+        report = suggest_quietly(store, SuggestConfig(uncalibrated_top_k=3))
+        assert any("val split has no scored positive labels" in n for n in report.notes)
+        assert [c.method for c in report.classes] == [UNCALIBRATED] * 2 and report.n_missing == 6
+
+
+# -- (e) hide-and-measure unchanged, now without a Python warning ----------------------------------------------
+def test_hide_and_measure_store_suggests_without_python_warnings(tmp_path: Path):
+    from tests.test_suggest import build_store
+
+    store, _ = build_store(tmp_path / "s.duckdb")
+    with store:
+        report = suggest_quietly(store, SuggestConfig(min_support=2))
+        assert {c.method for c in report.classes} == {HIDE}
+        assert any("can be hidden while keeping one per image" in n for n in report.notes)
+
+
+# -- the PU estimator on arrays --------------------------------------------------------------------------------
+def test_pu_cap_stops_a_too_low_label_frequency_from_inventing_missed_labels():
+    """A weak model's e1 comes out below the true c (here 0.1 for a true 0.5): the uncorrected count of
+    missed labels would be 9 per labelled positive; the quartile bound keeps it near the truth."""
+    from labelfix.suggest.pu import pu_thresholds_for_precision
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((1000, 1)) < 0.5
+    labelled = truth & (rng.random(truth.shape) < 0.5)
+    scores = pu_scores(truth, rng, positive=(0.3, 0.7), negative=(0.0, 0.35))
+    missed = int((truth & ~labelled).sum())
+    report = pu_thresholds_for_precision(scores=scores, labelled=labelled, candidate=~labelled, label_frequency=0.1)
+    assert report.expected_missing[0] < 1.3 * missed < 9 * labelled.sum()
+    flagged = ~labelled[:, 0] & (scores[:, 0] >= report.thresholds[0])
+    assert truth[flagged, 0].mean() >= 0.75  # without the cap every unknown cell would look positive
+
+
+def test_a_class_the_model_has_not_learned_gets_no_pu_estimate():
+    """Labelled positives scoring 0.02 on average would mean 49 missed per labelled one: a ranked list instead."""
+    from labelfix.suggest.calibration import calibrate_classes
+
+    rng = np.random.default_rng(1)
+    observed = np.zeros((300, 1), bool)
+    observed[:30] = True
+    scores = rng.uniform(0.0, 0.04, (300, 1))
+    result = calibrate_classes(scores=scores, observed=observed, hidden=np.zeros_like(observed),
+                               candidate=~observed)
+    assert result.method.tolist() == [UNCALIBRATED] and result.pu.implausible.tolist() == [True]
+    assert result.notes[0].startswith("the model scores its 30 labelled validation positives 0.02 on average, "
+                                      "too low for a PU estimate")
