@@ -3,9 +3,11 @@
 Each item comes with its exact source text, so a record is stored and written back as it was without
 being serialised again. Python's C scanner (``json.JSONDecoder.raw_decode``) parses one item at a time
 from a sliding window over the file, so memory stays at one window plus the caller's columns, however
-large the file. Measured against ijson's C backend on a COCO-2017-train-sized file (single pass, item
-text included), this is 1.6x faster: ijson builds the same objects but has no source text to give, and
-serialising 860k annotations again costs as much as parsing them (``labelfix/bench/speed/coco_memory.py``).
+large the file, and the file is read once. ijson (the usual streaming parser) was measured for the same
+work on a COCO-2017-train-sized file and is slower: it streams one prefix per pass (images, then
+annotations: two passes) and gives no source text, so every record must be serialised again, which
+for 860k annotations with floats costs as much as parsing them (``labelfix/bench/speed/coco_memory.py``,
+``benchmarks/results/coco_memory.json``: steps ``ijson`` and ``labelfix_reader``).
 """
 
 from __future__ import annotations

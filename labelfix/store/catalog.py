@@ -130,7 +130,10 @@ def _store_image_ids(store: Store, batch: IngestBatch) -> tuple[np.ndarray, list
                 raise InputError(f"image {image['file_name'] or source_id!r} is in split {image['split']!r} here but "
                                  f"{existing[found][1]!r} in the store", file=batch.path,
                                  record=f"image id {source_id}",
-                                 fix=f"pass --split {existing[found][1]} (or fix the record's split key)")
+                                 fix=f"if they are the same images, pass --split {existing[found][1]} (or fix the "
+                                     f"record's split key); if they are other files with the same names, pass "
+                                     f"--images so they are told apart (an image is its file: --images joined "
+                                     f"with file_name)")
             ids[row] = found
             continue
         new_rows.append(row)
