@@ -8,6 +8,7 @@ words of the label ("'seven' added to image 12").
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import streamlit as st
@@ -15,7 +16,7 @@ import streamlit as st
 from labelfix.errors import LabelfixError
 from labelfix.review.app import keys, page
 from labelfix.review.app.identity import current_reviewer
-from labelfix.review.app.state import flash, service
+from labelfix.review.app.state import flash, log_timing, service
 from labelfix.review.app.wording import wording
 from labelfix.review.models import PENDING, QueueItem, ReviewEvent
 
@@ -130,6 +131,14 @@ def _move(step: int) -> None:
 
 def on_key() -> None:
     """A key from the page's listener: act on the item the page showed when it went down."""
+    started = time.perf_counter()
+    try:
+        _on_key()
+    finally:
+        log_timing("key", started)
+
+
+def _on_key() -> None:
     event = keys.event("key")
     item = shown()
     if event is None or item is None or event.get("item") != item.suggestion_id:

@@ -23,7 +23,7 @@ from labelfix.review.app.state import service
 from labelfix.review.models import ImageBox, QueueItem
 
 FOCUS_SIZE = 512
-THUMB_SIZE = 200
+THUMB_SIZE = 160
 
 _ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelfix-pictures")
 # Decoding, resizing and encoding release the GIL: a page's thumbnails are rendered side by side.
