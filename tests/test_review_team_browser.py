@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from labelfix.bench.browser import labelfix_command, stop
 from review_helpers import make_review_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -74,31 +74,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def _labelfix_command() -> list[str]:
-    script = Path(sys.executable).with_name("labelfix")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from labelfix.cli.main import entry_point; entry_point()"]
-
-
-def _stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM the server's process group and wait until every process of it is gone (the store is unlocked)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
@@ -146,7 +121,7 @@ def team_server(tmp_path):
     env.pop("LABELFIX_DB", None)
     env.pop("LABELFIX_REVIEWER", None)
     for name, role in (("ana", "annotator"), ("lee", "lead")):
-        subprocess.run([*_labelfix_command(), "reviewers", "add", name, "--role", role, "--password-stdin",
+        subprocess.run([*labelfix_command(), "reviewers", "add", name, "--role", role, "--password-stdin",
                         "--db", str(db)], input=PASSWORDS[name] + "\n", text=True, env=env, check=True,
                        capture_output=True)
     host = _shared_address()
@@ -155,14 +130,14 @@ def team_server(tmp_path):
     port = _free_port(host)
     log_path = tmp_path / "server.log"
     log = open(log_path, "w")
-    process = subprocess.Popen([*_labelfix_command(), "review", "--db", str(db), "--port", str(port), *mode],
+    process = subprocess.Popen([*labelfix_command(), "review", "--db", str(db), "--port", str(port), *mode],
                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://{host}:{port}"
     try:
         _wait_healthy(url, process)
         yield url, db, process, log_path
     finally:
-        _stop(process)
+        stop(process)
         log.close()
 
 
@@ -260,7 +235,7 @@ def test_team_mode_in_a_browser(playwright_sync, team_server, tmp_path):
     finally:
         browser.close()
 
-    _stop(process)
+    stop(process)
     import duckdb
 
     connection = duckdb.connect(str(db), read_only=True)
