@@ -152,3 +152,19 @@ def test_a_shared_store_file_is_closed_between_calls_and_shared_by_threads(tmp_p
     assert not shared.is_open
     with service.connection() as store:
         assert store.scalar("SELECT count(*) FROM leases") == 2
+
+
+def test_a_lingering_review_server_lets_a_waiting_command_in_at_once(tmp_path):
+    db = make_review_store(tmp_path)
+    service = ReviewService.open(db, linger_seconds=600)  # would keep the file for 10 minutes when idle
+    service.next_items(reviewer="ana", n=2)
+    shared = service._access.source
+    assert isinstance(shared, SharedStoreFile) and shared.is_open
+    status = subprocess.run([sys.executable, "-m", "labelfix.cli.main", "--db", str(db), "status"],
+                            capture_output=True, text=True, env={**_env(), "LABELFIX_LOCK_TIMEOUT": "60"},
+                            timeout=120)
+    assert status.returncode == 0, status.stderr  # well before the linger ended: the server let go
+    assert not shared.is_open
+    assert len(service.next_items(reviewer="ana", n=2)) == 2  # and the server opens it again when asked
+    assert not (tmp_path / "review.duckdb.waiting").exists()
+    shared.close()

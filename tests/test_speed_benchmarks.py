@@ -63,7 +63,7 @@ def test_review_queries_builds_its_store_and_times_every_call(tmp_path) -> None:
     assert 40 <= store["review_events"] <= 64  # the top 8 missing-label suggestions of each class, where it has 8
     assert 1000 < store["suggestions"] < 2400 and 900 < store["labels"] - store["review_events"] < 1500
     for key in ("class_list", "head_class_page", "tail_class_page", "all_classes_page", "decide", "undo",
-                "decision_and_page_reload", "page_reload_short_connection"):
+                "decision_and_page_reload", "page_reload_app_service", "page_reload_open_and_close_per_page"):
         assert report["results"][key]["median_ms"] > 0, key
     assert report["results"]["accept_above"]["accepted"] > 0
     # a kept store is reused as generated (the measuring ran on a copy)

@@ -21,6 +21,8 @@ from labelfix.store.suggestions import count_suggestions
 fiftyone_app = typer.Typer(no_args_is_help=True, help="Review suggestions in the FiftyOne App and pull decisions back.")
 
 DatasetOption = Annotated[str, typer.Option("--name", help="FiftyOne dataset name.")]
+FIFTYONE_ADDRESS_HELP = ("Address of the FiftyOne App: 127.0.0.1 (this machine only; share it with an ssh "
+                         "tunnel) or e.g. 0.0.0.0 (everyone who can reach the port; the App has no sign-in).")
 
 
 APP_ENV_VAR = "LABELFIX_APP"
@@ -94,9 +96,9 @@ def fiftyone_push_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset of that name.")] = False,
     launch: Annotated[bool, typer.Option("--launch", help="Serve the FiftyOne App afterwards.")] = False,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
-    address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
+    address: Annotated[str, typer.Option("--address", help=FIFTYONE_ADDRESS_HELP)] = "127.0.0.1",
 ) -> None:
-    """Create a FiftyOne dataset: images, current labels, suggestions (tag them accept / reject in the App)."""
+    """Create a FiftyOne dataset: images, current labels, source boxes, add / remove suggestions (tag them)."""
     from labelfix.review import fiftyone_sync
 
     with open_store(db, create=False) as store:
@@ -104,12 +106,13 @@ def fiftyone_push_command(
                                      overwrite=overwrite)
     info = dataset.info["labelfix"]
     console.print(f"dataset {name!r}: {info['n_samples']} images, {info['n_labels']} labels, "
-                  f"{info['n_suggestions']} suggestions; saved views: {', '.join(info['views']) or 'none'}")
-    console.print(f"tag suggestion labels 'accept' or 'reject', then: labelfix fiftyone pull --name {name} "
-                  f"--reviewer YOU")
+                  f"{info['n_boxes']} source boxes, {info['n_add']} add / {info['n_remove']} remove suggestions; "
+                  f"saved views: {', '.join(info['views']) or 'none'}")
+    console.print("suggest_add (green): tag 'accept' to ADD the label, 'reject' if absent; suggest_remove (red): "
+                  "'accept' REMOVES the label, 'reject' keeps it;", highlight=False)
+    console.print(f"then: labelfix fiftyone pull --name {name} --reviewer YOU", highlight=False)
     if launch:
-        console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
-        fiftyone_sync.launch(name, port=port, address=address)
+        _serve_fiftyone(name, port=port, address=address)
 
 
 @fiftyone_app.command("pull")
@@ -121,7 +124,7 @@ def fiftyone_pull_command(
     """Record the accept / reject tags of the dataset's suggestions as review events (each once)."""
     from labelfix.review import fiftyone_sync
 
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False) as store:  # waits while a review server is between two requests
         summary = fiftyone_sync.pull(store, dataset_name=name, reviewer=reviewer)
     console.print(f"{summary.reviewer}: {len(summary.recorded)} decisions recorded, "
                   f"{summary.already} already in the store, {len(summary.conflicts)} conflicts")
@@ -133,13 +136,35 @@ def fiftyone_pull_command(
 def fiftyone_launch_command(
     name: DatasetOption = "labelfix",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the FiftyOne App.")] = 5151,
-    address: Annotated[str, typer.Option("--address", help="Address of the FiftyOne App.")] = "127.0.0.1",
+    address: Annotated[str, typer.Option("--address", help=FIFTYONE_ADDRESS_HELP)] = "127.0.0.1",
 ) -> None:
-    """Serve the FiftyOne App for a pushed dataset."""
+    """Serve the FiftyOne App for a pushed dataset (on this machine only, unless --address says otherwise)."""
+    _serve_fiftyone(name, port=port, address=address)
+
+
+def _serve_fiftyone(name: str, *, port: int, address: str) -> None:
+    """Serve the App until Ctrl+C, SIGTERM or SIGHUP, then stop the App server it started."""
     from labelfix.review import fiftyone_sync
 
-    console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)")
-    fiftyone_sync.launch(name, port=port, address=address)
+    console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)", highlight=False)
+    if address in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"only this machine can open it; from another one, tunnel over ssh: "
+                      f"ssh -N -L {port}:127.0.0.1:{port} YOU@THIS-HOST, then open http://localhost:{port}",
+                      highlight=False)
+    else:
+        console.print(f"[yellow]listening on {address}: anyone who can reach port {port} sees and tags the "
+                      f"dataset (the FiftyOne App has no sign-in); prefer the default 127.0.0.1 and an ssh "
+                      f"tunnel[/]")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds session.wait(), so the App server is stopped on the way out
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        fiftyone_sync.launch(name, port=port, address=address)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(app: typer.Typer) -> None:

@@ -98,10 +98,10 @@ class ReviewQueries:
         with self._access.read() as store:
             return list(self._access.caches.suggestion_facts(store)["runs"])
 
-    def _resolve_run(self, store: Store, run_id: int | None) -> int | None:
+    def _resolve_run(self, store: Store, run_id: int | None, *, fingerprints: tuple | None = None) -> int | None:
         if run_id is not None:
             return int(run_id)
-        runs = self._access.caches.suggestion_facts(store)["runs"]
+        runs = self._access.caches.suggestion_facts(store, fingerprints=fingerprints)["runs"]
         return int(runs[0]) if runs else None
 
     def class_frequencies(self) -> dict[int, int]:
@@ -159,10 +159,13 @@ class ReviewQueries:
                 head_first: bool, limit: int | None, offset: int, kinds: Sequence[str] | None = None,
                 free_for: str | None = None, image_id: int | None = None, with_label: int | None = None,
                 decided_by: str | None = None) -> list[QueueItem]:
-        resolved = self._resolve_run(store, run_id)
+        caches = self._access.caches
+        fingerprints = caches.fingerprints(store)
+        resolved = self._resolve_run(store, run_id, fingerprints=fingerprints)
         if resolved is None:
             return []
-        frequencies = self._access.caches.class_frequencies(store)
+        frequencies = caches.class_frequencies(store, fingerprints=fingerprints)
+        names = caches.category_names(store, fingerprints=fingerprints)
         order = class_order(frequencies, head_first=head_first)
         now = self.clock()
         if kinds and set(kinds) - set(KINDS):
@@ -170,22 +173,25 @@ class ReviewQueries:
         fast = (statuses is not None and set(statuses) <= set(PENDING) and limit is not None and not offset
                 and image_id is None and with_label is None and decided_by is None)
         if fast:
-            totals = self._access.caches.suggestion_facts(store)["totals"].get(resolved, {})
+            totals = caches.suggestion_facts(store, fingerprints=fingerprints)["totals"].get(resolved, {})
             classes = [int(category_id)] if category_id is not None else order
             return queue_page(store, run_id=resolved, order=classes, frequencies=frequencies, now=now,
                               totals=totals, n=int(limit or 0), statuses=list(statuses or ()), kinds=kinds,
-                              free_for=free_for, min_score=min_score, max_score=max_score)
+                              free_for=free_for, min_score=min_score, max_score=max_score, names=names)
         return select_items(store, run_id=resolved, order=order, frequencies=frequencies, now=now,
                             statuses=statuses, category_id=category_id, kinds=kinds, min_score=min_score,
                             max_score=max_score, limit=limit, offset=offset, free_for=free_for,
-                            image_id=image_id, with_label=with_label, decided_by=decided_by)
+                            image_id=image_id, with_label=with_label, decided_by=decided_by, names=names)
 
     def items_by_id(self, *, suggestion_ids: Sequence[int]) -> list[QueueItem]:
         """Suggestions of any run by id, in the order given (unknown ids are left out)."""
         ids = [int(s) for s in suggestion_ids]
         with self._access.read() as store:
+            fingerprints = self._access.caches.fingerprints(store)
             found = select_items(store, run_id=None, order=[], statuses=None, suggestion_ids=ids,
-                                 frequencies=self._access.caches.class_frequencies(store), now=self.clock())
+                                 frequencies=self._access.caches.class_frequencies(store, fingerprints=fingerprints),
+                                 now=self.clock(),
+                                 names=self._access.caches.category_names(store, fingerprints=fingerprints))
         by_id = {item.suggestion_id: item for item in found}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -204,10 +210,13 @@ class ReviewQueries:
         many of its pending items other reviewers hold (``held_by_others``).
         """
         with self._access.read() as store:
-            resolved = self._resolve_run(store, run_id)
-            frequencies = self._access.caches.class_frequencies(store)
-            names = dict(store.fetchall("SELECT category_id, name FROM categories"))
-            totals = self._access.caches.suggestion_facts(store)["totals"].get(resolved, {}) if resolved else {}
+            caches = self._access.caches
+            fingerprints = caches.fingerprints(store)
+            resolved = self._resolve_run(store, run_id, fingerprints=fingerprints)
+            frequencies = caches.class_frequencies(store, fingerprints=fingerprints)
+            names = caches.category_names(store, fingerprints=fingerprints)
+            totals = caches.suggestion_facts(store, fingerprints=fingerprints)["totals"].get(resolved, {}) \
+                if resolved else {}
             decided = state_counts(store, run_id=resolved) if resolved is not None else {}
             held = self._held_by_others(store, reviewer=reviewer, run_id=resolved) if reviewer and resolved else {}
         by_class = []

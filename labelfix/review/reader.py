@@ -85,18 +85,27 @@ class PathCaches:
     lock: threading.Lock = field(default_factory=threading.Lock)
     frequencies: tuple[tuple, dict[int, int]] | None = None
     suggestions: tuple[tuple, dict[str, Any]] | None = None
+    names: tuple[int, dict[int, str]] | None = None
     tokens: OrderedDict[tuple[str, str], Any] = field(default_factory=OrderedDict)
 
-    # -- class positives ---------------------------------------------------------------------------------------
+    # -- fingerprints: what changed since a fact was cached ---------------------------------------------------
     @staticmethod
-    def labels_fingerprint(store: Store) -> tuple:
+    def fingerprints(store: Store) -> tuple:
+        """One cheap query (counts and maximum ids): labels part ``[:4]``, suggestions part ``[4:]``."""
         return tuple(store.fetchone(
             "SELECT (SELECT count(*) FROM labels), (SELECT coalesce(max(event_id), 0) FROM review_events), "
-            "(SELECT count(*) FROM images), (SELECT count(*) FROM categories)") or ())
+            "(SELECT count(*) FROM images), (SELECT count(*) FROM categories), (SELECT count(*) FROM suggestions), "
+            "(SELECT coalesce(max(suggestion_id), 0) FROM suggestions), "
+            "(SELECT coalesce(max(call_id), 0) FROM suggest_calls)") or ())
 
-    def class_frequencies(self, store: Store) -> dict[int, int]:
+    @classmethod
+    def labels_fingerprint(cls, store: Store) -> tuple:
+        return cls.fingerprints(store)[:4]
+
+    # -- class positives and names ---------------------------------------------------------------------------
+    def class_frequencies(self, store: Store, *, fingerprints: tuple | None = None) -> dict[int, int]:
         """Current positives per class on the train split (all splits if there is no train split)."""
-        fingerprint = self.labels_fingerprint(store)
+        fingerprint = (fingerprints or self.fingerprints(store))[:4]
         with self.lock:
             if self.frequencies is not None and self.frequencies[0] == fingerprint:
                 return dict(self.frequencies[1])
@@ -110,6 +119,17 @@ class PathCaches:
             self.frequencies = (fingerprint, counts)
         return dict(counts)
 
+    def category_names(self, store: Store, *, fingerprints: tuple | None = None) -> dict[int, str]:
+        """Class names by id (read again when the number of classes changes)."""
+        count = (fingerprints or self.fingerprints(store))[3]
+        with self.lock:
+            if self.names is not None and self.names[0] == count:
+                return self.names[1]
+        names = {int(c): str(n) for c, n in store.fetchall("SELECT category_id, name FROM categories")}
+        with self.lock:
+            self.names = (count, names)
+        return names
+
     def adjust_frequencies(self, *, before: tuple, after: tuple, deltas: dict[int, int] | None) -> None:
         """After a committed review write: shift the cached positives by ``deltas`` (``None``: forget them)."""
         with self.lock:
@@ -122,11 +142,9 @@ class PathCaches:
             self.frequencies = (after, counts)
 
     # -- suggestions: runs and per-class totals ------------------------------------------------------------------
-    def suggestion_facts(self, store: Store) -> dict[str, Any]:
+    def suggestion_facts(self, store: Store, *, fingerprints: tuple | None = None) -> dict[str, Any]:
         """``runs`` (newest first) and ``totals[run][(category_id, kind)]`` of current suggestions."""
-        fingerprint = tuple(store.fetchone(
-            "SELECT (SELECT count(*) FROM suggestions), (SELECT coalesce(max(suggestion_id), 0) FROM suggestions), "
-            "(SELECT coalesce(max(call_id), 0) FROM suggest_calls)") or ())
+        fingerprint = (fingerprints or self.fingerprints(store))[4:]
         with self.lock:
             if self.suggestions is not None and self.suggestions[0] == fingerprint:
                 return self.suggestions[1]
@@ -145,6 +163,7 @@ class PathCaches:
         with self.lock:
             self.frequencies = None
             self.suggestions = None
+            self.names = None
 
 
 _CACHES: dict[str, PathCaches] = {}
@@ -169,11 +188,13 @@ def class_order(frequencies: dict[int, int], *, head_first: bool) -> list[int]:
     return sorted(frequencies, key=lambda c: (sign * frequencies[c], c))
 
 
-def _items(store: Store, rows: list[tuple], *, frequencies: dict[int, int], now: dt.datetime) -> list[QueueItem]:
+def _items(store: Store, rows: list[tuple], *, frequencies: dict[int, int], now: dt.datetime,
+           names: dict[int, str] | None = None) -> list[QueueItem]:
     """QueueItems from rows of ``_ITEM_COLUMNS``, with class names and image files looked up for them only."""
     if not rows:
         return []
-    names = dict(store.fetchall("SELECT category_id, name FROM categories"))
+    if names is None:
+        names = {int(c): str(n) for c, n in store.fetchall("SELECT category_id, name FROM categories")}
     image_ids = sorted({int(r[2]) for r in rows})
     if len(image_ids) <= 2000:
         files = {int(i): (f, root) for i, f, root in store.fetchall(
@@ -204,7 +225,8 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
                  kinds: Sequence[str] | None = None, min_score: float | None = None, max_score: float | None = None,
                  limit: int | None = None, offset: int = 0, free_for: str | None = None,
                  suggestion_ids: Sequence[int] | None = None, image_id: int | None = None,
-                 with_label: int | None = None, decided_by: str | None = None) -> list[QueueItem]:
+                 with_label: int | None = None, decided_by: str | None = None,
+                 names: dict[int, str] | None = None) -> list[QueueItem]:
     """Suggestions with their status in queue order (see :meth:`ReviewQueries.items`), filtered.
 
     Queue order: open before skipped/unsure; missing-label before spurious-label; classes in ``order``; rank in
@@ -220,6 +242,8 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
             return []
         where.append(f"s.suggestion_id IN ({', '.join('?' for _ in ids)})")
         parameters.extend(ids)
+        state_where.append(f"suggestion_id IN ({', '.join('?' for _ in ids)})")
+        state_parameters.extend(ids)
     else:
         if run_id is None:
             return []
@@ -278,19 +302,21 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
     elif offset:
         sql += " OFFSET ?"
         all_parameters.append(int(offset))
-    return _items(store, store.fetchall(sql, all_parameters), frequencies=frequencies, now=now)
+    return _items(store, store.fetchall(sql, all_parameters), frequencies=frequencies, now=now, names=names)
 
 
-def state_counts(store: Store, *, run_id: int) -> dict[tuple[int, str, str], int]:
-    """Decisions in force of one run: ``{(category_id, kind, decision): n}`` (from ``review_state``)."""
+def state_counts(store: Store, *, run_id: int, category_id: int | None = None) -> dict[tuple[int, str, str], int]:
+    """Decisions in force of one run (one class): ``{(category_id, kind, decision): n}`` (from ``review_state``)."""
+    where, parameters = ("", [run_id]) if category_id is None else ("AND category_id = ?", [run_id, category_id])
     return {(int(c), str(k), str(d)): int(n) for c, k, d, n in store.fetchall(
-        "SELECT category_id, kind, decision, count(*) FROM review_state WHERE run_id = ? GROUP BY ALL", [run_id])}
+        f"SELECT category_id, kind, decision, count(*) FROM review_state WHERE run_id = ? {where} GROUP BY ALL",
+        parameters)}
 
 
 def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict[int, int], now: dt.datetime,
                totals: dict[tuple[int, str], int], n: int, statuses: Sequence[str], kinds: Sequence[str] | None,
-               free_for: str | None, min_score: float | None = None,
-               max_score: float | None = None) -> list[QueueItem]:
+               free_for: str | None, min_score: float | None = None, max_score: float | None = None,
+               names: dict[int, str] | None = None) -> list[QueueItem]:
     """The first ``n`` pending items in queue order, read class by class (same order as :func:`select_items`).
 
     Open items of each (kind, class) are read with a rank bound when no score filter is set: a class's
@@ -299,7 +325,7 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
     """
     if n <= 0:
         return []
-    decided = state_counts(store, run_id=run_id)
+    decided = state_counts(store, run_id=run_id, category_id=order[0] if len(order) == 1 else None)
     n_leases = int(store.scalar("SELECT count(*) FROM leases"))
     kind_list = [k for k in KINDS if not kinds or k in kinds]
     rows: list[tuple] = []
@@ -341,7 +367,7 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
                     found = store.fetchall(sql.format(bound=""), [*base, *tail])
                 rows.extend(found)
                 if len(rows) >= n:
-                    return _items(store, rows[:n], frequencies=frequencies, now=now)
+                    return _items(store, rows[:n], frequencies=frequencies, now=now, names=names)
     if "skipped" in statuses:
         need = n - len(rows)
         kinds_sql = ", ".join(f"'{k}'" for k in kind_list)
@@ -356,4 +382,4 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
                      s.suggestion_id
             LIMIT ?""", [run_id, [int(c) for c in order], *score_parameters, *lease_parameters,
                          [int(c) for c in order], need]))
-    return _items(store, rows[:n], frequencies=frequencies, now=now)
+    return _items(store, rows[:n], frequencies=frequencies, now=now, names=names)

@@ -84,8 +84,20 @@ __all__ = [
 DEFAULT_LEASE_SECONDS = 120.0
 _TOKENS_KEPT = 10_000
 
-_Changes = list[tuple[int, int, int, int]]  # (image_id, category_id, state before, state after)
-_RECOUNT = (-1, -1, 0, 0)  # in a change list: recount the class positives instead of adjusting them
+
+
+@dataclasses.dataclass
+class _Changes:
+    """What one write transaction did to label cells, so the cached class positives follow without a recount."""
+
+    cells: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)  # image, class, before, after
+    events: list[int] = dataclasses.field(default_factory=list)
+    recount: bool = False  # too many cells (a batch): recount the positives instead
+
+    def fingerprint_after(self, before: tuple) -> tuple:
+        """The labels fingerprint (:meth:`PathCaches.fingerprints` ``[:4]``) after these changes."""
+        rows = sum(int(new != UNKNOWN) - int(old != UNKNOWN) for _, _, old, new in self.cells)
+        return (before[0] + rows, max([before[1], *self.events]), *before[2:])
 
 
 class ReviewService(ReviewQueries):
@@ -122,38 +134,44 @@ class ReviewService(ReviewQueries):
     @classmethod
     def open(cls, db: str | Path, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
              clock: Callable[[], dt.datetime] | None = None, lock_timeout: float = 30.0,
-             linger_seconds: float = 0.0) -> "ReviewService":
-        """A service that holds no connection between calls (for a server: other commands can use the store).
+             linger_seconds: float = 2.0) -> "ReviewService":
+        """A service that keeps no connection while idle (for a server: other commands can use the store).
 
-        Each call opens the store file, works in a short transaction and closes it again (after
-        ``linger_seconds``); while another process holds the file a call waits up to ``lock_timeout``
-        seconds, then raises :class:`~labelfix.store.database.StoreBusy`.
+        Each call works in a short transaction on the store file, opened on demand and closed
+        ``linger_seconds`` after the last call, or at once when another process waits for the store (see
+        :class:`~labelfix.store.access.SharedStoreFile`); while another process holds the file a call waits
+        up to ``lock_timeout`` seconds, then raises :class:`~labelfix.store.database.StoreBusy`.
         """
         return cls(SharedStoreFile(db, lock_timeout=lock_timeout, linger_seconds=linger_seconds),
                    lease_seconds=lease_seconds, clock=clock)
 
     # -- writing --------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[tuple[Store, _Changes]]:
-        """One serialised transaction; label cells changed in it adjust the cached class positives after commit."""
+    def _writing(self, *, labels: bool = True) -> Iterator[tuple[Store, _Changes]]:
+        """One serialised transaction; label cells changed in it adjust the cached class positives after commit.
+
+        ``labels=False``: the transaction writes no label cell and no event (leases only).
+        """
         caches = self._access.caches
         with caches.write_lock:
-            changes: _Changes = []
+            changes = _Changes()
             with self._access.read() as store, store.transaction():
+                if not labels:
+                    yield store, changes
+                    return
                 before = caches.labels_fingerprint(store)
                 yield store, changes
-                after = caches.labels_fingerprint(store)
-                recount = len(changes) > 64 or _RECOUNT in changes
+                recount = changes.recount or len(changes.cells) > 64
                 deltas = None if recount else self._frequency_deltas(store, changes)
-            caches.adjust_frequencies(before=before, after=after, deltas=deltas)
+            caches.adjust_frequencies(before=before, after=changes.fingerprint_after(before), deltas=deltas)
 
     @staticmethod
     def _frequency_deltas(store: Store, changes: _Changes) -> dict[int, int]:
         deltas: dict[int, int] = {}
-        if not changes:
+        if not changes.cells:
             return deltas
         has_train = bool(store.scalar("SELECT EXISTS (SELECT 1 FROM images WHERE split = 'train')"))
-        for image_id, category_id, old, new in changes:
+        for image_id, category_id, old, new in changes.cells:
             delta = int(new == POSITIVE) - int(old == POSITIVE)
             if delta and (not has_train or store.scalar("SELECT split FROM images WHERE image_id = ?",
                                                         [image_id]) == "train"):
@@ -165,7 +183,7 @@ class ReviewService(ReviewQueries):
                   origin: str) -> None:
         old = store.scalar("SELECT state FROM labels WHERE image_id = ? AND category_id = ?", [image_id, category_id])
         set_label(store, image_id=image_id, category_id=category_id, state=state, origin=origin)
-        changes.append((image_id, category_id, int(old or UNKNOWN), int(state)))
+        changes.cells.append((image_id, category_id, int(old or UNKNOWN), int(state)))
 
     # -- leases ---------------------------------------------------------------------------------
     def next_items(self, *, reviewer: str, n: int = 1, category_id: int | None = None,
@@ -196,7 +214,7 @@ class ReviewService(ReviewQueries):
         if not set(statuses) <= set(PENDING):
             raise ReviewError(f"next_items leases pending items only, not {sorted(set(statuses) - set(PENDING))}",
                               fix="use items() to list decided suggestions")
-        with self._writing() as (store, _):
+        with self._writing(labels=False) as (store, _):
             now = self.clock()
             drop_expired_leases(store, now=now)
             chosen = self._select(store, category_id=category_id, run_id=run_id, statuses=list(statuses),
@@ -211,7 +229,7 @@ class ReviewService(ReviewQueries):
     def heartbeat(self, *, reviewer: str, suggestion_ids: Sequence[int] | None = None) -> int:
         """Renew ``reviewer``'s live leases (all, or those on ``suggestion_ids``) for ``lease_seconds``; return how many."""
         reviewer = self._check_reviewer(reviewer)
-        with self._writing() as (store, _):
+        with self._writing(labels=False) as (store, _):
             now = self.clock()
             return renew_leases(store, reviewer=reviewer, now=now, suggestion_ids=suggestion_ids,
                                 expires_at=now + dt.timedelta(seconds=self.lease_seconds))
@@ -221,7 +239,7 @@ class ReviewService(ReviewQueries):
 
         Call it when a reviewer renames themselves, signs out or leaves the page.
         """
-        with self._writing() as (store, _):
+        with self._writing(labels=False) as (store, _):
             return release_leases(store, reviewer=reviewer, suggestion_ids=suggestion_ids)
 
     # -- decisions ------------------------------------------------------------------------------
@@ -238,18 +256,38 @@ class ReviewService(ReviewQueries):
 
     @staticmethod
     def _current(store: Store, suggestion_id: int) -> dict[str, Any]:
-        """The suggestion's kind, cell, decision in force (and by whom) and lease."""
+        """The suggestion (kind, cell, score, ...), its decision in force (and by whom), lease and image file."""
         row = store.fetchone(
-            "SELECT s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, ls.expires_at "
+            "SELECT s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, ls.expires_at, s.run_id, "
+            "s.score, s.rank_in_class, s.reason, c.name, im.file_name, im.images_root "
             "FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
-            "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id WHERE s.suggestion_id = ?",
-            [int(suggestion_id)])
+            "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id "
+            "LEFT JOIN categories c ON c.category_id = s.category_id "
+            "LEFT JOIN images im ON im.image_id = s.image_id WHERE s.suggestion_id = ?", [int(suggestion_id)])
         if row is None:
             raise ReviewError(f"no suggestion {suggestion_id}", fix="pick a suggestion from the review queue")
-        keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires")
+        keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires",
+                "run_id", "score", "rank_in_class", "reason", "category_name", "file_name", "images_root")
         current = dict(zip(keys, row))
+        current["suggestion_id"] = int(suggestion_id)
         current["status"] = status_of(current["decision"])
         return current
+
+    def _item(self, current: dict[str, Any]) -> QueueItem:
+        """The :class:`QueueItem` of a :meth:`_current` row (its class frequency from the cache, if known)."""
+        cached = self._access.caches.frequencies
+        category_id = int(current["category_id"])
+        holder, expires = current["lease_reviewer"], current["lease_expires"]
+        if expires is not None and expires <= self.clock():
+            holder, expires = None, None
+        return QueueItem(
+            suggestion_id=int(current["suggestion_id"]), run_id=int(current["run_id"]),
+            image_id=int(current["image_id"]), category_id=category_id,
+            category_name=str(current["category_name"] or category_id), kind=current["kind"],
+            score=float(current["score"]), rank_in_class=int(current["rank_in_class"]), reason=current["reason"],
+            status=current["status"], decided_by=current["decided_by"],
+            class_frequency=int(cached[1].get(category_id, 0)) if cached else 0, file_name=current["file_name"],
+            images_root=current["images_root"], lease_reviewer=holder, lease_expires_at=expires)
 
     def _conflict(self, current: dict[str, Any], *, suggestion_id: int, reviewer: str,
                   override_lease: bool) -> str | None:
@@ -263,8 +301,8 @@ class ReviewService(ReviewQueries):
         return None
 
     def _decide_locked(self, store: Store, changes: _Changes, *, suggestion_id: int, reviewer: str, decision: str,
-                       note: str | None, override_lease: bool) -> ReviewEvent:
-        current = self._current(store, suggestion_id)
+                       note: str | None, override_lease: bool, current: dict[str, Any] | None = None) -> ReviewEvent:
+        current = current if current is not None else self._current(store, suggestion_id)
         why = self._conflict(current, suggestion_id=suggestion_id, reviewer=reviewer, override_lease=override_lease)
         if why is not None:
             raise ReviewConflict(f"suggestion {suggestion_id} is {why}",
@@ -275,6 +313,7 @@ class ReviewService(ReviewQueries):
         now = self.clock()
         event_id = record_event(store, suggestion_id=int(suggestion_id), image_id=image_id, category_id=category_id,
                                 reviewer=reviewer, decision=decision, note=note, created_at=now)
+        changes.events.append(int(event_id))
         if effect is not None:
             self._set_cell(store, changes, image_id=image_id, category_id=category_id, state=effect[0],
                            origin=effect[1])
@@ -356,6 +395,7 @@ class ReviewService(ReviewQueries):
                 return caches.tokens[key]
             event: ReviewEvent | None = None
             message = ""
+            item: QueueItem | None = None
             with self._writing() as (store, changes):
                 try:
                     current = self._current(store, suggestion_id)
@@ -370,9 +410,11 @@ class ReviewService(ReviewQueries):
                                                  override_lease=False) or ""
                     if not message:
                         event = self._decide_locked(store, changes, suggestion_id=suggestion_id, reviewer=reviewer,
-                                                    decision=decision, note=note, override_lease=False)
-            found = self.items_by_id(suggestion_ids=[suggestion_id])
-            item = found[0] if found else None
+                                                    decision=decision, note=note, override_lease=False,
+                                                    current=current)
+                        current = {**current, "status": status_of(decision), "decided_by": reviewer,
+                                   "lease_reviewer": None, "lease_expires": None}
+                    item = self._item(current)
             if event is not None and item is not None:
                 message = item.outcome(decision)
             result = DecisionResult(applied=event is not None, event=event, item=item, message=message)
@@ -384,24 +426,76 @@ class ReviewService(ReviewQueries):
 
     def decide_many(self, *, suggestion_ids: Sequence[int], reviewer: str, decision: Decision,
                     note: str | None = None, override_lease: bool = False) -> BatchResult:
-        """Decide several suggestions in one transaction; conflicting ones are left alone and reported.
+        """Decide several suggestions in one transaction with a few set-based statements.
+
+        Suggestions already accepted or rejected, held live by another reviewer (unless ``override_lease``)
+        or unknown are left alone and reported in ``conflicts``. When two suggestions of one label cell are
+        in the batch, the later one sets the cell, as two single decisions would.
 
         Returns
         -------
         BatchResult
-            The recorded events and, per skipped suggestion id, why it was skipped.
+            The recorded events, in the order of ``suggestion_ids``, and per left-alone suggestion id, why.
         """
         reviewer = self._check_reviewer(reviewer)
         self._check_decision(decision)
-        result = BatchResult()
         with self._writing() as (store, changes):
-            for suggestion_id in dict.fromkeys(int(s) for s in suggestion_ids):
-                try:
-                    result.events.append(self._decide_locked(
-                        store, changes, suggestion_id=suggestion_id, reviewer=reviewer, decision=decision, note=note,
-                        override_lease=override_lease))
-                except ReviewError as error:
-                    result.conflicts[suggestion_id] = error.problem
+            return self._decide_set(store, changes, suggestion_ids=suggestion_ids, reviewer=reviewer,
+                                    decision=decision, note=note, override_lease=override_lease)
+
+    def _decide_set(self, store: Store, changes: _Changes, *, suggestion_ids: Sequence[int], reviewer: str,
+                    decision: str, note: str | None, override_lease: bool) -> BatchResult:
+        ids = list(dict.fromkeys(int(s) for s in suggestion_ids))
+        result = BatchResult()
+        if not ids:
+            return result
+        marks = "SELECT unnest(?::BIGINT[])" if len(ids) > 1000 else ", ".join("?" for _ in ids)
+        rows = store.fetchall(
+            f"SELECT s.suggestion_id, s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, "
+            f"ls.expires_at FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
+            f"LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id WHERE s.suggestion_id IN ({marks})",
+            [ids] if len(ids) > 1000 else ids)
+        keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires")
+        found = {int(r[0]): {**dict(zip(keys, r[1:])), "status": status_of(r[4])} for r in rows}
+        chosen = []
+        for position, suggestion_id in enumerate(ids):
+            current = found.get(suggestion_id)
+            why = "no such suggestion" if current is None else self._conflict(
+                current, suggestion_id=suggestion_id, reviewer=reviewer, override_lease=override_lease)
+            if why is not None:
+                result.conflicts[suggestion_id] = f"suggestion {suggestion_id} is {why}" if current else why
+                continue
+            assert current is not None
+            chosen.append((position, suggestion_id, int(current["image_id"]), int(current["category_id"]),
+                           current["kind"]))
+        if not chosen:
+            return result
+        now = self.clock()
+        table = pa.table({"position": pa.array([c[0] for c in chosen], pa.int64()),
+                          "suggestion_id": pa.array([c[1] for c in chosen], pa.int64()),
+                          "image_id": pa.array([c[2] for c in chosen], pa.int64()),
+                          "category_id": pa.array([c[3] for c in chosen], pa.int64())})
+        event_ids = record_decisions(store, suggestions=table, reviewer=reviewer, decision=decision, note=note,
+                                     created_at=now)
+        # Each cell once (the last in the batch wins), grouped by the effect its kind gives the decision.
+        last: dict[tuple[int, int], tuple[int, str] | None] = {}
+        for _, _, image_id, category_id, kind in chosen:
+            last.pop((image_id, category_id), None)
+            last[(image_id, category_id)] = label_effect(kind, decision)
+        groups: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for cell, effect in last.items():
+            if effect is not None:
+                groups.setdefault(effect, []).append(cell)
+        for (state, origin), cells in groups.items():
+            set_labels(store, cells=pa.table({"image_id": pa.array([c[0] for c in cells], pa.int64()),
+                                              "category_id": pa.array([c[1] for c in cells], pa.int64())}),
+                       state=state, origin=origin, updated_at=now)
+        if groups:
+            changes.recount = True  # a batch: recount the class positives instead of adjusting them
+        changes.events.extend(event_ids.values())
+        drop_leases(store, suggestions_sql="SELECT unnest(?::BIGINT[])", parameters=[[c[1] for c in chosen]])
+        result.events.extend(ReviewEvent(event_ids[c[1]], c[1], c[2], c[3], reviewer, decision, note, None, now)
+                             for c in chosen)
         return result
 
     def accept_above(self, *, reviewer: str, category_id: int, min_score: float, run_id: int | None = None,
@@ -422,35 +516,17 @@ class ReviewService(ReviewQueries):
             resolved = self._resolve_run(store, run_id)
             if resolved is None:
                 return BatchResult()
-            now = self.clock()
-            rows = store.fetchall(
-                "SELECT s.suggestion_id, s.image_id, s.category_id, ls.reviewer FROM suggestions s "
-                "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id AND ls.expires_at > ? "
-                "WHERE s.run_id = ? AND s.superseded_at IS NULL AND s.category_id = ? AND s.kind = 'missing' "
-                "AND s.score >= ? AND s.suggestion_id NOT IN (SELECT suggestion_id FROM review_state "
-                "WHERE category_id = ? AND decision NOT IN ('skip', 'unsure')) ORDER BY s.suggestion_id",
-                [now, resolved, int(category_id), float(min_score), int(category_id)])
-            result = BatchResult()
-            chosen = [r for r in rows if r[3] is None or r[3] == reviewer]
-            for suggestion_id, _, _, holder in rows:
-                if holder is not None and holder != reviewer:
-                    result.conflicts[int(suggestion_id)] = f"held by {holder}"
-            if not chosen:
-                return result
-            table = pa.table({"suggestion_id": pa.array([int(r[0]) for r in chosen], pa.int64()),
-                              "image_id": pa.array([int(r[1]) for r in chosen], pa.int64()),
-                              "category_id": pa.array([int(r[2]) for r in chosen], pa.int64())})
-            note = note or f"accept all with score >= {float(min_score):.3f}"
-            event_ids = record_decisions(store, suggestions=table, reviewer=reviewer, decision="accept", note=note,
-                                         created_at=now)
-            set_labels(store, cells=table.select(["image_id", "category_id"]), state=POSITIVE, origin="accepted",
-                       updated_at=now)
-            changes.append(_RECOUNT)  # too many cells to adjust the cached class positives one by one
-            drop_leases(store, suggestions_sql="SELECT unnest(?::BIGINT[])", parameters=[[int(r[0]) for r in chosen]])
-            result.events.extend(
-                ReviewEvent(event_id, int(r[0]), int(r[1]), int(r[2]), reviewer, "accept", note, None, now)
-                for event_id, r in zip(event_ids, chosen))
-        return result
+            ids = [int(s) for (s,) in store.fetchall(
+                "SELECT s.suggestion_id FROM suggestions s WHERE s.run_id = ? AND s.superseded_at IS NULL "
+                "AND s.category_id = ? AND s.kind = 'missing' AND s.score >= ? AND s.suggestion_id NOT IN "
+                "(SELECT suggestion_id FROM review_state WHERE category_id = ? AND decision NOT IN ('skip', 'unsure')) "
+                "ORDER BY s.suggestion_id", [resolved, int(category_id), float(min_score), int(category_id)])]
+            result = self._decide_set(store, changes, suggestion_ids=ids, reviewer=reviewer, decision="accept",
+                                      note=note or f"accept all with score >= {float(min_score):.3f}",
+                                      override_lease=False)
+        # Say who holds what, in the app's words ("held by bob"), not as a full sentence per item.
+        return BatchResult(events=result.events, conflicts={
+            s: why.split(" is ", 1)[-1].split(" until ")[0] for s, why in result.conflicts.items()})
 
     # -- undo -----------------------------------------------------------------------------------
     def undo(self, *, reviewer: str, event_id: int | None = None, suggestion_id: int | None = None,
@@ -526,6 +602,7 @@ class ReviewService(ReviewQueries):
         new_id = record_event(store, suggestion_id=target_suggestion, image_id=image_id, category_id=category_id,
                               reviewer=reviewer, decision="undo", note=note, created_at=now,
                               undoes_event_id=int(event_id))
+        changes.events.append(int(new_id))
         self._restore_cell(store, changes, image_id=int(image_id), category_id=int(category_id))
         return ReviewEvent(int(new_id), None if target_suggestion is None else int(target_suggestion),
                            int(image_id), int(category_id), reviewer, "undo", note, int(event_id), now)

@@ -12,6 +12,7 @@ turn between requests. Opening waits with backoff while another process holds th
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +20,14 @@ from pathlib import Path
 
 import duckdb
 
-from labelfix.store.database import Store, connect_with_retry, open_store
+from labelfix.store.database import Store, connect_with_retry, open_store, waiting_marker
 
 __all__ = ["SharedStoreFile"]
+
+# A process waiting for the store keeps its marker file fresher than this (it retries every <= 0.25 s).
+MARKER_FRESH_SECONDS = 2.0
+# How long a request holds back so a waiting process gets its turn (then it waits for the lock as usual).
+YIELD_SECONDS = 5.0
 
 
 class SharedStoreFile:
@@ -34,9 +40,12 @@ class SharedStoreFile:
     lock_timeout
         Seconds a request waits for the file while another process holds it.
     linger_seconds
-        Keep the file open this long after the last request ends (0: close at once). A short linger
-        saves the open (about 20 ms) between the calls of one page, at the price of holding the lock
-        that much longer.
+        Keep the file open this long after the last request ends (0: close at once). A linger keeps the
+        database warm between the requests of a reviewer who is working (an open costs 20 ms, and the
+        first queries after it read from disk again; a close after writes checkpoints them), but it is
+        cut short as soon as another process waits for the store: that process announces itself with
+        :func:`~labelfix.store.database.waiting_marker`, the file is closed after the running requests,
+        and new requests hold back (up to 5 s) until the waiting process has it.
 
     Examples
     --------
@@ -55,6 +64,7 @@ class SharedStoreFile:
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._users = 0
         self._generation = 0
+        self._local = threading.local()  # depth of hold() in this thread: its calls never hold back
         self.opens = 0  # how many times the file was opened (tests and benchmarks read it)
 
     @property
@@ -62,33 +72,62 @@ class SharedStoreFile:
         """Whether this process holds the file now."""
         return self._connection is not None
 
+    def someone_waits(self) -> bool:
+        """Whether another process is waiting for the store now (a fresh marker not written by this one)."""
+        marker = waiting_marker(self.path)
+        try:
+            fresh = time.time() - marker.stat().st_mtime < MARKER_FRESH_SECONDS
+            return fresh and marker.read_text(encoding="utf-8").strip() != str(os.getpid())
+        except OSError:
+            return False
+
     def _acquire(self) -> duckdb.DuckDBPyConnection:
-        with self._guard:
-            if self._connection is None:
-                # Under the guard: concurrent first requests wait for one open instead of racing.
-                self._connection = connect_with_retry(self.path, lock_timeout=self.lock_timeout)
-                self.opens += 1
-            self._users += 1
-            self._generation += 1
-            return self._connection
+        give_way_until = time.monotonic() + YIELD_SECONDS
+        while True:
+            held_here = getattr(self._local, "depth", 0) > 0
+            waiting = not held_here and time.monotonic() < give_way_until and self.someone_waits()
+            with self._guard:
+                if waiting:
+                    if self._connection is not None and not self._users:
+                        self._close_locked()  # idle, lingering: let the waiting process in now
+                    # else: the running requests finish first and the last one closes the file
+                else:
+                    if self._connection is None:
+                        # Under the guard: concurrent first requests wait for one open instead of racing.
+                        self._connection = connect_with_retry(self.path, lock_timeout=self.lock_timeout,
+                                                              announce=False)
+                        self.opens += 1
+                    self._users += 1
+                    self._generation += 1
+                    return self._connection
+            time.sleep(0.02)  # hold back: the running requests finish, the file closes, the waiter opens it
 
     def _release(self) -> None:
         with self._guard:
             self._users -= 1
             if self._users or self._connection is None:
                 return
-            if self.linger_seconds <= 0:
+            if self.linger_seconds <= 0 or self.someone_waits():
                 self._close_locked()
                 return
             generation = self._generation
-        timer = threading.Timer(self.linger_seconds, self._close_if_idle, args=(generation,))
-        timer.daemon = True
-        timer.start()
+        watcher = threading.Thread(target=self._linger, args=(generation,), daemon=True)
+        watcher.start()
 
-    def _close_if_idle(self, generation: int) -> None:
-        with self._guard:
-            if not self._users and self._generation == generation and self._connection is not None:
-                self._close_locked()
+    def _linger(self, generation: int) -> None:
+        """Close the idle file after ``linger_seconds``, or as soon as another process waits for it."""
+        deadline = time.monotonic() + self.linger_seconds
+        while True:
+            expired = time.monotonic() >= deadline
+            if expired or self.someone_waits():
+                with self._guard:
+                    if not self._users and self._generation == generation and self._connection is not None:
+                        self._close_locked()
+                return
+            with self._guard:
+                if self._users or self._generation != generation:
+                    return  # in use again: the next release starts a new watch
+            time.sleep(0.05)
 
     def _close_locked(self) -> None:
         connection, self._connection = self._connection, None
@@ -114,11 +153,13 @@ class SharedStoreFile:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        """Keep the file open for a group of requests (e.g. one page), then close it."""
+        """Keep the file open for a group of requests of this thread (e.g. one page), then let it go."""
         self._acquire()
+        self._local.depth = getattr(self._local, "depth", 0) + 1
         try:
             yield
         finally:
+            self._local.depth -= 1
             self._release()
 
     def close(self, *, wait_seconds: float = 5.0) -> None:

@@ -44,6 +44,11 @@ def lock_timeout_default() -> float:
         return DEFAULT_LOCK_TIMEOUT
 
 
+def waiting_marker(path: Path) -> Path:
+    """The file a process waiting for the store keeps fresh, so a review server yields it between requests."""
+    return path.parent / f"{path.name}.waiting"
+
+
 def is_lock_error(error: BaseException) -> bool:
     """Whether a DuckDB error says another process holds the file's lock."""
     text = str(error).lower()
@@ -51,7 +56,7 @@ def is_lock_error(error: BaseException) -> bool:
 
 
 def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: float | None = None,
-                       config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+                       config: dict[str, Any] | None = None, announce: bool = True) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` that waits (with jittered exponential backoff) while another process holds the file.
 
     Parameters
@@ -62,6 +67,9 @@ def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: flo
         Open without write access.
     lock_timeout
         Seconds to keep retrying on the lock error (default :func:`lock_timeout_default`); 0 tries once.
+    announce
+        While waiting, keep :func:`waiting_marker` fresh, so a review server lets the file go after its
+        current request instead of keeping it open for the next one.
 
     Raises
     ------
@@ -73,22 +81,32 @@ def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: flo
     timeout = lock_timeout_default() if lock_timeout is None else max(0.0, float(lock_timeout))
     deadline = time.monotonic() + timeout
     delay = 0.01
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config=config or {})
-        except duckdb.Error as error:
-            remaining = deadline - time.monotonic()
-            if not is_lock_error(error):
-                raise
-            if remaining <= 0:
-                holder = str(error).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0].strip()
-                raise StoreBusy(
-                    f"the store is in use by another process ({holder}) and stayed locked for {timeout:g} s",
-                    file=path, fix=f"try again in a moment, or stop that process; wait longer with "
-                                   f"${LOCK_TIMEOUT_ENV_VAR}=SECONDS") from error
-            # Jitter keeps two waiting processes from retrying in lockstep.
-            time.sleep(min(remaining, delay * (0.5 + random.random())))
-            delay = min(delay * 2, 0.25)
+    marker = waiting_marker(Path(path))
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only, config=config or {})
+            except duckdb.Error as error:
+                if not is_lock_error(error):
+                    raise
+                remaining = deadline - time.monotonic()
+                if announce:  # refreshed on every try: a marker left by a killed process goes stale
+                    with contextlib.suppress(OSError):
+                        marker.write_text(str(os.getpid()), encoding="utf-8")
+                if remaining <= 0:
+                    holder = str(error).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0].strip()
+                    raise StoreBusy(
+                        f"the store is in use by another process ({holder}) and stayed locked for {timeout:g} s",
+                        file=path, fix=f"try again in a moment, or stop that process; wait longer with "
+                                       f"${LOCK_TIMEOUT_ENV_VAR}=SECONDS") from error
+                # Jitter keeps two waiting processes from retrying in lockstep.
+                time.sleep(min(remaining, delay * (0.5 + random.random())))
+                delay = min(delay * 2, 0.25)
+    finally:
+        if announce:
+            with contextlib.suppress(OSError):
+                if marker.read_text(encoding="utf-8").strip() == str(os.getpid()):
+                    marker.unlink()
 
 
 def resolve_db_path(db: str | Path | None = None) -> Path:

@@ -160,22 +160,24 @@ def record_auto_accepts(store: Store, *, suggestions: pa.Table, above: float, cr
 
 
 def record_decisions(store: Store, *, suggestions: pa.Table, reviewer: str, decision: str, note: str | None,
-                     created_at: dt.datetime) -> list[int]:
-    """One ``decision`` event by ``reviewer`` per row of ``suggestions``, in one statement; return the event ids.
+                     created_at: dt.datetime) -> dict[int, int]:
+    """One ``decision`` event by ``reviewer`` per row of ``suggestions``, in one statement.
+
+    Returns the new event id of each suggestion id (the suggestion ids must be distinct).
 
     Parameters
     ----------
     suggestions : pa.Table
-        Columns ``suggestion_id``, ``image_id``, ``category_id``.
+        Columns ``position`` (event order), ``suggestion_id``, ``image_id``, ``category_id``.
     """
     before = _max_event_id(store)
     store.insert_arrow(
         "INSERT INTO review_events (suggestion_id, image_id, category_id, reviewer, decision, note, created_at) "
-        "SELECT suggestion_id, image_id, category_id, ?, ?, ?, ? FROM _labelfix_decided ORDER BY suggestion_id",
+        "SELECT suggestion_id, image_id, category_id, ?, ?, ?, ? FROM _labelfix_decided ORDER BY position",
         [reviewer, decision, note, created_at], _labelfix_decided=suggestions)
     _state_after_new_events(store, after_event_id=before)
-    return [int(e) for (e,) in store.fetchall(
-        "SELECT event_id FROM review_events WHERE event_id > ? ORDER BY event_id", [before])]
+    return {int(s): int(e) for s, e in store.fetchall(
+        "SELECT suggestion_id, event_id FROM review_events WHERE event_id > ?", [before])}
 
 
 def auto_accepts_in_force(store: Store, *, run_id: int | None = None) -> pa.Table:

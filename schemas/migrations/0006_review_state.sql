@@ -28,6 +28,7 @@ INSERT INTO review_state
         SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)
     GROUP BY e.suggestion_id;
 
--- The boxes of the images on a review page are looked up by image; without this every page scanned all
--- annotations (a COCO file need not list them by image).
+-- The boxes and labels of the images on a review page are looked up by image; without these every page
+-- scanned all annotations (a COCO file need not list them by image) and the labels that reviews appended.
 CREATE INDEX annotations_image_idx ON annotations (image_id);
+CREATE INDEX labels_image_idx ON labels (image_id);
