@@ -4,8 +4,8 @@ Builds a demo store (MNIST-digit images with boxes; missing-label suggestions on
 false ones, and a few spurious-label suggestions), serves it with ``labelfix review``, and drives headless
 chromium (playwright):
 
-* ``first_load_s``: from opening the app in a new tab to the first item shown large, the page drawn to
-  its end and every image loaded: ``new_browser`` (an empty HTTP cache: Streamlit's own scripts are
+* ``first_load_s``: from opening the app in a new tab to ``first_item`` (the first item shown large with
+  its picture) and to ``settled`` (the page drawn to its end, every image loaded): ``new_browser`` (an empty HTTP cache: Streamlit's own scripts are
   fetched and parsed each time), ``returning_browser`` (the same browser again) and ``server_cold``
   (the server's very first page, its picture cache empty).
 * ``decision_s`` per page size: from a key press (A / X, as the item asks) to the next item shown large,
@@ -128,15 +128,20 @@ def _set_page_size(page: Any, size: int) -> None:
     wait_first_item(page)
 
 
-def _load(context: Any, url: str) -> float:
-    """Seconds from opening the app in a new tab to its first item shown, drawn to the end, images loaded."""
+def _load(context: Any, url: str) -> tuple[float, float]:
+    """Seconds from opening the app in a new tab to (its first item shown large with its picture, the whole
+    page drawn to its end with every image loaded)."""
     page = context.new_page()
     start = time.perf_counter()
     page.goto(f"{url}/?reviewer=bench", wait_until="commit")
+    page.wait_for_function("() => { const img = document.querySelector('.st-key-focus_image img'); "
+                           "return img && img.complete && /suggestion \\d+/.test("
+                           "document.querySelector('.st-key-focus_panel').innerText); }", timeout=60_000, polling="raf")
+    shown = time.perf_counter() - start
     wait_first_item(page)
-    elapsed = time.perf_counter() - start
+    settled_at = time.perf_counter() - start
     page.close()
-    return elapsed
+    return shown, settled_at
 
 
 class _ServerTimes:
@@ -197,8 +202,12 @@ def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], lo
             context = browser.new_context(viewport={"width": 1500, "height": 1300})
             returning = [_load(context, url) for _ in range(loads)]
             context.close()
-            result["first_load_s"] = {"server_cold": round(fresh[0], 4), "new_browser": _summary(fresh[1:]),
-                                      "returning_browser": _summary(returning[1:])}
+            result["first_load_s"] = {
+                "server_cold": round(fresh[0][1], 4),
+                "new_browser": {"first_item": _summary([f[0] for f in fresh[1:]]),
+                                "settled": _summary([f[1] for f in fresh[1:]])},
+                "returning_browser": {"first_item": _summary([r[0] for r in returning[1:]]),
+                                      "settled": _summary([r[1] for r in returning[1:]])}}
             context = browser.new_context(viewport={"width": 1500, "height": 1300})
             page = context.new_page()
             page.goto(f"{url}/?reviewer=bench", wait_until="commit")
@@ -224,7 +233,7 @@ def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], lo
     goal = result["decision_s"].get("24", {}).get("p95")
     result["goal"] = {"decision_p95_s": 0.3, "first_load_s": 1.0,
                       "decision_p95_met": goal is not None and goal <= 0.3,
-                      "first_load_met": result["first_load_s"]["returning_browser"]["p95"] <= 1.0}
+                      "first_load_met": result["first_load_s"]["returning_browser"]["first_item"]["p95"] <= 1.0}
     return result
 
 
@@ -247,8 +256,9 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(text + "\n")
     summary = {size: (v["p50"], v["p95"]) for size, v in result["decision_s"].items()}
     loads = result["first_load_s"]
-    print(f"first load p95: new browser {loads['new_browser']['p95']} s, returning browser "
-          f"{loads['returning_browser']['p95']} s (server's first {loads['server_cold']} s); "
+    print(f"first item shown p95: new browser {loads['new_browser']['first_item']['p95']} s, returning browser "
+          f"{loads['returning_browser']['first_item']['p95']} s (all drawn: {loads['new_browser']['settled']['p95']} / "
+          f"{loads['returning_browser']['settled']['p95']} s; server's first page {loads['server_cold']} s); "
           f"decision (p50, p95) s by page size: {summary}")
 
 

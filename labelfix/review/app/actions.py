@@ -30,6 +30,11 @@ def _session_token() -> str:
     return st.session_state["_session_token"]
 
 
+def _redraw_page() -> None:
+    """End the callback by redrawing the panel and the grid (a new page, or decisions the grid must show)."""
+    st.rerun(["panel", "grid"])
+
+
 def shown() -> QueueItem | None:
     """The item the last drawn page showed large."""
     return st.session_state.get("_shown")
@@ -53,12 +58,14 @@ def decide(item: QueueItem, decision: str, *, press: str) -> None:
         # longer shown is dropped in on_key): this is news, e.g. someone else took the item meanwhile.
         flash("warning", f"nothing recorded: {result.message}")
         page.refresh()
-        return
+        _redraw_page()
     flash("success", f"{result.message} · U undoes")
     if decision in ("skip", "unsure"):
         st.session_state.setdefault("_skipped_now", set()).add(item.suggestion_id)
     page.mark_decided(item.suggestion_id, decision=decision, reviewer=reviewer)
     st.session_state.pop("focus", None)
+    if not page.todo():
+        _redraw_page()  # the page is done: the next one comes, tiles and all
 
 
 def on_button(suggestion_id: int, decision: str) -> None:
@@ -170,22 +177,28 @@ def on_view() -> None:
 def unskip() -> None:
     st.session_state.pop("_skipped_now", None)
     page.refresh()
+    _redraw_page()
 
 
-def select_page(ids: list[int], value: bool) -> None:
-    for suggestion_id in ids:
-        st.session_state[f"sel_{suggestion_id}"] = value
+def select_page(value: bool) -> None:
+    """Tick (or clear) every tile of the page still to decide."""
+    for item in page.todo():
+        st.session_state[f"sel_{item.suggestion_id}"] = value
 
 
-def ask_batch(decision: str, ids: list[int]) -> None:
-    if ids:
-        st.session_state["_batch"] = (decision, ids)
-    else:
+def ask_batch(decision: str, kind: str | None) -> None:
+    """Ask to confirm ``decision`` on the selected tiles still to decide (of ``kind`` only, if given)."""
+    chosen = [i for i in page.todo() if st.session_state.get(f"sel_{i.suggestion_id}")
+              and (kind is None or (i.kind == "spurious") == (kind == "spurious"))]
+    if not chosen:
         flash("info", "select items first")
+        return
+    verb = "say no to" if decision == "reject" else ("remove" if kind == "spurious" else "add")
+    st.session_state["_batch"] = (decision, [i.suggestion_id for i in chosen], verb)
 
 
 def confirm_batch() -> None:
-    decision, ids = st.session_state.pop("_batch", (None, []))
+    decision, ids, _ = st.session_state.pop("_batch", (None, [], ""))
     if not decision:
         return
     try:
@@ -198,7 +211,9 @@ def confirm_batch() -> None:
     if result.conflicts:
         text += f", {len(result.conflicts)} left alone ({'; '.join(sorted(set(result.conflicts.values())))})"
     flash("success" if not result.conflicts else "warning", text)
-    select_page(ids, False)
+    for suggestion_id in ids:
+        st.session_state[f"sel_{suggestion_id}"] = False
+    _redraw_page()
 
 
 def cancel_batch() -> None:
@@ -229,3 +244,4 @@ def confirm_accept_above() -> None:
     if result.conflicts:
         text += f"; {len(result.conflicts)} left alone (held by others or decided meanwhile)"
     flash("success", text)
+    _redraw_page()

@@ -12,6 +12,8 @@ whatever button sat at that place. Here one listener on the whole page (capture 
   element is blurred); only typing in a text field, or in an open dropdown's search, keeps the key.
 * zoom and pan of the large image: mouse wheel, drag, double click to reset, keys ``+ - 0``.
 * clicks on a grid thumbnail: show that item large.
+* the grid's tiles: which one is shown large, and what was decided on each (so a key press does not
+  redraw the grid).
 """
 
 from __future__ import annotations
@@ -53,8 +55,29 @@ export default function (component) {
   };
   // the image of a new item starts unzoomed
   { const img = image(); if (img && img.src !== root.zoom.src) resetZoom(); }
+  // Mark the grid's tiles: the one shown large, and what was decided on each (the grid is not redrawn
+  // on a key press). Tiles drawn later (the grid's own reruns) are marked when they appear.
+  const markTiles = () => {
+    const tiles = root.data.tiles || {};
+    for (const tile of doc.querySelectorAll('[class*="st-key-grid_item_"]')) {
+      const match = /st-key-grid_item_(\d+)/.exec(tile.className);
+      if (!match) continue;
+      const state = tiles[match[1]];
+      if (state) { if (tile.getAttribute("data-lf-state") !== state) tile.setAttribute("data-lf-state", state); }
+      else if (tile.hasAttribute("data-lf-state")) tile.removeAttribute("data-lf-state");
+      const focus = Number(match[1]) === root.data.item;
+      if (focus !== tile.hasAttribute("data-lf-focus")) tile.toggleAttribute("data-lf-focus", focus);
+    }
+  };
+  markTiles();
   if (root.installed) return;
   root.installed = true;
+  let marking = false;
+  new MutationObserver(() => {
+    if (marking) return;
+    marking = true;
+    window.requestAnimationFrame(() => { marking = false; markTiles(); });
+  }).observe(doc.body, { childList: true, subtree: true });
 
   const typing = (el) => {
     if (!el || el === doc.body) return false;
@@ -136,7 +159,14 @@ export default function (component) {
 _CSS = """
 .st-key-focus_image { overflow: hidden; }
 .st-key-focus_image img { user-select: none; -webkit-user-drag: none; }
+[class*="st-key-grid_item_"] { position: relative; }
 [class*="st-key-grid_item_"] img { cursor: pointer; }
+[data-lf-focus] { box-shadow: 0 0 0 3px #1f6feb; }
+[data-lf-state]::after { content: attr(data-lf-state); position: absolute; top: 12px; left: 12px; right: 12px;
+  padding: 2px 6px; border-radius: 4px; background: rgba(25, 25, 25, 0.75); color: #fff; font-size: 0.8rem;
+  text-align: center; pointer-events: none; }
+[data-lf-state] img { opacity: 0.45; }
+[data-lf-state] .stCheckbox, [data-lf-state] [data-testid="stCheckbox"] { visibility: hidden; }
 .st-key-actions_missing button[data-testid="stBaseButton-primary"] { background: #1b7f3b; border-color: #1b7f3b; }
 .st-key-actions_spurious button[data-testid="stBaseButton-primary"] { background: #c62828; border-color: #c62828; }
 """
@@ -147,13 +177,15 @@ def _component() -> Any:
     return st.components.v2.component("labelfix_review_keys", js=_JS, css=_CSS, isolate_styles=False)
 
 
-def key_listener(*, item: int | None, nonce: int, on_key: Callable[[], None], on_view: Callable[[], None]) -> None:
+def key_listener(*, item: int | None, nonce: int, tiles: dict[str, str], on_key: Callable[[], None],
+                 on_view: Callable[[], None]) -> None:
     """Mount the page's key and mouse listener for the item shown large (``item``; ``None``: no item).
 
     ``nonce`` must change on every run that draws the page, so the listener knows the page is current.
-    ``on_key`` and ``on_view`` run as callbacks; they read the event from :func:`event`.
+    ``tiles`` maps suggestion ids to what their grid tile shows over its picture ("added ✓ ana"; empty:
+    nothing). ``on_key`` and ``on_view`` run as callbacks; they read the event from :func:`event`.
     """
-    _component()(key="review_keys", data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS)},
+    _component()(key="review_keys", data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS), "tiles": tiles},
                  on_key_change=on_key, on_view_change=on_view, width="stretch", height=1)
 
 

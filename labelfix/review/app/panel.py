@@ -57,34 +57,33 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
                           args=(item.suggestion_id,))
 
 
-def _grid(items: list[QueueItem], boxes: dict[int, list[ImageBox]], focus_id: int, reviewer: Reviewer, *,
-          acted: set[int]) -> None:
-    pending = [i for i in items if i.status in PENDING and i.suggestion_id not in acted]
-    ids = [i.suggestion_id for i in pending]
-    selected = [i for i in pending if st.session_state.get(f"sel_{i.suggestion_id}")]
-    adds = [i.suggestion_id for i in selected if i.kind != "spurious"]
-    removes = [i.suggestion_id for i in selected if i.kind == "spurious"]
+def _batch_bar(items: list[QueueItem], reviewer: Reviewer, *, acted: set[int]) -> None:
+    todo = [i for i in items if i.status in PENDING and i.suggestion_id not in acted]
+    selected = [i for i in todo if st.session_state.get(f"sel_{i.suggestion_id}")]
+    adds = sum(i.kind != "spurious" for i in selected)
     row = st.columns([1, 1, 1, 1, 1])
-    row[0].button("Select all on page", key="select_all", on_click=actions.select_page, args=(ids, True))
-    row[1].button("Clear selection", key="select_none", on_click=actions.select_page, args=(ids, False))
-    row[2].button(f"Add {len(adds)} labels", key="batch_accept", on_click=actions.ask_batch, args=("accept", adds),
+    row[0].button("Select all on page", key="select_all", on_click=actions.select_page, args=(True,))
+    row[1].button("Clear selection", key="select_none", on_click=actions.select_page, args=(False,))
+    row[2].button(f"Add {adds} labels", key="batch_accept", on_click=actions.ask_batch, args=("accept", "missing"),
                   disabled=not adds, help="accept the selected missing-label suggestions")
-    row[3].button(f"Remove {len(removes)} labels", key="batch_remove", on_click=actions.ask_batch,
-                  args=("accept", removes), disabled=not removes,
+    row[3].button(f"Remove {len(selected) - adds} labels", key="batch_remove", on_click=actions.ask_batch,
+                  args=("accept", "spurious"), disabled=len(selected) == adds,
                   help="accept the selected spurious-label suggestions")
-    row[4].button(f"No to {len(selected)}", key="batch_reject", on_click=actions.ask_batch,
-                  args=("reject", [i.suggestion_id for i in selected]), disabled=not selected,
+    row[4].button(f"No to {len(selected)}", key="batch_reject", on_click=actions.ask_batch, args=("reject", None),
+                  disabled=not selected,
                   help="reject the selected suggestions: missing ones are recorded absent, spurious ones kept")
     batch = st.session_state.get("_batch")
     if batch:
-        decision, chosen = batch
-        kinds = {i.suggestion_id: i.kind for i in items}
-        verb = ("remove" if all(kinds.get(s) == "spurious" for s in chosen) else "add") if decision == "accept" \
-            else "say no to"
+        decision, chosen, verb = batch
         st.warning(f"{verb.capitalize()} {len(chosen)} selected suggestions as {reviewer.name}?")
         confirm = st.columns([1, 1, 4])
         confirm[0].button(f"Confirm: {verb}", key="batch_confirm", type="primary", on_click=actions.confirm_batch)
         confirm[1].button("Cancel", key="batch_cancel", on_click=actions.cancel_batch)
+
+
+def _tiles(items: list[QueueItem], boxes: dict[int, list[ImageBox]], reviewer: Reviewer, *, acted: set[int]) -> None:
+    """The page's thumbnails. Which one is shown large and what was decided on each is marked in the browser
+    (the key listener gets :func:`tile_states`), so a key press does not redraw the grid."""
     pictures.prepare_thumbnails(items, boxes)
     # one wrapping row of fixed-width tiles: fewer layout blocks to send and draw than rows of columns
     grid = st.container(horizontal=True, wrap=True, gap="small", key="grid")
@@ -92,24 +91,33 @@ def _grid(items: list[QueueItem], boxes: dict[int, list[ImageBox]], focus_id: in
         words = wording(item.kind, item.category_name)
         with grid.container(border=True, key=f"grid_item_{item.suggestion_id}", width=pictures.THUMB_SIZE + 30):
             pictures.show_thumbnail(item, boxes[item.image_id])
-            marker = "▶ " if item.suggestion_id == focus_id else ""
             held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
                 item.lease_reviewer != reviewer.name and item.status in PENDING else ""
-            done = item.suggestion_id in acted or item.status not in PENDING
-            state = _tile_status(item) if done else item.status
-            st.markdown(f"{marker}:{words.color}[**{words.sign} {item.category_name}**] · "
-                        f"{score_text(item.score)} · {state}{held}")
-            if not done:
+            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}{held}")
+            if item.suggestion_id not in acted and item.status in PENDING:
                 st.checkbox("select", key=f"sel_{item.suggestion_id}")
 
 
-def _tile_status(item: QueueItem) -> str:
-    if item.status == "skipped":
-        return "skipped"
-    verb = {("missing", "accepted"): "added", ("missing", "rejected"): "absent",
-            ("spurious", "accepted"): "removed", ("spurious", "rejected"): "kept"}.get((item.kind, item.status),
-                                                                                       item.status)
-    return f"**{verb}** ✓" + (f" by {item.decided_by}" if item.decided_by else "")
+def tile_states(items: list[QueueItem], *, acted: set[int]) -> dict[str, str]:
+    """What each tile of the page shows over its picture: the decision on it, or nothing while it is open.
+
+    Examples
+    --------
+    >>> from labelfix.review.models import QueueItem
+    >>> item = QueueItem(7, 1, 3, 5, "car", "missing", 0.9, 1, None, "accepted", "ana", 1, None, None)
+    >>> tile_states([item], acted=set())
+    {'7': 'added ✓ ana'}
+    """
+    states = {}
+    for item in items:
+        if item.status == "open" or (item.status == "skipped" and item.suggestion_id not in acted):
+            states[str(item.suggestion_id)] = ""
+            continue
+        verb = {("missing", "accepted"): "added", ("missing", "rejected"): "absent",
+                ("spurious", "accepted"): "removed", ("spurious", "rejected"): "kept"}.get(
+            (item.kind, item.status), item.status)
+        states[str(item.suggestion_id)] = f"{verb} ✓" + (f" {item.decided_by}" if item.decided_by else "")
+    return states
 
 
 def _class_list(progress: list[ClassProgress], held: dict[int, int], current: int | None) -> str:
@@ -217,7 +225,7 @@ def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueI
         st.rerun(scope="app")  # nothing left here for you: go on to the next class with items to review
 
 
-@st.fragment
+@st.fragment(key="panel")
 def review_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     """The part of the page that changes with each decision; reruns alone on keys and clicks inside it."""
     started = time.perf_counter()
@@ -247,9 +255,10 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     st.session_state["_page_ids"] = [i.suggestion_id for i in items]
     if focus is not None:
         st.session_state.pop("_classes_tried", None)
+    tiles = tile_states(items, acted=current["acted"])
     if focus is None:
         _nothing_to_show(filters, items, todo, held, progress.by_class)
-        key_listener(item=None, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
+        key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
         return
     boxes = current["boxes"]
     if focus.image_id not in boxes:
@@ -258,8 +267,19 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     _focus_panel(focus, labels[focus.image_id], boxes[focus.image_id], reviewer)
     name = next((p.name for p in progress.by_class if p.category_id == filters.category_id), "")
     _accept_above(service_, reviewer, filters, name)
-    st.divider()
-    _grid(items, boxes, focus.suggestion_id, reviewer, acted=current["acted"])
     # Last: the listener learns the shown item only once everything above is drawn.
-    key_listener(item=focus.suggestion_id, nonce=nonce, on_key=actions.on_key, on_view=actions.on_view)
+    key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
+
+
+@st.fragment(key="grid")
+def grid_panel(filters: Filters, reviewer: Reviewer) -> None:
+    """The page's tiles and batch decisions; reruns alone on its own widgets, and with the panel on a new page."""
+    started = time.perf_counter()
+    with page_session():
+        current = page.current(service(), reviewer=reviewer.name, filters=filters)
+        if current["items"]:
+            st.divider()
+            _batch_bar(current["items"], reviewer, acted=current["acted"])
+            _tiles(current["items"], current["boxes"], reviewer, acted=current["acted"])
+    log_timing("grid", started)

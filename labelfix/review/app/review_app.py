@@ -4,8 +4,9 @@ Start it with ``labelfix review [--db STORE] [--port 8501]``; the store path com
 ``--`` on the streamlit command line, or from ``$LABELFIX_DB``. The page has three parts:
 
 * the sidebar (:mod:`.sidebar`): reviewer, class, order, kind, status, score and other filters, guidelines;
-* the review panel (:mod:`.panel`), one ``st.fragment``: the item shown large, the page grid and the live
-  class progress; a key or a click reruns only this part;
+* the review panel (:mod:`.panel`), an ``st.fragment``: the item shown large and the live class progress;
+  a key reruns only this part (the page's tiles are marked in the browser);
+* the page's tiles with batch decisions, another fragment: redrawn on its own widgets and on a new page;
 * below it, for a lead: per-reviewer counts (:mod:`.team`) and the export (:mod:`.sidebar`).
 
 Keys (:mod:`.keys`): A add · R remove · X no / keep · S skip · U undo · J/→ next · K/← previous · + − 0 zoom.
@@ -20,7 +21,7 @@ import streamlit as st
 from labelfix.errors import LabelfixError
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.lead_panel import lead_panel
-from labelfix.review.app.panel import review_panel
+from labelfix.review.app.panel import grid_panel, review_panel
 from labelfix.review.app.server_options import team_mode
 from labelfix.review.app.signin import signed_in_reviewer
 from labelfix.review.app.sidebar import export_section, sidebar
@@ -42,6 +43,7 @@ def main() -> None:
     with page_session():
         filters, classes_box = sidebar(service_, reviewer)
     review_panel(filters, reviewer, classes_box)
+    grid_panel(filters, reviewer)
     with page_session():
         team_section(service_, reviewer, run_id=filters.run_id)
         lead_panel(service_, signed_in)  # team mode: revert a reviewer's decisions (leads only)

@@ -35,14 +35,11 @@ def db_path() -> Path:
     return resolve_db_path(known.db or os.environ.get(DB_ENV_VAR) or None).resolve()
 
 
-# The file stays open this long after a run, so a decision's callback and the run it causes share one
-# open; a reviewer's pause is longer, and other commands get the file then.
-LINGER_SECONDS = 0.5
-
-
 @st.cache_resource(show_spinner=False)
 def _service_for(db: str) -> ReviewService:
-    return ReviewService.open(db, linger_seconds=LINGER_SECONDS)
+    # The file stays open a moment after a request (a decision's callback and the run it causes share
+    # one open) and is let go at once when another labelfix command waits for it.
+    return ReviewService.open(db)
 
 
 def service() -> ReviewService:
