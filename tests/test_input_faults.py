@@ -345,3 +345,15 @@ def test_library_warnings_are_labelfix_warnings(tmp_path, db_path):
     source = _coco(tmp_path / "ann.json", [{"id": 1, "file_name": "photo.jpg", "width": 32, "height": 24}])
     with open_store(db_path) as store, pytest.warns(LabelfixWarning, match="EXIF orientation"):
         ingest_coco(store, annotations=source, images=tmp_path / "images")
+
+
+def test_huge_and_negative_category_ids_keep_their_cells(tmp_path, db_path):
+    images = [{"id": i, "file_name": f"{i}.png"} for i in (1, 2)]
+    categories = [{"id": 2**52, "name": "big"}, {"id": -3, "name": "negative"}, {"id": 0, "name": "zero"}]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 2**52}, {"id": 2, "image_id": 1, "category_id": 2**52},
+                   {"id": 3, "image_id": 2, "category_id": -3}, {"id": 4, "image_id": 2, "category_id": 0}]
+    source = _coco(tmp_path / "ann.json", images, categories, annotations)
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=source, images=None)
+        assert store.fetchall("SELECT image_id, category_id FROM original_labels ORDER BY 1, 2") == \
+            [(1, 2**52), (2, -3), (2, 0)]

@@ -206,7 +206,7 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
                          "category_id": _lookup(batch.positives[:, 1], category_ids)}
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
             added_labels = add_original_positives(store, cells=positives)
-            store.insert_arrow(f"INSERT INTO original_labels SELECT DISTINCT image_id, category_id, {source_id} "
+            store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
                                f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
