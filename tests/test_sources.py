@@ -177,7 +177,7 @@ def test_an_added_label_whose_class_no_source_lists_goes_to_the_sources_of_its_i
 
 def test_a_store_of_schema_version_3_is_migrated_with_its_sources_ids(tmp_path):
     """Stores written before version 4 keep their images, each under its source, and export as before."""
-    from labelfix.store.database import _migration_scripts
+    from labelfix.store.database import _migration_scripts, latest_schema_version
 
     db = tmp_path / "old.duckdb"
     connection = duckdb.connect(str(db))
@@ -195,7 +195,7 @@ def test_a_store_of_schema_version_3_is_migrated_with_its_sources_ids(tmp_path):
     connection.execute("INSERT INTO labels VALUES (7, 3, 1, 'original', now())")
     connection.close()
     with open_store(db) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == latest_schema_version()
         assert store.fetchall("SELECT source_id, source_image_id, image_id FROM source_images") == [(1, "7", 7)]
         assert store.scalar("SELECT file_key FROM images") == f"{tmp_path.as_posix()}/a.png"
         export_coco(store, out_dir=tmp_path / "out", inline=True)

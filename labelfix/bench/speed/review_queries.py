@@ -48,7 +48,7 @@ CREATE OR REPLACE TEMP TABLE cells AS
 INSERT INTO original_labels SELECT i + 1, c + 1, 1 FROM cells WHERE x < p ORDER BY i, c;
 INSERT INTO labels (image_id, category_id, state, origin)
     SELECT image_id, category_id, 1, 'original' FROM original_labels ORDER BY image_id, category_id;
-INSERT INTO annotations
+INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record)
     SELECT 1, row_number() OVER (ORDER BY c, i), i + 1, c + 1,
            json_object('id', row_number() OVER (ORDER BY c, i), 'image_id', i + 1, 'category_id', c + 1,
                        'bbox', [round(600 * u(i, c, 5)), round(440 * u(i, c, 6)), 40, 40], 'area', 1600, 'iscrowd', 0)
