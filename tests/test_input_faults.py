@@ -55,7 +55,9 @@ def test_declared_size_contradicting_an_exif_rotated_photo_warns_and_stores_the_
     assert len(err.strip().splitlines()) == 1 and "warnings.warn" not in err  # one line, no source line
     with open_store(db_path) as store:
         assert store.fetchall("SELECT image_id, width, height FROM images ORDER BY 1") == [(1, 24, 32), (2, 32, 24)]
-        export_coco(store, out_dir=tmp_path / "out", inline=True)
+        summary = export_coco(store, out_dir=tmp_path / "out", inline=True)
+    assert summary.warnings == ["instances_corrected.json keeps its source's width/height, which for 1 images differ "
+                                "from the image files as displayed (EXIF orientation); labels.json has the files' sizes"]
     labels = json.loads((tmp_path / "out" / "labels.json").read_text())
     assert [(i["width"], i["height"]) for i in labels["images"]] == [(24, 32), (32, 24)]
     inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())

@@ -390,6 +390,15 @@ def annotation_texts(store: Store, *, source_id: int) -> Iterator[str]:
                          "ORDER BY position NULLS LAST, annotation_id", [source_id])
 
 
+def declared_size_mismatches(store: Store, *, source_id: int) -> int:
+    """How many of a source's image records declare a width/height other than the image file's (as displayed)."""
+    return int(store.scalar(
+        "SELECT count(*) FROM source_images s JOIN images i USING (image_id) WHERE s.source_id = ? "
+        "AND i.width IS NOT NULL AND json_extract(s.record, '$.width') IS NOT NULL "
+        "AND (json_extract(s.record, '$.width')::VARCHAR <> i.width::VARCHAR "
+        "OR json_extract(s.record, '$.height')::VARCHAR IS DISTINCT FROM i.height::VARCHAR)", [source_id]))
+
+
 def max_annotation_id(store: Store, *, source_id: int) -> int:
     return int(store.scalar("SELECT coalesce(max(annotation_id), 0) FROM annotations WHERE source_id = ?",
                             [source_id]))
