@@ -16,9 +16,9 @@ from typing import Any
 
 from labelfix.io.coco_writer import (INLINE_WARNING, added_annotation_texts, label_annotation_texts, merge_headers,
                                      write_coco_atomic)
-from labelfix.store.catalog import (annotation_texts, category_record, category_record_texts, image_record_texts,
-                                    max_annotation_id, source_categories, source_headers, source_image_texts,
-                                    source_paths)
+from labelfix.store.catalog import (annotation_texts, category_record, category_record_texts,
+                                    declared_size_mismatches, image_record_texts, max_annotation_id, source_categories,
+                                    source_headers, source_image_texts, source_paths)
 from labelfix.store.database import Store
 from labelfix.store.exports import record_export
 from labelfix.store.labels import label_counts_by_origin, labels_added_for_source, positive_cells
@@ -120,6 +120,11 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
             inline_sha, inline_counts = write_coco_atomic(inline_path, header=source_header, sections=sections)
             summary.paths.append(inline_path)
             summary.added_inline[inline_path.name] = n_added
+            mismatched = declared_size_mismatches(store, source_id=source_id)
+            if mismatched:
+                summary.warnings.append(
+                    f"{inline_path.name} keeps its source's width/height, which for {mismatched} images differ from "
+                    f"the image files as displayed (EXIF orientation); labels.json has the files' sizes")
             records.append(("inline", inline_path, inline_sha, inline_counts["images"], inline_counts["annotations"]))
         with_added = [name for name, count in summary.added_inline.items() if count]
         if with_added:

@@ -55,7 +55,9 @@ def test_declared_size_contradicting_an_exif_rotated_photo_warns_and_stores_the_
     assert len(err.strip().splitlines()) == 1 and "warnings.warn" not in err  # one line, no source line
     with open_store(db_path) as store:
         assert store.fetchall("SELECT image_id, width, height FROM images ORDER BY 1") == [(1, 24, 32), (2, 32, 24)]
-        export_coco(store, out_dir=tmp_path / "out", inline=True)
+        summary = export_coco(store, out_dir=tmp_path / "out", inline=True)
+    assert summary.warnings == ["instances_corrected.json keeps its source's width/height, which for 1 images differ "
+                                "from the image files as displayed (EXIF orientation); labels.json has the files' sizes"]
     labels = json.loads((tmp_path / "out" / "labels.json").read_text())
     assert [(i["width"], i["height"]) for i in labels["images"]] == [(24, 32), (32, 24)]
     inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())
@@ -345,3 +347,15 @@ def test_library_warnings_are_labelfix_warnings(tmp_path, db_path):
     source = _coco(tmp_path / "ann.json", [{"id": 1, "file_name": "photo.jpg", "width": 32, "height": 24}])
     with open_store(db_path) as store, pytest.warns(LabelfixWarning, match="EXIF orientation"):
         ingest_coco(store, annotations=source, images=tmp_path / "images")
+
+
+def test_huge_and_negative_category_ids_keep_their_cells(tmp_path, db_path):
+    images = [{"id": i, "file_name": f"{i}.png"} for i in (1, 2)]
+    categories = [{"id": 2**52, "name": "big"}, {"id": -3, "name": "negative"}, {"id": 0, "name": "zero"}]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 2**52}, {"id": 2, "image_id": 1, "category_id": 2**52},
+                   {"id": 3, "image_id": 2, "category_id": -3}, {"id": 4, "image_id": 2, "category_id": 0}]
+    source = _coco(tmp_path / "ann.json", images, categories, annotations)
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=source, images=None)
+        assert store.fetchall("SELECT image_id, category_id FROM original_labels ORDER BY 1, 2") == \
+            [(1, 2**52), (2, -3), (2, 0)]

@@ -178,7 +178,7 @@ def test_an_added_label_whose_class_no_source_lists_goes_to_the_sources_of_its_i
 
 def test_a_store_of_schema_version_3_is_migrated_with_its_sources_ids(tmp_path):
     """Stores written before version 4 keep their images, each under its source, and export as before."""
-    from labelfix.store.database import _migration_scripts
+    from labelfix.store.database import _migration_scripts, latest_schema_version
 
     db = tmp_path / "old.duckdb"
     connection = duckdb.connect(str(db))

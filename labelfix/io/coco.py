@@ -282,13 +282,30 @@ class _Reader:
             first = int(np.flatnonzero(~known)[0])
             raise self.fail(f"category_id {int(category_ids[first])} is not in categories",
                             f"annotation id {int(ids[first])}", "add the category or remove the annotation")
-        # Unique (image row, category) cells through one int64 key: np.unique(axis=0) would copy the pairs thrice.
-        width = int(category_ids.max()) - int(category_ids.min()) + 1 if len(ids) else 1
-        low = int(category_ids.min()) if len(ids) else 0
-        keys = np.sort(rows * width + (category_ids - low))
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
-        cells = np.stack([keys // width, keys % width + low], axis=1)
-        return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), cells
+        return AnnotationColumns(annotation_ids=ids.copy(), image_rows=rows, category_ids=category_ids.copy()), \
+            _unique_cells(rows, category_ids)
+
+
+def _unique_cells(rows: np.ndarray, category_ids: np.ndarray) -> np.ndarray:
+    """The distinct (image row, category id) pairs, int64 [K, 2], sorted.
+
+    Through one int64 key per pair (np.unique(axis=0) copies the pairs thrice), unless the ids are so
+    large that the key could overflow.
+
+    Examples
+    --------
+    >>> _unique_cells(np.array([1, 0, 1]), np.array([5, 3, 5])).tolist()
+    [[0, 3], [1, 5]]
+    """
+    if not len(rows):
+        return np.zeros((0, 2), np.int64)
+    low = int(category_ids.min())
+    width = int(category_ids.max()) - low + 1
+    if width * (int(rows.max()) + 1) >= 2**62:
+        return np.unique(np.stack([rows, category_ids], axis=1), axis=0)
+    keys = np.sort(rows * width + (category_ids - low))
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return np.stack([keys // width, keys % width + low], axis=1)
 
 
 def _lookup(values: np.ndarray, positions: dict[int, int]) -> np.ndarray:

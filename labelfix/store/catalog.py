@@ -206,7 +206,7 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
                          "category_id": _lookup(batch.positives[:, 1], category_ids)}
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
             added_labels = add_original_positives(store, cells=positives)
-            store.insert_arrow(f"INSERT INTO original_labels SELECT DISTINCT image_id, category_id, {source_id} "
+            store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
                                f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
@@ -388,6 +388,15 @@ def annotation_texts(store: Store, *, source_id: int) -> Iterator[str]:
     """One source's annotation records as they were, in its order."""
     return _texts(store, "SELECT record::VARCHAR FROM annotations WHERE source_id = ? "
                          "ORDER BY position NULLS LAST, annotation_id", [source_id])
+
+
+def declared_size_mismatches(store: Store, *, source_id: int) -> int:
+    """How many of a source's image records declare a width/height other than the image file's (as displayed)."""
+    return int(store.scalar(
+        "SELECT count(*) FROM source_images s JOIN images i USING (image_id) WHERE s.source_id = ? "
+        "AND i.width IS NOT NULL AND json_extract(s.record, '$.width') IS NOT NULL "
+        "AND (json_extract(s.record, '$.width')::VARCHAR <> i.width::VARCHAR "
+        "OR json_extract(s.record, '$.height')::VARCHAR IS DISTINCT FROM i.height::VARCHAR)", [source_id]))
 
 
 def max_annotation_id(store: Store, *, source_id: int) -> int:
