@@ -242,7 +242,7 @@ def fiftyone_launch_command(
 
 def _serve_fiftyone(name: str, *, port: int, address: str) -> None:
     """Serve the App until Ctrl+C, SIGTERM or SIGHUP, then stop the App server it started."""
-    from labelfix.review import fiftyone_sync
+    from labelfix.review import fiftyone_app
 
     console.print(f"FiftyOne App on http://{address}:{port}  (Ctrl+C stops it)", highlight=False)
     console.print(fiftyone_share_note(address=address, port=port), highlight=False, markup=False)
@@ -252,7 +252,7 @@ def _serve_fiftyone(name: str, *, port: int, address: str) -> None:
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        fiftyone_sync.launch(name, port=port, address=address)
+        fiftyone_app.launch(name, port=port, address=address)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
