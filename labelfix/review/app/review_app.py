@@ -19,9 +19,9 @@ import time
 import streamlit as st
 
 from labelfix.errors import LabelfixError
+from labelfix.review.app import sidebar
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.panel import grid_panel, review_panel
-from labelfix.review.app.sidebar import export_section, sidebar
 from labelfix.review.app.state import log_timing, page_session, service
 from labelfix.review.app.team import team_section
 
@@ -35,13 +35,16 @@ def main() -> None:
     except LabelfixError as error:
         st.error(error.message)
         st.stop()
+    widgets_box, classes_box = sidebar.layout()
     with page_session():
-        filters, classes_box = sidebar(service_, reviewer)
-    review_panel(filters, reviewer, classes_box)
-    grid_panel(filters, reviewer)
+        choice = sidebar.choose(service_)
+    review_panel(choice.filters, reviewer, classes_box)
     with page_session():
-        team_section(service_, reviewer, run_id=filters.run_id)
-        export_section(service_, reviewer)
+        sidebar.draw(widgets_box, reviewer, choice)
+    grid_panel(choice.filters, reviewer)
+    with page_session():
+        team_section(service_, reviewer, run_id=choice.filters.run_id)
+        sidebar.export_section(service_, reviewer)
     log_timing("page", started)
 
 
