@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="labelfix-review-browser-") as tmp:
         result = run(out_dir=args.work or Path(tmp), n_images=args.images, presses=args.presses,
                      page_sizes=args.page_sizes, loads=args.loads)
-    result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(argv or [])
+    result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
