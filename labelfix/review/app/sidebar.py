@@ -88,7 +88,7 @@ def choose(service: ReviewService) -> Choice:
     low, high = _state("score", (0.0, 1.0))
     image_text = str(_state("image_filter", "")).strip()
     page_number = int(_state("page", 1)) if statuses is None or not set(statuses) <= set(PENDING) else 1
-    filters = Filters(run_id=run_id, category_id=current, head_first=head_first, min_score=float(low),  # type: ignore[arg-type]
+    filters = Filters(run_id=run_id, category_id=current, head_first=head_first, min_score=float(low),
                       max_score=float(high), statuses=statuses, kinds=kinds,
                       image_id=int(image_text) if image_text.isdigit() else None,
                       with_label=_state("with_label", None), decided_by=str(_state("decided_by", "")).strip() or None,
