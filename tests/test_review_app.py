@@ -209,3 +209,34 @@ def test_status_filter_lead_counts_and_export_into_the_export_folder(store, tmp_
     assert {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}[
         (2, 5)] == "accepted"
     assert at.get("download_button")  # the file is offered for download
+
+
+def test_accept_all_above_a_score_shows_the_precision_estimate(store):
+    db, connection = store
+    at = start(db)
+    at.selectbox(key="class").select(2).run()  # dog: 0.88, 0.66, 0.61
+    at.button(key="focus_accept_4").click().run()
+    at.button(key="focus_reject_5").click().run()
+    at.session_state["accept_above_box"] = True
+    at.run()
+    assert any("Your last 2 decisions on 'dog' added it 1 times: precision **50%**" in t for t in texts(at))
+    at.number_input(key="above_2").set_value(0.6).run()
+    assert at.button(key="accept_above_ask").label == "Add 'dog' to 1 images"
+    at.button(key="accept_above_ask").click().run()
+    assert any("every open item scoring ≥ 0.6000" in w.value for w in at.warning)
+    at.button(key="accept_above_confirm").click().run()
+    assert not at.exception
+    assert events(connection)[-1][:3] == (6, "tester", "accept")
+    assert cell(connection, 6, 2) == (1, "accepted")
+
+
+def test_filters_by_image_and_current_label(store):
+    db, _ = store
+    at = start(db)
+    at.text_input(key="image_filter").input("4").run()
+    assert not at.exception
+    shown = {b.key.rsplit("_", 1)[1] for b in at.button if b.key.startswith("focus_accept_")}
+    assert shown == {"3"}  # car on image 4 (suggestion 3): the only car item of image 4
+    at.text_input(key="image_filter").input("").run()
+    at.selectbox(key="with_label").select(1).run()  # images that currently carry 'cat' (1-6)
+    assert any(t.startswith("image 2 ·") for t in [c.value for c in at.caption])

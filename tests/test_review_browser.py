@@ -106,6 +106,12 @@ def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_
             expect(page.locator(".st-key-grid_item_1")).to_have_attribute("data-lf-state", "added ✓ browser-test")
             expect(page.locator(".st-key-grid_item_3")).not_to_have_attribute("data-lf-state", re.compile("."))
             expect(page.locator(".st-key-grid_item_3")).to_have_attribute("data-lf-focus", "")
+            # K goes back to the decided item before, J forward again
+            _press(page, "k")
+            expect(large_item).to_contain_text("suggestion 2")
+            expect(large_item).to_contain_text("accepted by browser-test")
+            _press(page, "j")
+            expect(large_item).to_contain_text("suggestion 3")
             _no_error_on_page(page)
             folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
             folder.mkdir(parents=True, exist_ok=True)

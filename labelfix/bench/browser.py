@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,21 +87,38 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> 
 
 
 @contextmanager
-def review_server(db: Path, *, log: Path, extra_args: tuple[str, ...] = (),
-                  env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``labelfix review --db DB`` on a free loopback port, in its own process group; yields (url, process)."""
+def _serve(command: Callable[[int], list[str]], *, log: Path,
+           env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``command(port)`` on a free loopback port in its own process group until the block ends."""
     port = free_port()
-    environment = {**os.environ, "LABELFIX_DB": str(db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-                   **(env or {})}
+    environment = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env}
     with open(log, "w") as out:
-        process = subprocess.Popen([*labelfix_command(), "review", "--db", str(db), "--port", str(port), *extra_args],
-                                   stdout=out, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+        process = subprocess.Popen(command(port), stdout=out, stderr=subprocess.STDOUT, env=environment,
+                                   start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(url, process)
             yield url, process
         finally:
             stop(process)
+
+
+@contextmanager
+def streamlit_server(script: Path, *, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A plain ``streamlit run SCRIPT`` on a free loopback port (the benchmark's floor: Streamlit alone)."""
+    with _serve(lambda port: [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+                              "--browser.gatherUsageStats", "false", "--server.port", str(port)],
+                log=log, env={}) as served:
+        yield served
+
+
+@contextmanager
+def review_server(db: Path, *, log: Path, extra_args: tuple[str, ...] = (),
+                  env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``labelfix review --db DB`` on a free loopback port, in its own process group; yields (url, process)."""
+    with _serve(lambda port: [*labelfix_command(), "review", "--db", str(db), "--port", str(port), *extra_args],
+                log=log, env={"LABELFIX_DB": str(db), **(env or {})}) as served:
+        yield served
 
 
 def launch_chromium(playwright: Any) -> Any:

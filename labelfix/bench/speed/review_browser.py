@@ -5,13 +5,15 @@ false ones, and a few spurious-label suggestions), serves it with ``labelfix rev
 chromium (playwright):
 
 * ``first_load_s``: from opening the app in a new tab to ``first_item`` (the first item shown large with
-  its picture) and to ``settled`` (the page drawn to its end, every image loaded): ``new_browser`` (an empty HTTP cache: Streamlit's own scripts are
-  fetched and parsed each time), ``returning_browser`` (the same browser again) and ``server_cold``
-  (the server's very first page, its picture cache empty).
+  its picture) and to ``settled`` (the page drawn to its end, every image loaded): ``new_browser`` (an
+  empty HTTP cache: Streamlit's own scripts are fetched and parsed each time), ``returning_browser``
+  (the same browser again) and ``server_cold`` (the server's very first page, its picture cache empty).
 * ``decision_s`` per page size: from a key press (A / X, as the item asks) to the next item shown large,
   every image on the page loaded and the run over; ``server_run_s``: the part of it the server spent
   running the review panel and ``server_key_s`` handling the key (recording the decision), both logged
   by the app with ``$LABELFIX_REVIEW_TIMING``; the rest is the browser drawing and the network.
+* ``streamlit_floor``: the same key press and page load on a one-line Streamlit page with the same key
+  listener: what Streamlit itself costs on this machine at this load.
 
 Goal (issue 14): p95 ≤ 0.300 s per decision at 24 items per page, first load ≤ 1 s. Run::
 
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 
 from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, settled, shown_item,
-                                    wait_drawn, wait_first_item, wait_next_item)
+                                    streamlit_server, wait_drawn, wait_first_item, wait_next_item)
 
 TIMING_ENV_VAR = "LABELFIX_REVIEW_TIMING"  # labelfix.review.app.state logs run times with it (that module needs Streamlit)
 
@@ -128,6 +131,45 @@ def _set_page_size(page: Any, size: int) -> None:
     wait_first_item(page)
 
 
+# The floor: Streamlit alone, with the same key listener and one line of text in a fragment. A key press
+# there costs what any Streamlit page costs on this machine; the review app's own share is the difference.
+FLOOR_APP = """
+import streamlit as st
+from labelfix.review.app.keys import key_listener
+
+def advance():
+    st.session_state["n"] = st.session_state.get("n", 1) + 1
+
+@st.fragment(key="panel")
+def panel():
+    n = st.session_state.get("n", 1)
+    nonce = st.session_state["_nonce"] = st.session_state.get("_nonce", 0) + 1
+    st.container(key="focus_panel").markdown(f"suggestion {n}")
+    key_listener(item=n, nonce=nonce, tiles={}, on_key=advance, on_view=lambda: None)
+
+panel()
+"""
+
+
+def _floor(browser: Any, out_dir: Path, presses: int) -> dict[str, Any]:
+    script = out_dir / "floor_app.py"
+    script.write_text(FLOOR_APP)
+    with streamlit_server(script, log=out_dir / "floor.log") as (url, _):
+        context = browser.new_context(viewport={"width": 1500, "height": 1300})
+        page = context.new_page()
+        loads = []
+        for _ in range(4):
+            start = time.perf_counter()
+            page.goto(url, wait_until="commit")
+            wait_first_item(page)
+            loads.append(time.perf_counter() - start)
+        times = [_press_and_time(page, "a", spot=".st-key-focus_panel") for _ in range(presses)]
+        context.close()
+    # the first load is in a new browser (empty cache), the others in the same one
+    return {"key_press_s": _summary(times), "page_load_new_browser_s": round(loads[0], 4),
+            "page_load_s": _summary(loads[1:])}
+
+
 def _load(context: Any, url: str) -> tuple[float, float]:
     """Seconds from opening the app in a new tab to (its first item shown large with its picture, the whole
     page drawn to its end with every image loaded)."""
@@ -165,9 +207,9 @@ class _ServerTimes:
         return parts
 
 
-def _press_and_time(page: Any, key: str) -> float:
+def _press_and_time(page: Any, key: str, *, spot: str = ".st-key-flash") -> float:
     before, nonce = shown_item(page), panel_nonce(page)
-    page.locator(".st-key-flash").click(position={"x": 2, "y": 2})  # the page, not an input, has focus
+    page.locator(spot).click(position={"x": 2, "y": 2})  # the page, not an input, has focus
     start = time.perf_counter()
     page.keyboard.press(key)
     wait_next_item(page, before_item=before, before_nonce=nonce)
@@ -227,6 +269,7 @@ def run(*, out_dir: Path, n_images: int, presses: int, page_sizes: list[int], lo
                 result["decision_s"][str(size)] = _summary(times)
                 result["server_run_s"][str(size)] = _summary(runs)
                 result["server_key_s"][str(size)] = _summary(keys)
+            result["streamlit_floor"] = _floor(browser, out_dir, presses)
         finally:
             browser.close()
     result["machine"]["load_avg_end"] = os.getloadavg()
@@ -249,17 +292,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="labelfix-review-browser-") as tmp:
         result = run(out_dir=args.work or Path(tmp), n_images=args.images, presses=args.presses,
                      page_sizes=args.page_sizes, loads=args.loads)
-    result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(argv or [])
+    result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     summary = {size: (v["p50"], v["p95"]) for size, v in result["decision_s"].items()}
+    floor = result["streamlit_floor"]
     loads = result["first_load_s"]
     print(f"first item shown p95: new browser {loads['new_browser']['first_item']['p95']} s, returning browser "
           f"{loads['returning_browser']['first_item']['p95']} s (all drawn: {loads['new_browser']['settled']['p95']} / "
           f"{loads['returning_browser']['settled']['p95']} s; server's first page {loads['server_cold']} s); "
-          f"decision (p50, p95) s by page size: {summary}")
+          f"decision (p50, p95) s by page size: {summary}; Streamlit alone: key press "
+          f"({floor['key_press_s']['p50']}, {floor['key_press_s']['p95']}) s, page load p95 {floor['page_load_s']['p95']} s")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ _CSS = """
   padding: 2px 6px; border-radius: 4px; background: rgba(25, 25, 25, 0.75); color: #fff; font-size: 0.8rem;
   text-align: center; pointer-events: none; }
 [data-lf-state] img { opacity: 0.45; }
-[data-lf-state] .stCheckbox, [data-lf-state] [data-testid="stCheckbox"] { visibility: hidden; }
+[data-lf-state] [class*="st-key-sel_"] { opacity: 0; pointer-events: none; }
 .st-key-actions_missing button[data-testid="stBaseButton-primary"] { background: #1b7f3b; border-color: #1b7f3b; }
 .st-key-actions_spurious button[data-testid="stBaseButton-primary"] { background: #c62828; border-color: #c62828; }
 """

@@ -270,6 +270,9 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     # Last: the listener learns the shown item only once everything above is drawn.
     key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
+    if not current.get("next_rendered"):
+        current["next_rendered"] = True
+        pictures.render_next_page(service_, filters)
 
 
 @st.fragment(key="grid")

@@ -1,8 +1,8 @@
 """The app's pictures: rendered once per (file, boxes, size), kept as JPEG bytes, the next ones made ahead.
 
-A key press must not wait for an image: the large picture of the next items on the page is rendered in
-a background thread while the reviewer looks at the current one, and the large picture goes into the
-page inline (a data URL), so the browser shows it with the rest of the panel instead of fetching it
+A key press must not wait for an image: the large picture of the next items on the page, and the
+pictures of the items that probably come on the next page, are rendered in a background thread while
+the reviewer looks at the current one, and the large picture goes into the page inline (a data URL), so the browser shows it with the rest of the panel instead of fetching it
 afterwards. Thumbnails go through ``st.image``: equal bytes keep their URL, so the browser's cache
 serves the unchanged ones.
 """
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from labelfix.review.app.backend import Filters
 from labelfix.review.app.components import encode, render_image
 from labelfix.review.app.state import service
 from labelfix.review.models import ImageBox, QueueItem
+from labelfix.review.service import ReviewService
 
 FOCUS_SIZE = 512
 THUMB_SIZE = 160
@@ -39,15 +41,24 @@ def _picture(path: str | None, mtime: float, boxes: tuple, highlight: int | None
     return encode(image)
 
 
-@functools.lru_cache(maxsize=100_000)
-def _image_file(db: str, image_id: int) -> tuple[str | None, float]:
+_files: dict[tuple[str, int], tuple[str | None, float]] = {}
+
+
+def _image_file(service_: ReviewService, image_id: int) -> tuple[str | None, float]:
     # The file of an image does not change in a store; its mtime keys the picture cache.
-    path = service().image_path(image_id=image_id)
-    return (str(path), path.stat().st_mtime) if path else (None, 0.0)
+    key = (str(service_.path), int(image_id))
+    found = _files.get(key)
+    if found is None:
+        path = service_.image_path(image_id=image_id)
+        found = (str(path), path.stat().st_mtime) if path else (None, 0.0)
+        if len(_files) > 200_000:
+            _files.clear()
+        _files[key] = found
+    return found
 
 
-def _arguments(item: QueueItem, boxes: Iterable[ImageBox], size: int) -> tuple:
-    path, mtime = _image_file(str(service().path), item.image_id)
+def _arguments(item: QueueItem, boxes: Iterable[ImageBox], size: int, service_: ReviewService | None = None) -> tuple:
+    path, mtime = _image_file(service_ or service(), item.image_id)
     return path, mtime, tuple((b.category_id, b.name, b.bbox) for b in boxes), item.category_id, size
 
 
@@ -90,3 +101,23 @@ def render_ahead(items: Iterable[QueueItem], boxes: dict[int, list[ImageBox]]) -
         jobs.append(arguments)
     for arguments in jobs:
         _ahead.submit(_picture, *arguments)
+
+
+def render_next_page(service_: ReviewService, filters: Filters) -> None:
+    """In the background: the pictures of the items that probably come on the next page (the queue after this
+    page), so a new page is drawn without rendering first."""
+    if not filters.leasing:
+        return
+
+    def job() -> None:
+        items = service_.items(category_id=filters.category_id, run_id=filters.run_id, head_first=filters.head_first,
+                               min_score=filters.min_score, max_score=filters.max_score, kinds=filters.kinds,
+                               image_id=filters.image_id, with_label=filters.with_label, statuses=filters.statuses,
+                               limit=filters.page_size, offset=filters.page_size)
+        boxes = service_.image_boxes(image_ids=[i.image_id for i in items])
+        for n, item in enumerate(items):
+            _picture(*_arguments(item, boxes.get(item.image_id, []), THUMB_SIZE, service_))
+            if n < 2:
+                _picture(*_arguments(item, boxes.get(item.image_id, []), FOCUS_SIZE, service_))
+
+    _ahead.submit(job)

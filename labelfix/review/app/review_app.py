@@ -19,12 +19,12 @@ import time
 import streamlit as st
 
 from labelfix.errors import LabelfixError
+from labelfix.review.app import sidebar
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.lead_panel import lead_panel
 from labelfix.review.app.panel import grid_panel, review_panel
 from labelfix.review.app.server_options import team_mode
 from labelfix.review.app.signin import signed_in_reviewer
-from labelfix.review.app.sidebar import export_section, sidebar
 from labelfix.review.app.state import log_timing, page_session, service
 from labelfix.review.app.team import team_section
 
@@ -40,14 +40,17 @@ def main() -> None:
     # Team mode: only the sign-in form until a reviewer signs in; nothing of the store is shown before.
     signed_in = signed_in_reviewer(service_)
     reviewer = current_reviewer()
+    widgets_box, classes_box = sidebar.layout()
     with page_session():
-        filters, classes_box = sidebar(service_, reviewer)
-    review_panel(filters, reviewer, classes_box)
-    grid_panel(filters, reviewer)
+        choice = sidebar.choose(service_)
+    review_panel(choice.filters, reviewer, classes_box)
     with page_session():
-        team_section(service_, reviewer, run_id=filters.run_id)
+        sidebar.draw(widgets_box, reviewer, choice)
+    grid_panel(choice.filters, reviewer)
+    with page_session():
+        team_section(service_, reviewer, run_id=choice.filters.run_id)
         lead_panel(service_, signed_in)  # team mode: revert a reviewer's decisions (leads only)
-        export_section(service_, reviewer)
+        sidebar.export_section(service_, reviewer)
     log_timing("page", started)
 
 

@@ -1,10 +1,13 @@
-"""The sidebar: who reviews, which suggestions (class, order, kind, status, score, filters), guidelines, export.
+"""The sidebar: who reviews, which suggestions (class, order, kind, status, score, filters), guidelines; the export.
 
-Drawn on full runs only; the live class progress is drawn into ``classes_box`` by the review panel.
+Drawn on full runs only, and after the review panel: :func:`choose` reads what the widgets hold from the
+session first, so the first item shows before the sidebar is drawn. The live class progress is drawn
+into the sidebar's ``classes_box`` by the review panel.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -14,7 +17,7 @@ from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.identity import Reviewer, change_reviewer
 from labelfix.review.app.state import export_dir, flash
 from labelfix.review.app.wording import KEY_HELP
-from labelfix.review.models import PENDING
+from labelfix.review.models import PENDING, Progress
 from labelfix.review.service import ReviewService
 
 STATUS_CHOICES: dict[str, tuple[str, ...] | None] = {
@@ -43,67 +46,99 @@ def _reset_focus() -> None:
     st.session_state.pop("_skipped_now", None)
 
 
-def sidebar(service: ReviewService, reviewer: Reviewer) -> tuple[Filters, Any]:
-    """Draw the sidebar; return the chosen filters and the container the class progress goes into."""
-    bar = st.sidebar
-    bar.markdown("### labelfix review")
-    who = bar.columns([3, 2])
-    who[0].markdown(f"Reviewing as **{reviewer.name}**" + (" (lead)" if reviewer.role == "lead" else ""))
-    who[1].button("Change", key="change_reviewer", on_click=change_reviewer,
-                  help="Review under another name; your held items are given back at once.")
-    _guidelines(bar)
+@dataclass(frozen=True)
+class Choice:
+    """What the sidebar's widgets say now (read from the session before they are drawn), and the classes."""
+
+    filters: Filters
+    runs: list[int]
+    progress: Progress
+
+
+def layout() -> tuple[Any, Any]:
+    """The sidebar's two places, made first: one for the widgets (drawn last, after the review panel, so the
+    first item shows sooner) and one the review panel draws the live class progress into."""
+    widgets = st.sidebar.container()
+    classes_box = st.sidebar.empty()
+    classes_box.caption("…")
+    return widgets, classes_box
+
+
+def _state(key: str, default: Any) -> Any:
+    value = st.session_state.get(key, default)
+    return default if value is None and default is not None else value
+
+
+def choose(service: ReviewService) -> Choice:
+    """The filters the sidebar's widgets hold (their values from the session; defaults on a first visit)."""
     runs = service.runs()
-    run_id = bar.selectbox("Suggestion run", runs, key="run", format_func=lambda r: f"run {r}",
-                           on_change=_reset_focus) if len(runs) > 1 else (runs[0] if runs else None)
-    order = bar.radio("Class order", list(ORDER_CHOICES), key="order", horizontal=True, on_change=_reset_focus)
-    head_first = ORDER_CHOICES[order]
+    run_id = _state("run", runs[0] if runs else None) if len(runs) > 1 else (runs[0] if runs else None)
+    head_first = ORDER_CHOICES[_state("order", next(iter(ORDER_CHOICES)))]
+    kinds = KIND_CHOICES[_state("kinds", next(iter(KIND_CHOICES)))]
     progress = page.progress(service, filters=Filters(run_id=run_id, head_first=head_first))
     with_suggestions = [p for p in progress.by_class if p.total]
-    names = {p.category_id: p for p in with_suggestions}
     options: list[int | None] = [p.category_id for p in with_suggestions] + [None]
-    kinds = KIND_CHOICES[st.session_state.get("kinds", next(iter(KIND_CHOICES)))]
     current = st.session_state.get("_class_choice", "unset")
     if current not in options:
         pending = [p.category_id for p in with_suggestions if waiting(p, Filters(kinds=kinds))]
         current = pending[0] if pending else options[0]
     # The choice lives in our own state: the order of options changes with the class order.
-    st.session_state["_class_choice"] = st.session_state["class"] = current
-    category_id = bar.selectbox(
-        "Class", options, key="class", on_change=_choose_class,
-        format_func=lambda c: "all classes" if c is None else f"{names[c].name} · {names[c].frequency} labelled")
-    kinds = KIND_CHOICES[bar.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_choose_kinds,
-                                       help="Missing-label items ask to ADD a class; spurious-label items ask to "
-                                            "REMOVE a label. Missing ones come first unless you choose.")]
-    status_name = bar.selectbox("Status", list(STATUS_CHOICES), key="status", on_change=_reset_focus)
-    statuses = STATUS_CHOICES[status_name]
-    low, high = bar.slider("Score range", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score", on_change=_reset_focus)
-    page_size = bar.segmented_control("Items per page", PAGE_SIZES, key="page_size", default=12,
-                                      on_change=_reset_focus) or 12
-    with bar.expander("Filters: current label, image, reviewer"):
-        class_names = {p.category_id: p.name for p in progress.by_class}
-        with_label = st.selectbox("Images that currently have the label", [None, *class_names], key="with_label",
-                                  format_func=lambda c: "any" if c is None else class_names[c],
-                                  on_change=_reset_focus)
-        image_text = st.text_input("Image id", key="image_filter", placeholder="e.g. 12", on_change=_reset_focus)
-        image_id = int(image_text) if image_text.strip().isdigit() else None
-        if image_text.strip() and image_id is None:
-            st.caption("an image id is a number")
-        decided_by = st.text_input("Decided by (for decided items)", key="decided_by", on_change=_reset_focus,
-                                   placeholder="reviewer name").strip() or None
-    page_number = 1
-    if statuses is None or not set(statuses) <= set(PENDING):
-        page_number = int(bar.number_input("Page", min_value=1, value=1, step=1, key="page"))
-    bar.markdown("**Classes** " + ("(frequent first)" if head_first else "(rare first)") + ": decided / suggested")
-    classes_box = bar.empty()  # the review panel draws the live class progress into it
-    classes_box.caption("…")
-    filters = Filters(run_id=run_id, category_id=category_id, head_first=head_first, min_score=low, max_score=high,
-                      statuses=statuses, kinds=kinds, image_id=image_id, with_label=with_label, decided_by=decided_by,
-                      page_size=int(page_size), page=page_number)
-    return filters, classes_box
+    st.session_state["_class_choice"] = current
+    statuses = STATUS_CHOICES[_state("status", next(iter(STATUS_CHOICES)))]
+    low, high = _state("score", (0.0, 1.0))
+    image_text = str(_state("image_filter", "")).strip()
+    page_number = int(_state("page", 1)) if statuses is None or not set(statuses) <= set(PENDING) else 1
+    filters = Filters(run_id=run_id, category_id=current, head_first=head_first, min_score=float(low),
+                      max_score=float(high), statuses=statuses, kinds=kinds,
+                      image_id=int(image_text) if image_text.isdigit() else None,
+                      with_label=_state("with_label", None), decided_by=str(_state("decided_by", "")).strip() or None,
+                      page_size=int(_state("page_size", 12)), page=page_number)
+    return Choice(filters=filters, runs=runs, progress=progress)
 
 
-def _guidelines(bar) -> None:
-    with bar.expander("Guidelines and keys"):
+def draw(box: Any, reviewer: Reviewer, choice: Choice) -> None:
+    """The sidebar's widgets, into ``box``; their values are what :func:`choose` read."""
+    filters, progress = choice.filters, choice.progress
+    with box:
+        st.markdown("### labelfix review")
+        who = st.columns([3, 2])
+        who[0].markdown(f"Reviewing as **{reviewer.name}**" + (" (lead)" if reviewer.role == "lead" else ""))
+        who[1].button("Change", key="change_reviewer", on_click=change_reviewer,
+                      help="Review under another name; your held items are given back at once.")
+        _guidelines()
+        if len(choice.runs) > 1:
+            st.selectbox("Suggestion run", choice.runs, key="run", format_func=lambda r: f"run {r}",
+                         on_change=_reset_focus)
+        st.radio("Class order", list(ORDER_CHOICES), key="order", horizontal=True, on_change=_reset_focus)
+        with_suggestions = [p for p in progress.by_class if p.total]
+        names = {p.category_id: p for p in with_suggestions}
+        st.session_state["class"] = filters.category_id
+        st.selectbox("Class", [p.category_id for p in with_suggestions] + [None], key="class", on_change=_choose_class,
+                     format_func=lambda c: "all classes" if c is None else
+                     f"{names[c].name} · {names[c].frequency} labelled")
+        st.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_choose_kinds,
+                     help="Missing-label items ask to ADD a class; spurious-label items ask to REMOVE a label. "
+                          "Missing ones come first unless you choose.")
+        st.selectbox("Status", list(STATUS_CHOICES), key="status", on_change=_reset_focus)
+        st.slider("Score range", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score", on_change=_reset_focus)
+        st.segmented_control("Items per page", PAGE_SIZES, key="page_size", default=12, on_change=_reset_focus)
+        with st.expander("Filters: current label, image, reviewer"):
+            class_names = {p.category_id: p.name for p in progress.by_class}
+            st.selectbox("Images that currently have the label", [None, *class_names], key="with_label",
+                         format_func=lambda c: "any" if c is None else class_names[c], on_change=_reset_focus)
+            image_text = st.text_input("Image id", key="image_filter", placeholder="e.g. 12", on_change=_reset_focus)
+            if image_text.strip() and not image_text.strip().isdigit():
+                st.caption("an image id is a number")
+            st.text_input("Decided by (for decided items)", key="decided_by", on_change=_reset_focus,
+                          placeholder="reviewer name")
+        if filters.statuses is None or not set(filters.statuses) <= set(PENDING):
+            st.number_input("Page", min_value=1, value=1, step=1, key="page")
+        st.markdown("**Classes** " + ("(frequent first)" if filters.head_first else "(rare first)")
+                    + ": decided / suggested")
+
+
+def _guidelines() -> None:
+    with st.expander("Guidelines and keys"):
         st.markdown(
             "**:green[+ add 'seven'?]** — a *missing label*: the model sees a seven the labels do not have. "
             "**A** adds it if you see one; **X** says it is not there (recorded as absent).\n\n"
