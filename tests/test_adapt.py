@@ -68,6 +68,25 @@ def test_small_shards_give_the_same_maps(store: Store, tmp_path: Path) -> None:
     np.testing.assert_array_equal(maps.read(ids[::-1]), reference[::-1])
 
 
+def test_two_processes_cache_the_same_maps_as_one(store: Store) -> None:
+    one = cache_feature_maps(store, backbone="tiny", cut=3, image_size=24, shard_size=5)
+    maps_one = FeatureMapSet(one.folder)
+    ids = maps_one.image_ids.copy()
+    reference = maps_one.read(ids)
+    import shutil
+
+    shutil.rmtree(one.folder)
+    two = cache_feature_maps(store, backbone="tiny", cut=3, image_size=24, shard_size=5, nproc=2)
+    assert two.computed == 24 and two.failed_ids == []
+    maps_two = FeatureMapSet(two.folder)
+    # 12 images per worker in shards of 5: 3 shards each, numbered 0-2 and 3-5, none shared.
+    assert sorted(p.name for p in two.folder.glob("shard-*.npy")) == [f"shard-{i:05d}.npy" for i in range(6)]
+    np.testing.assert_array_equal(np.sort(maps_two.image_ids), np.sort(ids))
+    np.testing.assert_array_equal(maps_two.read(ids), reference)
+    again = cache_feature_maps(store, backbone="tiny", cut=3, image_size=24, nproc=2)
+    assert again.computed == 0 and again.reused == 24
+
+
 def test_new_images_are_added_without_recomputing(store: Store, tmp_path: Path) -> None:
     cache_feature_maps(store, backbone="tiny", cut=3, image_size=24, splits=("train",), shard_size=4)
     more = cache_feature_maps(store, backbone="tiny", cut=3, image_size=24, shard_size=4)
@@ -191,10 +210,14 @@ def test_train_command_accepts_adapt_mode(store: Store) -> None:
     config = path.parent / "adapt.toml"
     config.write_text('backbone = "tiny"\nimage_size = 24\nbatch_size = 8\ndevice = "cpu"\n')
     code = main(["train", "--method", "an", "--mode", "adapt", "--epochs", "1", "--folds", "1", "--config", str(config),
-                 "--db", str(path)])
+                 "--nproc", "2", "--db", str(path)])
     assert code == 0
     with open_store(path, create=False) as reopened:
-        assert reopened.fetchone("SELECT mode FROM runs")[0] == "adapt"
+        mode, run_config = reopened.fetchone("SELECT mode, config FROM runs")
+        assert mode == "adapt" and json.loads(run_config)["cache_nproc"] == 2
+    # --nproc in adapt mode caches with two workers: each wrote shards of its own.
+    (folder,) = (path.parent / f"{path.name}.cache" / "feature_maps").iterdir()
+    assert len(FeatureMapSet(folder).image_ids) == 24 and FeatureMapSet(folder).num_shards >= 2
 
 
 def test_embed_and_eval_transform_keep_the_whole_image() -> None:

@@ -144,3 +144,18 @@ def test_tiny_backbone_is_fast_and_reproducible():
     with torch.inference_mode():
         torch.testing.assert_close(first.model(batch), second.model(batch))
     assert first.train_transform(48)(image).shape == (3, 48, 48)
+
+
+def test_finetune_augmentation_keeps_the_whole_image():
+    # Multi-label images: a crop could cut an object out while its label stays positive (issue 12 item 2).
+    from torchvision.transforms import v2 as T
+
+    backbone = build_backbone("tiny", weights=None)
+    steps = backbone.train_transform(48).transforms
+    assert not any(isinstance(step, (T.RandomResizedCrop, T.RandomCrop, T.CenterCrop)) for step in steps)
+    resize = next(step for step in steps if isinstance(step, T.Resize))
+    assert list(resize.size) == [48, 48]  # the whole image, squashed to a square
+    assert any(isinstance(step, T.RandAugment) for step in steps) and any(isinstance(step, T.RandomErasing) for step in steps)
+    wide = Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 90, 3), dtype=np.uint8))
+    torch.manual_seed(0)
+    assert all(backbone.train_transform(48)(wide).shape == (3, 48, 48) for _ in range(10))

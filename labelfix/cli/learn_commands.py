@@ -51,8 +51,9 @@ def train_command(
                                          "checkpoint.")] = False,
     run: Annotated[Optional[int], typer.Option("--run", min=1, help="With --resume: the run to continue "
                                                "(default: the latest unfinished finetune run).")] = None,
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Finetune with DistributedDataParallel on this many "
-                                       "processes (GPUs, or CPU with gloo).")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Finetune: DistributedDataParallel on this many "
+                                       "processes (GPUs, or CPU with gloo). Adapt: cache the feature maps with this "
+                                       "many processes (one per GPU).")] = 1,
     db: DbOption = None,
 ) -> None:
     """Train a partial-label model, store its predictions and the cells it corrected."""
@@ -73,9 +74,12 @@ def train_command(
     with open_store(db, create=False) as store:
         _require_positive_labels(store)
     console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
-    if nproc > 1:
+    if nproc > 1 and resolved_mode == "adapt":
+        config = config.model_copy(update={"cache_nproc": nproc})
+    elif nproc > 1:
         if resolved_mode != "finetune":
-            raise LabelfixError("--nproc is for finetune mode", fix="add --mode finetune, or drop --nproc")
+            raise LabelfixError("--nproc is for finetune and adapt modes",
+                                fix="add --mode finetune or --mode adapt, or drop --nproc")
         from labelfix.learn.finetune.distributed import launch_distributed
         from labelfix.store import resolve_db_path
 

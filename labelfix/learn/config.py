@@ -66,6 +66,8 @@ class TrainConfig(BaseModel):
     # adapt mode (labelfix.learn.adapt): blocks cached (None: the backbone's default), map augmentation
     cut: Optional[int] = None
     adapt_augment: dict[str, Any] = Field(default_factory=dict)
+    # processes that cache the maps (one per GPU when there are GPUs; `labelfix train --mode adapt --nproc N`)
+    cache_nproc: int = Field(default=1, ge=1)
     # CLS co-training (seed 001)
     cls_tau_h: float = 0.01
     cls_tau_l: float = 0.06

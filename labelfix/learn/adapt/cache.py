@@ -33,15 +33,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from torchvision.transforms import v2 as T
 from tqdm.auto import tqdm
 
 from labelfix.errors import LabelfixError
 from labelfix.internal.atomic import atomic_target, write_text_atomic
+from labelfix.learn.adapt.cache_workers import compute_maps, plan_jobs, run_jobs
 from labelfix.learn.backbones import Backbone, build_backbone
 from labelfix.learn.embed import _cpu_threads
-from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
+from labelfix.learn.image_data import image_records
 from labelfix.store.database import Store
 
 # Default cut per backbone: the block index where the cached part ends. MobileNetV2, demo data, oracle
@@ -168,7 +168,8 @@ def _write_index(folder: Path, ids: np.ndarray, shards: np.ndarray, rows: np.nda
 def cache_feature_maps(store: Store, *, backbone: str | Backbone = "mobilenet_v2", weights: str | Path | None = "default",
                        cut: Optional[int] = None, image_size: int = 224, shard_size: int = 1024,
                        batch_size: int = 32, device: str | torch.device = "cpu", num_threads: Optional[int] = None,
-                       splits: Optional[tuple[str, ...]] = None, progress: bool = False) -> MapCacheResult:
+                       splits: Optional[tuple[str, ...]] = None, progress: bool = False,
+                       nproc: int = 1) -> MapCacheResult:
     """Cache ``features[:cut]`` of every image of the store (those not cached yet), shard by shard.
 
     Parameters
@@ -189,7 +190,11 @@ def cache_feature_maps(store: Store, *, backbone: str | Backbone = "mobilenet_v2
     splits
         Only images of these splits (default all).
     progress
-        Show a tqdm bar.
+        Show a tqdm bar (one process only).
+    nproc
+        Worker processes (``--nproc N``): each caches a contiguous share of the images into shards of
+        its own, on GPU ``rank mod GPUs`` when ``device`` is CUDA, else on ``cores / nproc`` CPU threads
+        (:mod:`labelfix.learn.adapt.cache_workers`). 1 computes in this process.
 
     Returns
     -------
@@ -222,11 +227,24 @@ def cache_feature_maps(store: Store, *, backbone: str | Backbone = "mobilenet_v2
             {"backbone": built.name, "weights_hash": built.weights_hash, "cut": cut, "image_size": image_size,
              "shape": list(shape), "dtype": "float16", "resize": "whole image, no crop"}, indent=1))
     transform = whole_image_transform(built, image_size)
+    if nproc > 1 and len(todo) > 1:
+        jobs = plan_jobs(todo, nproc=nproc, first_shard=next_shard, folder=folder, shard_size=shard_size,
+                         batch_size=batch_size, image_size=image_size, device=device)
+        for output in run_jobs(jobs, bottom=bottom, transform=transform):
+            failed.extend(output.failed_ids)
+            ids.append(output.ids)
+            shard_of.append(output.shards)
+            row_of.append(output.rows)
+        _write_index(folder, np.concatenate(ids), np.concatenate(shard_of), np.concatenate(row_of))
+        computed = sum(len(a) for a in ids) - len(known)
+        return MapCacheResult(name=name, folder=folder, shape=shape, computed=computed,
+                              reused=len(records) - len(todo), failed_ids=failed,
+                              seconds=time.perf_counter() - started)
     with _cpu_threads(device, num_threads), tqdm(total=len(todo), unit="img", desc=f"cache {name}",
                                                  disable=not progress) as bar:
         for start in range(0, len(todo), shard_size):
             chunk = todo[start:start + shard_size]
-            chunk_ids, maps, chunk_failed = _compute(chunk, bottom=bottom, transform=transform, image_size=image_size,
+            chunk_ids, maps, chunk_failed = compute_maps(chunk, bottom=bottom, transform=transform, image_size=image_size,
                                                      batch_size=batch_size, device=device)
             failed.extend(chunk_failed)
             bar.update(len(chunk))
@@ -246,31 +264,6 @@ def cache_feature_maps(store: Store, *, backbone: str | Backbone = "mobilenet_v2
     computed = sum(len(a) for a in ids) - len(known)
     return MapCacheResult(name=name, folder=folder, shape=shape, computed=computed, reused=len(records) - len(todo),
                           failed_ids=failed, seconds=time.perf_counter() - started)
-
-
-def _compute(records: list[ImageRecord], *, bottom: nn.Module, transform: T.Compose, image_size: int,
-             batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    dataset = StoreImageDataset(records, transform=transform, image_size=image_size)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    ids: list[int] = []
-    parts: list[np.ndarray] = []
-    failed: list[int] = []
-    on_cuda = device.type == "cuda"
-    with torch.inference_mode():
-        for images, positions, ok in loader:
-            ok = ok.bool()
-            failed.extend(records[int(p)].image_id for p in positions[~ok])
-            if not ok.any():
-                continue
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                maps = bottom(images[ok].to(device))
-            parts.append(maps.to(torch.float16).cpu().numpy())
-            ids.extend(records[int(p)].image_id for p in positions[ok])
-    if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.float16), failed
-    return np.asarray(ids, np.int64), np.concatenate(parts), failed
-
-
 
 
 def map_set_for_store(path: str | Path, *, backbone: str = "mobilenet_v2", weights: str | Path | None = "default",
@@ -294,5 +287,5 @@ def map_set_for_store(path: str | Path, *, backbone: str = "mobilenet_v2", weigh
     return FeatureMapSet(result.folder)
 
 
-__all__ = ["DEFAULT_CUTS", "FeatureMapSet", "MapCacheResult", "cache_feature_maps", "feature_blocks", "map_folder",
-           "map_set_for_store", "map_set_name", "resolve_cut", "whole_image_transform"]
+__all__ = ["DEFAULT_CUTS", "FeatureMapSet", "MapCacheResult", "cache_feature_maps", "compute_maps", "feature_blocks",
+           "map_folder", "map_set_for_store", "map_set_name", "resolve_cut", "whole_image_transform"]

@@ -196,7 +196,7 @@ def train_adapt(store: Store, *, config: TrainConfig, console: Optional[Console]
     backbone = build_backbone(config.backbone, weights=str(config.weights) if config.weights else "default")
     if maps is None:
         cached = cache_feature_maps(store, backbone=backbone, cut=config.cut, image_size=config.image_size,
-                                    device=device, progress=console is not None)
+                                    device=device, progress=console is not None, nproc=config.cache_nproc)
         if console is not None:
             console.print(f"feature maps: {cached.name} ({cached.computed} computed, {cached.reused} reused, "
                           f"{len(cached.failed_ids)} failed to decode{', e.g. ids ' + str(cached.failed_ids[:5]) if cached.failed_ids else ''}; "
