@@ -20,7 +20,8 @@ from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
-from labelfix.review.app.state import last_flash, log_timing, page_session, service
+from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, page_run, page_session,
+                                      service, whole_page)
 from labelfix.review.app.wording import human_time, score_text, wording
 from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
 from labelfix.review.service import ReviewService
@@ -257,8 +258,10 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
         st.session_state.pop("_classes_tried", None)
     tiles = tile_states(items, acted=current["acted"])
     if focus is None:
+        draw_whole_page()  # nothing to show large: the sidebar (other classes, filters) comes in this run
         _nothing_to_show(filters, items, todo, held, progress.by_class)
-        key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
+        key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
+                     page=page_run())
         return
     boxes = current["boxes"]
     if focus.image_id not in boxes:
@@ -268,7 +271,8 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     name = next((p.name for p in progress.by_class if p.category_id == filters.category_id), "")
     _accept_above(service_, reviewer, filters, name)
     # Last: the listener learns the shown item only once everything above is drawn.
-    key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
+    key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
+                 partial=not whole_page(), on_ready=on_ready, page=page_run())
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
     if not current.get("next_rendered"):
         current["next_rendered"] = True
