@@ -92,9 +92,10 @@ def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_
             expect(page.locator(".st-key-grid_item_1")).to_have_attribute("data-lf-focus", "")  # shown large
 
             # choose from a dropdown, then press A at once: the key must not go into the dropdown
+            nonce = panel_nonce(page)
             page.locator(".st-key-kinds").get_by_role("combobox").click()
             page.get_by_role("option", name="missing labels only (add)").click()
-            wait_first_item(page)
+            wait_drawn(page, before_nonce=nonce)  # the run the choice caused, not the page drawn before it
             _press(page, "a")
             flash = page.locator(".st-key-flash")
             expect(flash).to_contain_text("'car' added to image 2")

@@ -161,10 +161,10 @@ def test_an_export_dir_that_is_a_file_exits_2(capsys, monkeypatch, db, fake_serv
                                                              "reaches 0.0.0.0:6000"),
 ])
 def test_fiftyone_launch_binds_to_loopback_unless_told(capsys, monkeypatch, argv, address, note):
-    from labelfix.review import fiftyone_sync
+    from labelfix.review import fiftyone_app  # the App launcher (moved out of fiftyone_sync)
 
     launched = []
-    monkeypatch.setattr(fiftyone_sync, "launch", lambda name, **kwargs: launched.append((name, kwargs)))
+    monkeypatch.setattr(fiftyone_app, "launch", lambda name, **kwargs: launched.append((name, kwargs)))
     code, out, err = run(capsys, monkeypatch, ["fiftyone", "launch", *argv])
     assert code == 0, err
     assert launched == [("labelfix", {"port": int(argv[-1]) if argv else 5151, "address": address})]
