@@ -277,8 +277,10 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     # Last: the listener learns the shown item only once everything above is drawn.
     key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
                  partial=not whole, on_ready=on_ready, page=page_run())
+    if not whole:
+        return  # the pictures ahead are made in the whole-page run, not while this first item is sent
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
-    if whole and not current.get("next_rendered"):
+    if not current.get("next_rendered"):
         current["next_rendered"] = True
         pictures.render_next_page(service_, filters)
 
