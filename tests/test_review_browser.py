@@ -3,7 +3,8 @@
 * a reviewer names themselves, a refresh keeps the name, keys work right after a dropdown, decisions say
   what they did; a screenshot goes into the test's temp folder, or into $LABELFIX_SCREENSHOT_DIR when set;
 * 50 key presses 30 ms apart (and a held key) never show an error and decide each suggestion at most once;
-* a spurious-label item asks to remove, in red, and only its own key removes.
+* a spurious-label item asks to remove, in red, and only its own key removes;
+* a closed tab gives its leased items to another reviewer within seconds.
 
 Every check waits for the page to settle (no run going, no stale element, images loaded) and looks inside
 one keyed container. Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
@@ -20,7 +21,7 @@ import pytest
 from review_helpers import CLASSES, POSITIVES, make_review_store
 
 from labelfix.bench.browser import (CHROMIUM, launch_chromium, panel_nonce, review_server, settled, shown_item,
-                                    wait_drawn, wait_first_item, wait_idle, wait_next_item)
+                                    wait_drawn, wait_first_item, wait_idle, wait_next_item, wait_page)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,9 +92,10 @@ def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_
             expect(page.locator(".st-key-grid_item_1")).to_have_attribute("data-lf-focus", "")  # shown large
 
             # choose from a dropdown, then press A at once: the key must not go into the dropdown
+            nonce = panel_nonce(page)
             page.locator(".st-key-kinds").get_by_role("combobox").click()
             page.get_by_role("option", name="missing labels only (add)").click()
-            wait_first_item(page)
+            wait_drawn(page, before_nonce=nonce)  # the run the choice caused, not the page drawn before it
             _press(page, "a")
             flash = page.locator(".st-key-flash")
             expect(flash).to_contain_text("'car' added to image 2")
@@ -192,3 +194,31 @@ def test_a_spurious_item_asks_to_remove_and_only_its_own_key_removes(playwright_
             browser.close()
     assert _read(db, "SELECT suggestion_id, reviewer, decision FROM review_events") == [(1, "spur", "accept")]
     assert _read(db, "SELECT state, origin FROM labels WHERE image_id = 1 AND category_id = 1") == [(-1, "manual")]
+
+
+def test_closing_a_tab_gives_its_items_to_the_other_reviewer_within_seconds(playwright_sync, tmp_path):
+    db = make_review_store(tmp_path)  # the tail class car has 3 suggestions: ana's first page leases them all
+    car = {1, 2, 3}
+    with review_server(db, log=tmp_path / "server.log") as (url, process):
+        browser = launch_chromium(playwright_sync)
+        try:
+            ana = browser.new_context(viewport={"width": 1400, "height": 1250})
+            ana_page = ana.new_page()
+            ana_page.goto(f"{url}/?reviewer=ana", wait_until="domcontentloaded")
+            wait_first_item(ana_page)
+            assert shown_item(ana_page) == 1
+            bob = browser.new_page(viewport={"width": 1400, "height": 1250})
+            bob.goto(f"{url}/?reviewer=bob", wait_until="domcontentloaded")
+            wait_page(bob)
+            assert shown_item(bob) not in car  # held by ana: bob goes on to the next class
+            ana.close()  # ana closes her tab: her page's leases go back within seconds, not after 120 s
+            for _ in range(30):  # a reload a second for 30 s: far less than the lease time of 120 s
+                bob.wait_for_timeout(1_000)
+                bob.reload(wait_until="domcontentloaded")
+                wait_page(bob)
+                if shown_item(bob) in car:
+                    break
+            assert shown_item(bob) == 1
+            _no_error_on_page(bob)
+        finally:
+            browser.close()

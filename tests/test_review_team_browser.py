@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from labelfix.bench.browser import labelfix_command, stop
+from labelfix.bench.browser import SETTLED, labelfix_command, stop
 from review_helpers import make_review_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -42,10 +42,6 @@ WRONG_PASSWORD = "wrong-Zq9-guess"
 # Text that only the review page shows: class names, image file names, counts, buttons of the queue.
 STORE_TEXT = ["dog", "bird", "img_", "freq ", "to review", "suggestion 1", "Accept", "Export corrected"]
 
-# Streamlit marks the elements of the previous run data-stale="true" until the new run replaces them.
-SETTLED = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
-    && !document.querySelector('[data-stale="true"]')
-    && Array.from(document.images).every(image => image.complete)"""
 
 
 def _shared_address() -> str | None:

@@ -24,9 +24,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-quic", "--no-first-run", "--disable-sync"]
 
 # Streamlit marks the elements of the previous script run data-stale="true" until the new run replaces them,
-# and shows a running icon while a run goes on; a page is settled when neither is there and every image has
-# loaded. Checks wait for this, then look inside one keyed container (.st-key-<key>).
+# and shows a running icon while a run goes on; a page is settled when neither is there, every image has
+# loaded and the page is whole: the end marker of the full run the review panel belongs to is there (a session's
+# first run draws only the first item, the rest follows; see labelfix.review.app.state.page_end_marker).
+# Checks wait for this, then look inside one keyed container (.st-key-<key>).
 SETTLED = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+    && (() => { const r = window.__labelfixReview; return !r || !r.data || !r.data.page
+        || !!document.querySelector(`[data-lf-page="${r.data.page}"]`); })()
     && !document.querySelector('[data-stale="true"]')
     && Array.from(document.images).every(image => image.complete)"""
 
@@ -153,6 +157,11 @@ def wait_first_item(page: Any, timeout_ms: int = 60_000) -> None:
     """Wait until a fresh page shows its first item, drawn to the end and settled."""
     page.wait_for_function(f"() => ({PANEL_NONCE})() > 0 && ({SHOWN_ITEM})() !== null && ({SETTLED})()",
                            timeout=timeout_ms, polling="raf")
+
+
+def wait_page(page: Any, timeout_ms: int = 60_000) -> None:
+    """Wait until a fresh page has drawn its review panel (an item or none) to its end and is settled."""
+    page.wait_for_function(f"() => ({PANEL_NONCE})() > 0 && ({SETTLED})()", timeout=timeout_ms, polling="raf")
 
 
 def wait_next_item(page: Any, *, before_item: int | None, before_nonce: int, timeout_ms: int = 30_000) -> None:

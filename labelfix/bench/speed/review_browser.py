@@ -5,7 +5,8 @@ false ones, and a few spurious-label suggestions), serves it with ``labelfix rev
 chromium (playwright):
 
 * ``first_load_s``: from opening the app in a new tab to ``first_item`` (the first item shown large with
-  its picture) and to ``settled`` (the page drawn to its end, every image loaded): ``new_browser`` (an
+  its picture; a session's first run draws only the review panel, and the page asks for the rest once the
+  picture is on screen) and to ``settled`` (the whole page drawn to its end, every image loaded): ``new_browser`` (an
   empty HTTP cache: Streamlit's own scripts are fetched and parsed each time), ``returning_browser``
   (the same browser again) and ``server_cold`` (the server's very first page, its picture cache empty).
 * ``decision_s`` per page size: from a key press (A / X, as the item asks) to the next item shown large,

@@ -70,6 +70,22 @@ export default function (component) {
     }
   };
   markTiles();
+  // The first run of a page draws only this panel (the first item); once its picture is on screen the
+  // page asks for the rest (sidebar, tiles). Until that run has drawn this panel again, the page is partial.
+  root.partial = !!data.partial;
+  if (data.partial && root.readyFor !== data.nonce) {
+    root.readyFor = data.nonce;
+    let frames = 0;
+    const ready = () => {
+      if (root.data.nonce !== data.nonce) return;  // redrawn meanwhile: that draw asks again
+      const img = image();
+      if ((!img || !img.complete) && frames++ < 120) { window.requestAnimationFrame(ready); return; }
+      window.requestAnimationFrame(() => window.setTimeout(() => {
+        if (root.data.nonce === data.nonce) setTriggerValue("ready", { nonce: data.nonce });
+      }, 0));
+    };
+    ready();
+  }
   if (root.installed) return;
   root.installed = true;
   let marking = false;
@@ -178,15 +194,26 @@ def _component() -> Any:
 
 
 def key_listener(*, item: int | None, nonce: int, tiles: dict[str, str], on_key: Callable[[], None],
-                 on_view: Callable[[], None]) -> None:
+                 on_view: Callable[[], None], partial: bool = False,
+                 on_ready: Callable[[], None] | None = None, page: int = 0) -> None:
     """Mount the page's key and mouse listener for the item shown large (``item``; ``None``: no item).
 
     ``nonce`` must change on every run that draws the page, so the listener knows the page is current.
     ``tiles`` maps suggestion ids to what their grid tile shows over its picture ("added ✓ ana"; empty:
     nothing). ``on_key`` and ``on_view`` run as callbacks; they read the event from :func:`event`.
+    ``partial``: only this panel is drawn yet; once the item's picture is on screen the listener sends a
+    ``ready`` event and ``on_ready`` runs (it asks for the whole page). ``page``: the full run this panel
+    belongs to (:func:`labelfix.review.app.state.page_end_marker`; browser checks wait for its marker).
     """
-    _component()(key="review_keys", data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS), "tiles": tiles},
-                 on_key_change=on_key, on_view_change=on_view, width="stretch", height=1)
+    _component()(key="review_keys",
+                 data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS), "tiles": tiles, "partial": partial,
+                       "page": page},
+                 on_key_change=on_key, on_view_change=on_view, on_ready_change=on_ready or _nothing,
+                 width="stretch", height=1)
+
+
+def _nothing() -> None:
+    return None
 
 
 def event(name: str) -> dict[str, Any] | None:

@@ -3,8 +3,9 @@
 A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
 status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
 view to the next undecided item; the page is fetched again only when none is left or the filters
-change, and its leases are renewed (``heartbeat``) while the reviewer works; after an idle spell longer
-than a lease the items are free for others again, and the page is fetched anew. The class counts follow the
+change, and its leases are renewed (``heartbeat``) while the reviewer works; when the tab is closed they are
+released within seconds (:mod:`.presence`); after an idle spell longer than a lease the items are free for
+others again, and the page is fetched anew. The class counts follow the
 reviewer's own decisions at once and are read again from the store every few seconds (other reviewers'
 work). So a key press costs no queue query, and the page does not reshuffle under the reviewer's eyes.
 """
@@ -17,6 +18,7 @@ import time
 import streamlit as st
 
 from labelfix.review.app.backend import Filters, page_items
+from labelfix.review.app.state import show_leased
 from labelfix.review.models import PENDING, ClassProgress, Progress, QueueItem, status_of
 from labelfix.review.service import ReviewService
 
@@ -47,6 +49,8 @@ def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
                  "boxes": service.image_boxes(image_ids=[i.image_id for i in items]),
                  "held": service.held_by_others(reviewer=reviewer, run_id=filters.run_id)}
         st.session_state[_KEY] = cache
+        if filters.leasing:
+            show_leased(service, reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in items])
     elif filters.leasing and age > service.lease_seconds / 3:
         # renew what is still to decide before the leases run out; others may now hold more or less
         service.heartbeat(reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in todo(cache)])

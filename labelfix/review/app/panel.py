@@ -20,7 +20,8 @@ from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
-from labelfix.review.app.state import last_flash, log_timing, page_session, service
+from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, page_run, page_session,
+                                      service, whole_page)
 from labelfix.review.app.wording import human_time, score_text, wording
 from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
 from labelfix.review.service import ReviewService
@@ -241,7 +242,12 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     progress = page.progress(service_, filters=filters)
     current = page.current(service_, reviewer=reviewer.name, filters=filters)
     items, held, todo = current["items"], current["held"], page.todo(current)
-    classes_box.html(_class_list(progress.by_class, held, filters.category_id))
+    focus = _focus_item(service_, items, todo, filters)
+    if focus is None:
+        draw_whole_page()  # nothing to show large: the sidebar (other classes, filters) comes in this run
+    whole = whole_page()  # else a session's first run: the first item only, the rest once it is on screen
+    if whole:
+        classes_box.html(_class_list(progress.by_class, held, filters.category_id))
     message = last_flash()
     top = st.columns([5, 1], vertical_alignment="center")
     status = top[0].container(key="flash", height=56, border=False)
@@ -250,7 +256,6 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
                   help="undo your own last decision (never someone else's)")
     _progress_line(progress.by_class, progress.overall, filters.category_id, held)
-    focus = _focus_item(service_, items, todo, filters)
     st.session_state["_shown"] = focus
     st.session_state["_page_ids"] = [i.suggestion_id for i in items]
     if focus is not None:
@@ -258,7 +263,8 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     tiles = tile_states(items, acted=current["acted"])
     if focus is None:
         _nothing_to_show(filters, items, todo, held, progress.by_class)
-        key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
+        key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
+                     page=page_run())
         return
     boxes = current["boxes"]
     if focus.image_id not in boxes:
@@ -266,9 +272,13 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     labels = service_.image_labels(image_ids=[focus.image_id])
     _focus_panel(focus, labels[focus.image_id], boxes[focus.image_id], reviewer)
     name = next((p.name for p in progress.by_class if p.category_id == filters.category_id), "")
-    _accept_above(service_, reviewer, filters, name)
+    if whole:
+        _accept_above(service_, reviewer, filters, name)
     # Last: the listener learns the shown item only once everything above is drawn.
-    key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view)
+    key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
+                 partial=not whole, on_ready=on_ready, page=page_run())
+    if not whole:
+        return  # the pictures ahead are made in the whole-page run, not while this first item is sent
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
     if not current.get("next_rendered"):
         current["next_rendered"] = True

@@ -25,13 +25,14 @@ from labelfix.review.app.lead_panel import lead_panel
 from labelfix.review.app.panel import grid_panel, review_panel
 from labelfix.review.app.server_options import team_mode
 from labelfix.review.app.signin import signed_in_reviewer
-from labelfix.review.app.state import log_timing, page_session, service
+from labelfix.review.app.state import log_timing, page_end_marker, page_session, service, start_page_run, whole_page
 from labelfix.review.app.team import team_section
 
 
 def main() -> None:
     started = time.perf_counter()
     st.set_page_config(page_title="labelfix review", layout="wide")
+    start_page_run()
     try:
         service_ = service()
     except LabelfixError as error:
@@ -44,6 +45,9 @@ def main() -> None:
     with page_session():
         choice = sidebar.choose(service_)
     review_panel(choice.filters, reviewer, classes_box)
+    if not whole_page():
+        log_timing("page", started)
+        return  # the first item is drawn; the page asks for the rest once it is on screen (keys.py)
     with page_session():
         sidebar.draw(widgets_box, reviewer, choice)
     grid_panel(choice.filters, reviewer)
@@ -51,6 +55,7 @@ def main() -> None:
         team_section(service_, reviewer, run_id=choice.filters.run_id)
         lead_panel(service_, signed_in)  # team mode: revert a reviewer's decisions (leads only)
         sidebar.export_section(service_, reviewer)
+    page_end_marker()
     log_timing("page", started)
 
 
