@@ -14,7 +14,8 @@ time is reported:
   again (two passes: ijson streams one prefix at a time), i.e. the work labelfix's reader does, done with
   ijson (when ijson is installed);
 - ``labelfix_reader``: labelfix's reader alone (:func:`labelfix.io.coco.read_coco`, the standard
-  library's scanner on a sliding window, records spooled as they are: ``labelfix/io/json_stream.py``);
+  library's scanner on a sliding window, a run of records per call, their source text spooled as it
+  is: ``labelfix/io/json_stream.py``);
 - ``ingest``: ``labelfix ingest coco FILE --check-images none`` into a new store;
 - ``reingest``: the same command again (the file is recognised by its hash before it is read);
 - ``export_inline``: ``labelfix export coco --out DIR --inline``.
