@@ -103,7 +103,8 @@ class SuggestReport:
         """
         lines = [f"note: {n}" for n in self.notes]
         lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
-                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated")
+                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated, "
+                     "untrained = no train positives, no suggestions")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -121,6 +122,8 @@ class SuggestReport:
 
 def _method_label(c: ClassSummary) -> str:
     """Short enough for an 80-column table; the notes under it say the rest in words."""
+    if c.threshold_source == "no-train-positives":
+        return "untrained"
     if not c.calibrated:
         return "ranked"
     return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",

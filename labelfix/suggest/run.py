@@ -162,7 +162,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                                  ).fetchnumpy()["category_id"].astype(np.int64)
     thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), calibration.thresholds.tolist())}
     top_k = min(config.uncalibrated_top_k, config.max_per_class or config.uncalibrated_top_k)
-    uncalibrated = {int(c): top_k for c, ok in zip(category_ids.tolist(), calibration.calibrated.tolist()) if not ok}
+    uncalibrated = {int(c): top_k for c, ranked in zip(category_ids.tolist(), calibration.ranked.tolist()) if ranked}
     spurious_max = config.spurious_max_score if config.spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
@@ -250,10 +250,14 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
                                       expected_missing_rate=config.expected_missing_rate)
     frequency = 1.0 - config.expected_missing_rate if config.expected_missing_rate > 0 else None
+    train = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
+                                f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
+    train_positives = np.array([int(train.get(int(c), 0)) for c in val.category_ids], dtype=np.int64)
     calibration = calibrate_classes(
         scores=np.nan_to_num(val.scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
         target_precision=config.target_precision, min_support=config.min_support, fallback=config.threshold_fallback,
-        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=config.uncalibrated_top_k)
+        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=config.uncalibrated_top_k,
+        train_positives=train_positives)
     return calibration, notes
 
 
@@ -305,7 +309,8 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         estimated = among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)
         note = _train_note(calibration.notes[index], unknown=n_train - int(known.get(category_id, 0)),
                            flagged=flagged, kept=kept, calibrated=calibrated,
-                           threshold=float(report.thresholds[index]), top_k=calibration.top_k)
+                           threshold=float(report.thresholds[index]),
+                           top_k=calibration.top_k if calibration.ranked[index] else 0)
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
