@@ -27,6 +27,7 @@ from labelfix.io.images import SHOWN_NAMES, check_image_files, image_file_key, n
 from labelfix.io.json_stream import iter_top_level
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
+NEGATIVES_KEY = "negative_labels"  # labels.json's verified-absent cells (labelfix's own key; COCO tools ignore it)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT ids
 CheckImages = Literal["full", "header", "none"]
 
@@ -116,6 +117,7 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
     try:
         header = _read_sections(path, reader)
         annotations, positives = reader.finish_annotations()
+        negatives = _negative_labels(reader, header.pop(NEGATIVES_KEY, None), positives)
         root = Path(images_root).resolve() if images_root is not None else None
         for image in reader.images:
             image["file_key"] = image_file_key(root, image["file_name"])
@@ -127,7 +129,44 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
         raise
     return IngestBatch(kind="coco", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
                        header=header, images=reader.images, categories=list(reader.categories.values()),
-                       annotations=annotations, positives=positives, record_files=record_files)
+                       annotations=annotations, positives=positives, negatives=negatives,
+                       record_files=record_files)
+
+
+def _negative_labels(reader: "_Reader", listed: Any, positives: np.ndarray) -> np.ndarray:
+    """The ``negative_labels`` list of a labels.json as (image row, source category id) pairs, int64 [K, 2].
+
+    Each entry is ``{"image_id", "category_id", "source"}`` naming an image and a category of this file;
+    a cell may not be both a positive (an annotation) and a verified negative.
+    """
+    if listed is None:
+        return np.zeros((0, 2), np.int64)
+    fix = f"{NEGATIVES_KEY} is a list of {{\"image_id\": int, \"category_id\": int}} (as labelfix exports it)"
+    if not isinstance(listed, list):
+        raise reader.fail(f"top-level {NEGATIVES_KEY!r} is {type(listed).__name__}, not a list", NEGATIVES_KEY, fix)
+    cells = []
+    for position, entry in enumerate(listed):
+        where = f"{NEGATIVES_KEY}[{position}]"
+        image_id = entry.get("image_id") if isinstance(entry, dict) else None
+        category_id = entry.get("category_id") if isinstance(entry, dict) else None
+        if not is_int_id(image_id) or not is_int_id(category_id):
+            raise reader.fail(f"entry {entry!r} needs integer image_id and category_id", where, fix)
+        if image_id not in reader.image_rows:
+            raise reader.fail(f"image_id {image_id} is not in images", where, "add the image or remove the entry")
+        if category_id not in reader.categories:
+            raise reader.fail(f"category_id {category_id} is not in categories", where,
+                              "add the category or remove the entry")
+        cells.append((reader.image_rows[image_id], category_id))
+    negatives = _unique_cells(*np.array(cells, np.int64).reshape(-1, 2).T)
+    if len(negatives) and len(positives):
+        nearby = positives[np.isin(positives[:, 0], negatives[:, 0])]  # positives on those images only
+        annotated = set(map(tuple, nearby.tolist()))
+        for row, category_id in negatives.tolist():
+            if (row, category_id) in annotated:
+                raise reader.fail(f"image id {reader.images[row]['image_id']}, category {category_id} is both "
+                                  f"annotated and listed as a verified negative", NEGATIVES_KEY,
+                                  "remove the annotation or the negative_labels entry")
+    return negatives
 
 
 def _read_sections(path: Path, reader: "_Reader") -> dict[str, Any]:

@@ -28,7 +28,7 @@ from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
-from labelfix.store.labels import add_original_positives
+from labelfix.store.labels import add_original_positives, add_verified_negatives
 
 
 INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
@@ -212,6 +212,10 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
                                f"FROM batch_positives c WHERE NOT EXISTS (SELECT 1 FROM original_labels o "
                                f"WHERE o.image_id = c.image_id AND o.category_id = c.category_id)",
                                batch_positives=positives)
+        if len(batch.negatives):
+            added_labels += add_verified_negatives(store, cells={
+                "image_id": image_ids[batch.negatives[:, 0]], "category_id": _lookup(batch.negatives[:, 1],
+                                                                                     category_ids)})
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
                                 weights_hash=batch.sha256[:12], image_ids=image_ids, embeddings=batch.embeddings)
