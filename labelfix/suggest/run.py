@@ -61,9 +61,10 @@ from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
 from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
 from labelfix.store.runs import ensemble_run, latest_run_id
-from labelfix.store.suggestions import auto_accept_candidates, file_ranked, finish_call, replace_open, start_call
+from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
+                                        start_call)
 from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
-from labelfix.suggest.report import ClassSummary, SuggestReport
+from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
 from labelfix.suggest.thresholds import simulate_validation_hiding, unseen_positive_ratio_for
@@ -173,6 +174,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
             call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
+            activity = queue_activity(store, run_id=run_id, now=now)
             replaced = replace_open(store, run_id=run_id, now=now)
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
@@ -182,6 +184,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes)
+            result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
