@@ -90,6 +90,19 @@ def test_a_folder_as_db_is_refused(tmp_path, capsys):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["init"], ["status"], ["suggest"], ["export", "coco", "--out", "o"],
+                                     ["reviewers", "list"], ["train"]])
+def test_labelfix_db_naming_a_folder_is_one_message_with_the_fix(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABELFIX_DB", str(tmp_path))
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "is a folder, not a store file ($LABELFIX_DB names it)" in err
+    assert f"export LABELFIX_DB={tmp_path / 'labelfix.duckdb'}" in err and "Traceback" not in captured.out + err
+    assert _leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", ["new.json", "labels.CSV", "x.parquet"])
 def test_a_new_store_named_like_a_data_file_is_refused(tmp_path, tiny_coco, capsys, name):
     code = main(_ingest(tiny_coco, tmp_path / name))
