@@ -186,3 +186,16 @@ def test_a_store_is_still_a_store(tmp_path):
     with open_store(db, read_only=True) as store:
         assert store.schema_version > 0
     assert _sha(db) == before
+
+
+def test_every_store_connection_has_duckdbs_progress_bar_off(tmp_path):
+    """A slow query would draw DuckDB's progress bar on the terminal and break `labelfix suggest --json`."""
+    from labelfix.store.access import SharedStoreFile
+
+    with open_store(tmp_path / "s.duckdb") as store:
+        assert store.scalar("SELECT current_setting('enable_progress_bar')") is False
+        assert store.cursor().scalar("SELECT current_setting('enable_progress_bar')") is False
+    shared = SharedStoreFile(tmp_path / "s.duckdb")
+    with shared.connect() as store:
+        assert store.scalar("SELECT current_setting('enable_progress_bar')") is False
+    shared.close()

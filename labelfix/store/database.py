@@ -85,7 +85,11 @@ def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: flo
     try:
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only, config=config or {})
+                connection = duckdb.connect(str(path), read_only=read_only, config=config or {})
+                # DuckDB draws a progress bar on the terminal for slow queries, which breaks `--json`
+                # output and tables; a session setting (not allowed in config), inherited by cursors.
+                connection.execute("SET enable_progress_bar = false")
+                return connection
             except duckdb.Error as error:
                 if not is_lock_error(error):
                     raise
