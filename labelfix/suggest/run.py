@@ -56,18 +56,18 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelfix.internal.json_values import finite_or_none
-from labelfix.states import POSITIVE, UNKNOWN
+from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
 from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
-from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
+from labelfix.suggest.arrays import calibrate_validation
+from labelfix.suggest.calibration import ClassCalibration
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
-from labelfix.suggest.thresholds import simulate_validation_hiding, unseen_positive_ratio_for
 
 __all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
 
@@ -228,38 +228,15 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
-    scored = ~np.isnan(val.scores)
-    observed = (labels.states == POSITIVE) & scored
-    notes = []
-    n_positive = int(observed.sum())
-    # Hiding keeps one label per image: ask only for what can be hidden, and say so here instead of a warning.
-    hideable = n_positive - int(observed.any(axis=1).sum())
-    wanted = int(math.floor(config.val_hide_fraction * n_positive + 0.5))
-    fraction = config.val_hide_fraction
-    if n_positive == 0:
-        notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
-                     "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
-    elif hideable == 0:
-        fraction = 0.0
-        notes.append(f"no val positive can be hidden: each of the {int(observed.any(axis=1).sum())} labelled val "
-                     "images has a single positive (hiding keeps one per image); classes are calibrated with the "
-                     "PU estimate (Elkan & Noto) where they have enough labelled val positives")
-    elif wanted > hideable:
-        fraction = hideable / n_positive
-        notes.append(f"asked to hide {config.val_hide_fraction:.0%} of the {n_positive} val positives ({wanted}) "
-                     f"but only {hideable} can be hidden while keeping one per image; hid {hideable}")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=config.seed)
-    candidate = ((labels.states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
-                                      expected_missing_rate=config.expected_missing_rate)
-    frequency = 1.0 - config.expected_missing_rate if config.expected_missing_rate > 0 else None
     train = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                 f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
     train_positives = np.array([int(train.get(int(c), 0)) for c in val.category_ids], dtype=np.int64)
-    calibration = calibrate_classes(
-        scores=np.nan_to_num(val.scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
-        target_precision=config.target_precision, min_support=config.min_support, fallback=config.threshold_fallback,
-        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=config.uncalibrated_top_k,
+    # The same per-class choice as labelfix.find_missing_labels on arrays (one place: suggest.arrays).
+    calibration, notes = calibrate_validation(
+        states=labels.states, scores=val.scores,
+        target_precision=config.target_precision, hide_fraction=config.val_hide_fraction,
+        expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
+        fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
         train_positives=train_positives)
     return calibration, notes
 
