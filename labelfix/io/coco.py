@@ -2,10 +2,11 @@
 
 Image-level labels are the set of category ids of an image's annotations: bbox, segmentation or
 bbox-less annotations alike. Every record is kept as the source's JSON text, so an export can give it
-back. The file is read in one pass (:mod:`labelfix.io.json_stream`): ids go into arrays, record texts
-into newline-delimited spool files that the store reads itself, never a list of dicts, so a
-COCO-2017-train-sized file is read in a few hundred MB; references between the lists are checked once
-all are read, so key order does not matter.
+back. The file is read in one pass (:mod:`labelfix.io.json_stream`, a run of records per parser call):
+ids go into arrays, record texts into spool files (a JSON array per section) that the store reads itself,
+never a list of dicts, so a COCO-2017-train-sized file is read in a few hundred MB; references between the
+lists are checked once all are read, so key order does not matter. A labelfix ``labels.json`` may carry
+``negative_labels`` (verified-absent cells), read back as such.
 """
 
 from __future__ import annotations
