@@ -45,7 +45,8 @@ def test_labels_json_has_sources_and_keeps_every_key(reviewed_store, tmp_path, t
 def test_inline_export_appends_bboxless_annotations_without_renumbering(reviewed_store, tmp_path, tiny_coco, capsys):
     code = main(["export", "coco", "--out", str(tmp_path / "out"), "--inline", "--db", str(reviewed_store)])
     assert code == 0
-    assert "expect a bbox on every annotation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expect a bbox on every annotation" in out and "2 verified negatives (negative_labels)" in out
     inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())
     source = json.loads(tiny_coco.read_text())
     original_ids = {a["id"] for a in source["annotations"]}
