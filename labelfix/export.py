@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from labelfix.io.coco_writer import (INLINE_WARNING, added_annotation_texts, label_annotation_texts, merge_headers,
-                                     write_coco_atomic)
+                                     negative_label_texts, write_coco_atomic)
 from labelfix.store.catalog import (annotation_texts, category_record, category_record_texts,
                                     declared_size_mismatches, image_record_texts, max_annotation_id, source_categories,
                                     source_headers, source_image_texts, source_paths)
 from labelfix.store.database import Store
 from labelfix.store.exports import record_export
-from labelfix.store.labels import label_counts_by_origin, labels_added_for_source, positive_cells
+from labelfix.store.labels import label_counts_by_origin, labels_added_for_source, negative_cells, positive_cells
 
 __all__ = ["ExportSummary", "export_coco", "inline_file_names"]
 
@@ -35,6 +35,7 @@ class ExportSummary:
     n_annotations: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
     added_inline: dict[str, int] = field(default_factory=dict)  # inline file name: bbox-less annotations added
+    n_negatives: int = 0  # verified negatives in labels.json's negative_labels (re-ingested as such)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -103,9 +104,11 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
     header = merge_headers(header for _, header in source_headers(store))
     sha, counts = write_coco_atomic(path, header=header, sections=[
         ("images", image_record_texts(store)), ("categories", category_record_texts(store)),
-        ("annotations", label_annotation_texts(positive_cells(store)))])
+        ("annotations", label_annotation_texts(positive_cells(store))),
+        ("negative_labels", negative_label_texts(negative_cells(store)))])
     summary.paths.append(path)
     summary.n_images, summary.n_annotations = counts["images"], counts["annotations"]
+    summary.n_negatives = counts["negative_labels"]
     summary.by_source = label_counts_by_origin(store)
     records = [("labels", path, sha, summary.n_images, summary.n_annotations)]
     if inline:

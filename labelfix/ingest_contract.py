@@ -69,12 +69,15 @@ class IngestBatch:
         COCO annotations.
     positives : np.ndarray
         int64 [K, 2]: (position in ``images``, source category id) of every cell the source labels positive.
+    negatives : np.ndarray
+        int64 [K, 2]: the same for cells a reviewer verified absent (the ``negative_labels`` list of a
+        labelfix ``labels.json``), so an export and its re-ingest hold the same labels.
     embeddings : np.ndarray, optional
         float32 [N, D] for features tables, row i belonging to ``images[i]``.
     record_files : dict[str, Path]
-        For large sources (COCO): the records spooled to disk instead of held in memory, one newline-
-        delimited JSON file per section of lines ``[position, record]``, in file order: ``images`` (the
-        images' ``record`` is then None) and ``annotations`` (line i is :attr:`annotations` entry i). The
+        For large sources (COCO): the records spooled to disk instead of held in memory, one JSON array
+        file per section, the records' source text in file order: ``images`` (the images' ``record`` is then
+        None; record i is ``images[i]``) and ``annotations`` (record i is :attr:`annotations` entry i). The
         reader writes them, the store reads them, :meth:`discard` removes them.
     """
 
@@ -87,6 +90,7 @@ class IngestBatch:
     categories: list[dict[str, Any]] = field(default_factory=list)
     annotations: AnnotationColumns | None = None
     positives: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    negatives: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     embeddings: np.ndarray | None = None
     record_files: dict[str, Path] = field(default_factory=dict)
 

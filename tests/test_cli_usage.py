@@ -144,6 +144,7 @@ def test_help_of_every_command_exits_0(capsys, path):
     code, out, err = _run(capsys, path + ["--help"])
     assert code == 0, err
     assert "Usage" in out and "Traceback" not in out + err
+    assert "<bool>" not in out  # a flag takes no value: no placeholder (issue 13)
 
 
 # -- the examples of the issue, with their exact values ------------------------------------------

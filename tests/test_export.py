@@ -45,7 +45,8 @@ def test_labels_json_has_sources_and_keeps_every_key(reviewed_store, tmp_path, t
 def test_inline_export_appends_bboxless_annotations_without_renumbering(reviewed_store, tmp_path, tiny_coco, capsys):
     code = main(["export", "coco", "--out", str(tmp_path / "out"), "--inline", "--db", str(reviewed_store)])
     assert code == 0
-    assert "expect a bbox on every annotation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expect a bbox on every annotation" in out and "2 verified negatives (negative_labels)" in out
     inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())
     source = json.loads(tiny_coco.read_text())
     original_ids = {a["id"] for a in source["annotations"]}
@@ -69,7 +70,12 @@ def test_round_trip_export_then_ingest_gives_same_labels(reviewed_store, tmp_pat
     assert again.image_ids.tolist() == original.image_ids.tolist()
     assert again.category_ids.tolist() == original.category_ids.tolist()
     assert (again.states == 1).tolist() == (original.states == 1).tolist()
+    assert again.states.tolist() == original.states.tolist()  # verified negatives too (issue 13)
+    assert (original.states == -1).sum() == 2  # (4, dog) verified absent, (1, car) an original rejected
     assert again.splits.tolist() == original.splits.tolist()
+    document = json.loads((tmp_path / "out" / "labels.json").read_text())
+    assert document["negative_labels"] == [{"image_id": 1, "category_id": 5, "source": "manual"},
+                                           {"image_id": 4, "category_id": 2, "source": "manual"}]
 
 
 def test_atomic_write_leaves_old_file_when_serialisation_fails(tmp_path):
@@ -84,3 +90,37 @@ def test_atomic_write_leaves_old_file_when_serialisation_fails(tmp_path):
 def test_export_needs_an_existing_store(tmp_path, capsys):
     assert main(["export", "coco", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "none.duckdb")]) == 2
     assert "labelfix init" in capsys.readouterr().err
+
+
+def test_inline_warning_only_when_bboxless_annotations_were_written(db_path, tiny_coco, tmp_path, capsys):
+    """No review: nothing added, no warning. A label accepted then rejected again: still nothing added."""
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=tiny_coco, images=tiny_coco.parent / "images")
+    assert main(["export", "coco", "--out", str(tmp_path / "a"), "--inline", "--db", str(db_path)]) == 0
+    assert "bbox" not in capsys.readouterr().out
+    with open_store(db_path) as store, store.transaction():
+        set_label(store, image_id=2, category_id=1, state=1, origin="accepted")
+        set_label(store, image_id=2, category_id=1, state=-1, origin="manual")
+    assert main(["export", "coco", "--out", str(tmp_path / "b"), "--inline", "--db", str(db_path)]) == 0
+    assert "bbox" not in capsys.readouterr().out
+    inline = json.loads((tmp_path / "b" / "instances_corrected.json").read_text())
+    assert inline == json.loads(tiny_coco.read_text())
+
+
+@pytest.mark.parametrize("negatives, message", [
+    ({"image_id": 1}, "is dict, not a list"),
+    ([{"image_id": 1, "category_id": "cat"}], "needs integer image_id and category_id"),
+    ([{"image_id": 99, "category_id": 1}], "image_id 99 is not in images"),
+    ([{"image_id": 1, "category_id": 7}], "category_id 7 is not in categories"),
+    ([{"image_id": 1, "category_id": 1}], "both annotated and listed as a verified negative"),
+])
+def test_bad_negative_labels_are_refused_with_one_message(tmp_path, tiny_coco, negatives, message, capsys):
+    data = json.loads(tiny_coco.read_text())
+    data["negative_labels"] = negatives
+    path = tmp_path / "labels_edited.json"
+    path.write_text(json.dumps(data))
+    db = tmp_path / "fresh.duckdb"
+    assert main(["ingest", "coco", str(path), "--images", str(tiny_coco.parent / "images"), "--db", str(db)]) == 2
+    out = capsys.readouterr()
+    assert message in out.err + out.out and "Traceback" not in out.err + out.out
+    assert not db.exists()

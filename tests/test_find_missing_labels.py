@@ -34,9 +34,10 @@ def test_known_answer_with_a_separable_calibration_set():
     rows = find_missing_labels(label_states, pred_probs, val_label_states=val_states, val_pred_probs=val_probs,
                                min_support=1)
     assert rows.dtype == MISSING_LABEL_DTYPE
-    # The hidden val positives all score 0.8, the val unknowns 0.2: every threshold is 0.8 (class 2, with
-    # nothing hidden, takes the pooled one); ranked by score.
-    assert rows.tolist() == [(0, 0, 0.85), (1, 2, 0.81), (1, 1, 0.8)]
+    # The hidden val positives all score 0.8, the val unknowns 0.2: thresholds 0.8 for classes 0 and 1. Class 2
+    # has no val positive: no estimate, so (as in labelfix suggest) a ranked list of its unknown cells, after
+    # every calibrated row and marked calibrated = False.
+    assert rows.tolist() == [(0, 0, 0.85, True), (1, 1, 0.8, True), (1, 2, 0.81, False), (2, 2, 0.79, False)]
     report = validation_thresholds(states=val_states, scores=val_probs, min_support=1)
     assert report.thresholds.tolist() == [0.8, 0.8, 0.8]
     assert report.source.tolist() == ["class", "class", "pooled"]
@@ -51,9 +52,11 @@ def test_ties_rank_by_image_then_class_and_max_per_class_keeps_the_best():
                            [0.99, 0.0, 0.0]])
     kwargs = dict(val_label_states=val_states, val_pred_probs=val_probs, min_support=1)
     rows = find_missing_labels(label_states, pred_probs, **kwargs)
-    assert [(r["image"], r["class"]) for r in rows] == [(3, 0), (1, 1), (0, 0), (0, 1), (1, 0), (2, 1), (2, 0)]
+    calibrated = rows[rows["calibrated"]]
+    assert [(r["image"], r["class"]) for r in calibrated] == [(3, 0), (1, 1), (0, 0), (0, 1), (1, 0), (2, 1), (2, 0)]
+    assert [(r["image"], r["class"]) for r in rows[~rows["calibrated"]]] == [(0, 2), (1, 2), (2, 2), (3, 2)]
     best = find_missing_labels(label_states, pred_probs, max_per_class=2, **kwargs)
-    assert [(r["image"], r["class"]) for r in best] == [(3, 0), (1, 1), (0, 0), (0, 1)]
+    assert [(r["image"], r["class"]) for r in best] == [(3, 0), (1, 1), (0, 0), (0, 1), (0, 2), (1, 2)]
 
 
 def test_without_val_arrays_the_arrays_calibrate_themselves():
@@ -78,14 +81,14 @@ def test_unreachable_target_returns_no_rows_unless_a_fallback_is_given():
     empty = find_missing_labels(label_states, pred_probs, **kwargs)
     assert empty.dtype == MISSING_LABEL_DTYPE and len(empty) == 0
     fallback = find_missing_labels(label_states, pred_probs, threshold_fallback=0.6, **kwargs)
-    assert fallback.tolist() == [(0, 0, 0.7), (1, 1, 0.6)]
+    assert fallback.tolist() == [(0, 0, 0.7, True), (1, 1, 0.6, True)]
 
 
 def test_float_and_unsigned_inputs_are_accepted_as_codes_and_probabilities():
     val_states, val_probs = _calibration()
     rows = find_missing_labels(np.array([[0.0, 1.0, 0.0]]), np.array([[1, 0, 0]], np.uint8),
                                val_label_states=val_states.tolist(), val_pred_probs=val_probs.tolist(), min_support=1)
-    assert rows.tolist() == [(0, 0, 1.0)]
+    assert rows[rows["calibrated"]].tolist() == [(0, 0, 1.0, True)]
 
 
 def test_defaults_are_those_of_labelfix_suggest():
@@ -94,7 +97,7 @@ def test_defaults_are_those_of_labelfix_suggest():
     fields = SuggestConfig.model_fields
     parameters = inspect.signature(find_missing_labels).parameters
     for name in ("target_precision", "max_per_class", "val_hide_fraction", "expected_missing_rate", "min_support",
-                 "threshold_fallback", "seed"):
+                 "threshold_fallback", "uncalibrated_top_k", "seed"):
         assert parameters[name].default == fields[name].default, name
         assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
 
@@ -171,6 +174,7 @@ def test_agrees_with_suggest_on_a_store(tmp_path: Path):
     assert thresholds.thresholds.tolist() == report.thresholds.thresholds.tolist()
     found = sorted((int(labels.image_ids[train][r["image"]]), int(labels.category_ids[r["class"]]), float(r["score"]))
                    for r in rows)
+    assert rows["calibrated"].all()
     # Scores are float32 in the store and in read_predictions, so they compare exactly.
     assert filed and found == sorted((image_id, category_id, score) for image_id, category_id, score, _ in filed)
 
@@ -185,3 +189,40 @@ def test_every_bad_setting_is_one_value_error(setting) -> None:
     probs = np.full(states.shape, 0.5)
     with pytest.raises(ValueError, match=next(iter(setting))):
         labelfix.find_missing_labels(states, probs, **setting)
+
+
+# -- one class, single positive: the same per-class choice as labelfix suggest (issue 13) -------------------
+# Elkan & Noto's setting by hand: the 6 labelled val positives of class 0 score 0.6, so c = 0.6 and about 4 of
+# 10 positives are unlabelled; 2 unlabelled val images score 0.6 too, the rest 0.05. The PU threshold is 0.6.
+VAL_SCORES_0 = [0.6] * 6 + [0.6] * 2 + [0.05] * 7
+
+
+def test_one_class_input_is_calibrated_with_the_pu_estimate():
+    """Before: 0 rows (nothing can be hidden from one-label images). Now the PU threshold 0.6 finds them."""
+    from labelfix.suggest.arrays import calibrate_validation
+
+    val_states = np.array([[1]] * 6 + [[0]] * 9, np.int8)
+    val_scores = np.array(VAL_SCORES_0)[:, None]
+    states = np.array([[0], [0], [1], [0]], np.int8)
+    scores = np.array([[0.95], [0.5], [0.9], [0.6]])
+    rows = find_missing_labels(states, scores, val_label_states=val_states, val_pred_probs=val_scores, min_support=2)
+    assert rows.tolist() == [(0, 0, 0.95, True), (3, 0, 0.6, True)]
+    calibration, notes = calibrate_validation(states=val_states, scores=val_scores, min_support=2)
+    assert calibration.method.tolist() == ["pu"] and calibration.thresholds.tolist() == [0.6]
+    assert "no val positive can be hidden" in notes[0]
+    # Calibrating on itself (no val arrays) works the same way.
+    own = find_missing_labels(val_states, val_scores, min_support=2)
+    assert own.tolist() == [(6, 0, 0.6, True), (7, 0, 0.6, True)]
+
+
+def test_a_known_answer_on_a_hand_made_single_positive_array():
+    """At most one positive per image: class 0 as above (PU, 0.6); class 1 has one val positive, too few for
+    any estimate: its ranked list (top 2 here), after the calibrated rows."""
+    val_states = np.array([[1, 0]] * 6 + [[0, 0]] * 9 + [[0, 1]], np.int8)
+    val_scores = np.stack([VAL_SCORES_0 + [0.1], [0.1] * 15 + [0.8]], axis=1)
+    states = np.array([[0, 0], [0, 0], [1, 0], [0, 1]], np.int8)
+    scores = np.array([[0.95, 0.3], [0.5, 0.7], [0.9, 0.2], [0.92, 0.9]])
+    kwargs = dict(val_label_states=val_states, val_pred_probs=val_scores, min_support=2)
+    rows = find_missing_labels(states, scores, uncalibrated_top_k=2, **kwargs)
+    assert rows.tolist() == [(0, 0, 0.95, True), (3, 0, 0.92, True), (1, 1, 0.7, False), (0, 1, 0.3, False)]
+    assert find_missing_labels(states, scores, uncalibrated_top_k=0, **kwargs).tolist() == rows[:2].tolist()

@@ -37,7 +37,8 @@ def test_find_missing_labels_runs_without_the_store_packages():
             "print(rows.tolist())\n")
     completed = _python(code)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "[(0, 0, 0.9)]"
+    # Class 2 has no val positive: an uncalibrated ranked list, after the calibrated row (as labelfix suggest does).
+    assert completed.stdout.strip() == "[(0, 0, 0.9, True), (0, 2, 0.1, False)]"
 
 
 def test_every_public_name_resolves_and_is_listed():

@@ -76,6 +76,41 @@ def test_a_duplicate_name_exits_2(capsys, monkeypatch, db):
     assert code == 2 and "exists already" in err
 
 
+@pytest.mark.parametrize("again", ["Ana", "ANA", " ana "])
+def test_reviewer_names_are_one_reviewer_whatever_their_case(capsys, monkeypatch, db, again):
+    """ana / Ana / ANA are one account, shown as created; sign-in and account commands find it by any case."""
+    from labelfix.review.auth import sign_in
+
+    assert run(capsys, monkeypatch, ["reviewers", "add", "ana", "--password-stdin", "--db", str(db)],
+               stdin="ana-password-1\n")[0] == 0
+    code, out, err = run(capsys, monkeypatch, ["reviewers", "add", again, "--generate", "--db", str(db)])
+    assert code == 2 and "exists already" in err and "Traceback" not in err
+    assert again.strip() == "ana" or "as 'ana' (names are not case-sensitive)" in err
+    assert set(accounts(db)) == {"ana"}
+    with open_store(db) as store:
+        reviewer, _ = sign_in(store, name=again, password="ana-password-1")
+    assert reviewer.name == "ana"
+    assert run(capsys, monkeypatch, ["reviewers", "remove", again.strip().upper(), "--db", str(db)])[0] == 0
+    assert accounts(db) == {}
+
+
+def test_the_review_service_treats_names_case_insensitively(db):
+    """In the app (no accounts), the first-written name is kept: Ana's lease is ana's, her decisions are one."""
+    from labelfix.review.service import ReviewService
+
+    with open_store(db) as store:
+        service = ReviewService(store)
+        assert service.known_reviewer(name=" Bo ") == "Bo"  # a new name, as typed
+        first = service.next_items(reviewer="Ana", n=1)[0]
+        assert service.known_reviewer(name="ana") == "Ana"  # known from her lease
+        again = service.next_items(reviewer=service.known_reviewer(name="ana"), n=1)[0]
+        assert again.suggestion_id == first.suggestion_id and again.lease_reviewer == "Ana"
+        service.decide(suggestion_id=first.suggestion_id, decision="accept", reviewer="Ana")
+        service.release(reviewer="Ana")
+        assert service.known_reviewer(name="ANA") == "Ana"  # known from her decision
+        assert store.fetchall("SELECT DISTINCT reviewer FROM review_events") == [("Ana",)]
+
+
 class FakeServer:
     """Stands in for the streamlit subprocess: records the command line, exits at once."""
 

@@ -90,6 +90,19 @@ def test_a_folder_as_db_is_refused(tmp_path, capsys):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["init"], ["status"], ["suggest"], ["export", "coco", "--out", "o"],
+                                     ["reviewers", "list"], ["train"]])
+def test_labelfix_db_naming_a_folder_is_one_message_with_the_fix(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABELFIX_DB", str(tmp_path))
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "is a folder, not a store file ($LABELFIX_DB names it)" in err
+    assert f"export LABELFIX_DB={tmp_path / 'labelfix.duckdb'}" in err and "Traceback" not in captured.out + err
+    assert _leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", ["new.json", "labels.CSV", "x.parquet"])
 def test_a_new_store_named_like_a_data_file_is_refused(tmp_path, tiny_coco, capsys, name):
     code = main(_ingest(tiny_coco, tmp_path / name))
@@ -173,3 +186,16 @@ def test_a_store_is_still_a_store(tmp_path):
     with open_store(db, read_only=True) as store:
         assert store.schema_version > 0
     assert _sha(db) == before
+
+
+def test_every_store_connection_has_duckdbs_progress_bar_off(tmp_path):
+    """A slow query would draw DuckDB's progress bar on the terminal and break `labelfix suggest --json`."""
+    from labelfix.store.access import SharedStoreFile
+
+    with open_store(tmp_path / "s.duckdb") as store:
+        assert store.scalar("SELECT current_setting('enable_progress_bar')") is False
+        assert store.cursor().scalar("SELECT current_setting('enable_progress_bar')") is False
+    shared = SharedStoreFile(tmp_path / "s.duckdb")
+    with shared.connect() as store:
+        assert store.scalar("SELECT current_setting('enable_progress_bar')") is False
+    shared.close()

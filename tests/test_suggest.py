@@ -244,3 +244,34 @@ def test_cli_suggest_prints_summary_and_reports_unknown_run(tmp_path: Path, caps
         per_class = store.fetchall("SELECT category_id, kind, max(rank_in_class) FROM suggestions "
                                    "WHERE superseded_at IS NULL GROUP BY ALL")
         assert per_class and all(n <= 2 for *_, n in per_class)
+
+
+def test_a_new_call_warns_when_it_replaces_a_queue_reviewers_work_on(tmp_path: Path, capsys):
+    """A first call and a call on an untouched queue say nothing; a call while ana holds items, bo skipped
+    one and decisions exist says who held what, what happened to the open items and that decisions stay."""
+    import datetime as dt
+    import json
+
+    from labelfix.review.service import ReviewService
+
+    db = tmp_path / "queue.duckdb"
+    store, _ = build_store(db)
+    assert suggest(store, config=SuggestConfig(min_support=2)).queue_warning is None
+    assert suggest(store, config=SuggestConfig(min_support=2)).queue_warning is None  # nobody touched it
+    service = ReviewService(store)
+    held = service.next_items(reviewer="ana", n=3)
+    service.decide(suggestion_id=held[0].suggestion_id, decision="accept", reviewer="ana")
+    other = service.next_items(reviewer="bo", n=1)[0]
+    service.decide(suggestion_id=other.suggestion_id, decision="skip", reviewer="bo")
+    store.close()
+    assert main(["suggest", "--db", str(db), "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    warning = report["queue_warning"]
+    assert "warning: the review queue of run" in " ".join(captured.err.split())
+    assert "ana was holding 2 item(s)" in warning and "1 decision(s) already made are kept" in warning
+    assert "1 skipped/unsure ones are kept in the history as superseded" in warning
+    with open_store(db) as store:
+        assert store.scalar("SELECT count(*) FROM leases WHERE expires_at > ?",
+                            [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)]) == 0
+        assert store.scalar("SELECT count(*) FROM review_events WHERE decision = 'accept'") == 1

@@ -319,3 +319,42 @@ def test_a_class_the_model_has_not_learned_gets_no_pu_estimate():
     assert result.method.tolist() == [UNCALIBRATED] and result.pu.implausible.tolist() == [True]
     assert result.notes[0].startswith("the model scores its 30 labelled validation positives 0.02 on average, "
                                       "too low for a PU estimate")
+
+
+# -- a class the model could not learn; the queue order of uncalibrated lists ---------------------------------
+def test_class_without_train_positives_gets_no_suggestions_and_a_reason(tmp_path: Path, capsys):
+    """"ghost" has no positive anywhere (no train positives: nothing was learned); "rare" has train positives
+    but no val ones (a ranked list); both lists' places in the review queue come after calibrated items."""
+    from labelfix.review.service import ReviewService
+    from labelfix.suggest.calibration import NOT_LEARNED_NOTE
+
+    rng = np.random.default_rng(5)
+    n_train, n_val = 80, 200
+    n = n_train + n_val
+    truth = np.stack([rng.random(n) < p for p in (0.5, 0.4)] + [np.zeros(n, bool), rng.random(n) < 0.15], axis=1)
+    truth[n_train:, 3] = False  # "rare": no val positives
+    observed = truth.copy()
+    observed[:n_train, :2] &= rng.random((n_train, 2)) > 0.4
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    store = make_store(tmp_path / "ghost.duckdb", names=["mid", "tail", "ghost", "rare"], observed=observed,
+                       scores=scores, n_train=n_train)
+    report = suggest_quietly(store, SuggestConfig(min_support=2, uncalibrated_top_k=5))
+    by_name = {c.name: c for c in report.classes}
+    ghost, rare = by_name["ghost"], by_name["rare"]
+    assert ghost.missing == ghost.spurious == 0 and ghost.note == NOT_LEARNED_NOTE and not ghost.calibrated
+    assert ghost.threshold_source == "no-train-positives"
+    assert store.scalar("SELECT count(*) FROM suggestions WHERE category_id = ?", [ghost.category_id]) == 0
+    assert rare.missing == 5 and not rare.calibrated
+    assert by_name["mid"].missing > 0 and by_name["tail"].missing > 0
+    assert 0 < rare.train_frequency < min(by_name["mid"].train_frequency, by_name["tail"].train_frequency)
+    assert f"ghost: {NOT_LEARNED_NOTE}" in report.note_lines()
+    # Queue: rare is the rarest class with suggestions (tail first), but its uncalibrated list comes last,
+    # after every calibrated item (missing and spurious), in both the full listing and a leased page.
+    service = ReviewService(store)
+    items = service.items()
+    calibrated = [i for i in items if i.category_name != "rare"]
+    assert [i.category_name for i in items[-5:]] == ["rare"] * 5 and len(calibrated) == len(items) - 5
+    assert [i.suggestion_id for i in service.items(limit=len(items))] == [i.suggestion_id for i in items]
+    page = service.next_items(reviewer="ana", n=len(items))
+    assert [i.suggestion_id for i in page] == [i.suggestion_id for i in items]
+    store.close()

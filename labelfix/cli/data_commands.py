@@ -106,7 +106,8 @@ def export_coco_command(
     for path in summary.paths:
         console.print(f"wrote {path}")
     sources = ", ".join(f"{name} {count}" for name, count in sorted(summary.by_source.items()))
-    console.print(f"{summary.n_images} images, {summary.n_annotations} labels ({sources or 'none'})")
+    negatives = f", {summary.n_negatives} verified negatives (negative_labels)" if summary.n_negatives else ""
+    console.print(f"{summary.n_images} images, {summary.n_annotations} labels ({sources or 'none'}){negatives}")
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 

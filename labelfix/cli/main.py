@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional, TextIO
 
 import typer
 from typer._click import exceptions as click_exceptions
+from typer.core import TyperOption
 
 from labelfix import __version__
 from labelfix.cli import (
@@ -28,6 +29,14 @@ from labelfix.cli.common import console, err_console
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
 from labelfix.internal.paths import os_error_as_labelfix_error
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value: its help row shows no ``<bool>`` placeholder (the pinned typer prints one)."""
+    return None if self.is_flag else _typer_display_type(self, ctx)
+
+
+_typer_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 # Tracebacks are for bugs: typer's Rich traceback hook stays off, usage errors are printed by `main`.
 app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelfix.cli.common import DbOption, console
+from labelfix.cli.common import DbOption, console, err_console
 from labelfix.store import open_store
 
 
@@ -54,7 +54,9 @@ def suggest_command(
         raise LabelfixError(f"invalid option ({problems})", fix="see `labelfix suggest --help`") from error
     with open_store(db, create=False) as store:
         report = suggest(store, config=config)
-    if json_out:
+    if json_out:  # the JSON has it as queue_warning; say it on stderr too, where a person sees it
+        if report.queue_warning:
+            err_console.print(f"[yellow]warning:[/] {report.queue_warning}", highlight=False)
         console.print_json(json.dumps(report.to_dict(), default=str))
     else:
         report.print(console)

@@ -2,10 +2,11 @@
 
 Image-level labels are the set of category ids of an image's annotations: bbox, segmentation or
 bbox-less annotations alike. Every record is kept as the source's JSON text, so an export can give it
-back. The file is read in one pass (:mod:`labelfix.io.json_stream`): ids go into arrays, record texts
-into newline-delimited spool files that the store reads itself, never a list of dicts, so a
-COCO-2017-train-sized file is read in a few hundred MB; references between the lists are checked once
-all are read, so key order does not matter.
+back. The file is read in one pass (:mod:`labelfix.io.json_stream`, a run of records per parser call):
+ids go into arrays, record texts into spool files (a JSON array per section) that the store reads itself,
+never a list of dicts, so a COCO-2017-train-sized file is read in a few hundred MB; references between the
+lists are checked once all are read, so key order does not matter. A labelfix ``labels.json`` may carry
+``negative_labels`` (verified-absent cells), read back as such.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import warnings
 from array import array
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,36 +28,34 @@ from labelfix.io.images import SHOWN_NAMES, check_image_files, image_file_key, n
 from labelfix.io.json_stream import iter_top_level
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
+NEGATIVES_KEY = "negative_labels"  # labels.json's verified-absent cells (labelfix's own key; COCO tools ignore it)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT ids
 CheckImages = Literal["full", "header", "none"]
 
 
 class _Spool:
-    """Records written to a newline-delimited JSON file as they are read (one line each), not kept in memory."""
+    """Records written to a JSON array file as they are read (runs of source text), not kept in memory.
+
+    DuckDB reads it back with ``read_json_objects(format = 'array')``, in order.
+    """
 
     def __init__(self, folder: Path | None, name: str) -> None:
-        descriptor, path = tempfile.mkstemp(dir=folder, prefix=f".labelfix-{name}-", suffix=".ndjson")
+        descriptor, path = tempfile.mkstemp(dir=folder, prefix=f".labelfix-{name}-", suffix=".json")
         self.path = Path(path)
         self.handle = os.fdopen(descriptor, "w", encoding="utf-8")
-        self.pending: list[str] = []
+        self.handle.write("[")
+        self.separator = ""
 
-    def add(self, line: str) -> None:
-        self.pending.append(line)
-        if len(self.pending) >= 8192:
-            self.flush()
-
-    def flush(self) -> None:
-        self.handle.write("".join(self.pending))
-        self.pending.clear()
+    def add(self, text: str) -> None:
+        """Add one or more records: their source text, separated by commas as in the source."""
+        self.handle.write(self.separator)
+        self.handle.write(text)
+        self.separator = ","
 
     def close(self) -> Path:
-        self.flush()
+        self.handle.write("]")
         self.handle.close()
         return self.path
-
-
-def _one_line(text: str) -> str:
-    """A record's text on one line: raw newlines in JSON text are white space (strings escape theirs)."""
-    return text.replace("\n", " ").replace("\r", " ") if "\n" in text or "\r" in text else text
 
 
 def load_json(path: Path) -> Any:
@@ -119,6 +118,7 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
     try:
         header = _read_sections(path, reader)
         annotations, positives = reader.finish_annotations()
+        negatives = _negative_labels(reader, header.pop(NEGATIVES_KEY, None), positives)
         root = Path(images_root).resolve() if images_root is not None else None
         for image in reader.images:
             image["file_key"] = image_file_key(root, image["file_name"])
@@ -130,7 +130,44 @@ def read_coco(path: str | Path, *, images_root: str | Path | None, check_images:
         raise
     return IngestBatch(kind="coco", path=path.resolve(), sha256=sha256 or file_sha256(path), images_root=root,
                        header=header, images=reader.images, categories=list(reader.categories.values()),
-                       annotations=annotations, positives=positives, record_files=record_files)
+                       annotations=annotations, positives=positives, negatives=negatives,
+                       record_files=record_files)
+
+
+def _negative_labels(reader: "_Reader", listed: Any, positives: np.ndarray) -> np.ndarray:
+    """The ``negative_labels`` list of a labels.json as (image row, source category id) pairs, int64 [K, 2].
+
+    Each entry is ``{"image_id", "category_id", "source"}`` naming an image and a category of this file;
+    a cell may not be both a positive (an annotation) and a verified negative.
+    """
+    if listed is None:
+        return np.zeros((0, 2), np.int64)
+    fix = f"{NEGATIVES_KEY} is a list of {{\"image_id\": int, \"category_id\": int}} (as labelfix exports it)"
+    if not isinstance(listed, list):
+        raise reader.fail(f"top-level {NEGATIVES_KEY!r} is {type(listed).__name__}, not a list", NEGATIVES_KEY, fix)
+    cells = []
+    for position, entry in enumerate(listed):
+        where = f"{NEGATIVES_KEY}[{position}]"
+        image_id = entry.get("image_id") if isinstance(entry, dict) else None
+        category_id = entry.get("category_id") if isinstance(entry, dict) else None
+        if not is_int_id(image_id) or not is_int_id(category_id):
+            raise reader.fail(f"entry {entry!r} needs integer image_id and category_id", where, fix)
+        if image_id not in reader.image_rows:
+            raise reader.fail(f"image_id {image_id} is not in images", where, "add the image or remove the entry")
+        if category_id not in reader.categories:
+            raise reader.fail(f"category_id {category_id} is not in categories", where,
+                              "add the category or remove the entry")
+        cells.append((reader.image_rows[image_id], category_id))
+    negatives = _unique_cells(*np.array(cells, np.int64).reshape(-1, 2).T)
+    if len(negatives) and len(positives):
+        nearby = positives[np.isin(positives[:, 0], negatives[:, 0])]  # positives on those images only
+        annotated = set(map(tuple, nearby.tolist()))
+        for row, category_id in negatives.tolist():
+            if (row, category_id) in annotated:
+                raise reader.fail(f"image id {reader.images[row]['image_id']}, category {category_id} is both "
+                                  f"annotated and listed as a verified negative", NEGATIVES_KEY,
+                                  "remove the annotation or the negative_labels entry")
+    return negatives
 
 
 def _read_sections(path: Path, reader: "_Reader") -> dict[str, Any]:
@@ -144,10 +181,15 @@ def _read_sections(path: Path, reader: "_Reader") -> dict[str, Any]:
             if stream is None:
                 raise InputError(f"top-level {key!r} is {type(value).__name__}, not a list", file=path,
                                  fix=f"make {key} a JSON list")
-            add = {"images": reader.add_image, "annotations": reader.add_annotation,
-                   "categories": reader.add_category}[key]
-            for position, (record, text) in enumerate(stream.items()):
-                add(position, record, text)
+            if key == "categories":
+                for position, (record, text) in enumerate(stream.items()):
+                    reader.add_category(position, record, text)
+                continue
+            add = reader.add_images if key == "images" else reader.add_annotations
+            position = 0
+            for records, text in stream.item_runs():
+                add(position, records, text)
+                position += len(records)
         else:
             header[key] = value
     missing = [key for key in REQUIRED_KEYS if key not in reader.seen]
@@ -193,6 +235,8 @@ class _Reader:
         category_id, name = record.get("id"), record.get("name")
         if not is_int_id(category_id):
             raise self.fail(f"category id {category_id!r} is not an integer", where, "use integer category ids")
+        if not INT64_MIN <= category_id <= INT64_MAX:
+            raise self.fail(f"category id {category_id} does not fit in 64 bits", where, "renumber the categories")
         where = f"category id {category_id}"
         if not isinstance(name, str) or not name:
             raise self.fail(f"category name {name!r} is not a non-empty string", where, "give every category a name")
@@ -207,13 +251,23 @@ class _Reader:
                                         "supercategory": supercategory if isinstance(supercategory, str) else None,
                                         "record": text}
 
-    def add_image(self, position: int, record: Any, text: str) -> None:
+    def add_images(self, first: int, records: list[Any], text: str) -> None:
+        """Check a run of image records (positions ``first``...) and spool their source ``text``."""
+        for offset, record in enumerate(records):
+            self.add_image(first + offset, record)
+        if self.spools:
+            self.spools["images"].add(text)
+
+    def add_image(self, position: int, record: Any) -> None:
         where = f"images[{position}]"
         if not isinstance(record, dict):
             raise self.fail("image record is not an object", where, "each image is {\"id\": int, \"file_name\": str, ...}")
         image_id = record.get("id")
         if not is_int_id(image_id):
             raise self.fail(f"image id {image_id!r} is not an integer", where, "use integer image ids")
+        if not INT64_MIN <= image_id <= INT64_MAX:
+            raise self.fail(f"image id {image_id} does not fit in 64 bits", where,
+                            "renumber the images (ids from 1 up are usual)")
         where = f"image id {image_id}"
         if image_id in self.image_rows:
             raise self.fail("duplicate image id", where, "give each image its own id")
@@ -237,28 +291,45 @@ class _Reader:
         self.file_names[file_name] = len(self.images)
         self.images.append({"image_id": image_id, "file_name": file_name, "width": width, "height": height,
                             "split": split, "record": None})
-        if self.spools:
-            self.spools["images"].add(f"[{position},{_one_line(text)}]\n")
 
-    def add_annotation(self, position: int, record: Any, text: str) -> None:
-        if type(record) is not dict:  # noqa: E721 - the hot loop: one check for the common case
+    def add_annotations(self, first: int, records: list[Any], text: str) -> None:
+        """Check a run of annotation records (positions ``first``...), keep their ids as columns and spool
+        their source ``text``. The common case is checked per column (C loops); any odd record is then
+        looked at one by one for the message."""
+        try:
+            ids = [record["id"] for record in records]
+            image_ids = [record["image_id"] for record in records]
+            category_ids = [record["category_id"] for record in records]
+            if {*map(type, ids), *map(type, image_ids), *map(type, category_ids)} != {int}:
+                raise TypeError("not all ids are integers")
+            self.annotation_ids.extend(ids)  # OverflowError past 64 bits
+            self.annotation_images.extend(image_ids)
+            self.annotation_categories.extend(category_ids)
+        except (KeyError, TypeError, OverflowError):
+            for offset, record in enumerate(records):
+                self._check_annotation(first + offset, record)
+            raise  # unreachable unless a check above is missing: better a traceback than a silent store
+        if self.spools:
+            self.spools["annotations"].add(text)
+
+    def _check_annotation(self, position: int, record: Any) -> None:
+        """The message for a record :meth:`add_annotations` could not take (returns if the record is fine)."""
+        if not isinstance(record, dict):
             raise self.fail("annotation record is not an object", f"annotations[{position}]",
                             "each annotation is {\"id\", \"image_id\", \"category_id\", ...}")
-        annotation_id, image_id, category_id = record.get("id"), record.get("image_id"), record.get("category_id")
-        if type(annotation_id) is not int or type(image_id) is not int or type(category_id) is not int:
-            self._bad_ids(position, annotation_id, image_id, category_id)
-        self.annotation_ids.append(annotation_id)
-        self.annotation_images.append(image_id)
-        self.annotation_categories.append(category_id)
-        if self.spools:
-            self.spools["annotations"].add(f"[{position},{_one_line(text)}]\n")
+        self._bad_ids(position, record.get("id"), record.get("image_id"), record.get("category_id"))
 
-    def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> NoReturn:
+    def _bad_ids(self, position: int, annotation_id: Any, image_id: Any, category_id: Any) -> None:
         if not is_int_id(annotation_id):
             raise self.fail(f"annotation id {annotation_id!r} is not an integer", f"annotations[{position}]",
                             "use integer annotation ids")
-        raise self.fail(f"image_id {image_id!r} / category_id {category_id!r} must be integers",
-                        f"annotation id {annotation_id}", "use the integer ids of images and categories")
+        if not is_int_id(image_id) or not is_int_id(category_id):
+            raise self.fail(f"image_id {image_id!r} / category_id {category_id!r} must be integers",
+                            f"annotation id {annotation_id}", "use the integer ids of images and categories")
+        for name, value in (("annotation id", annotation_id), ("image_id", image_id), ("category_id", category_id)):
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise self.fail(f"{name} {value} does not fit in 64 bits", f"annotations[{position}]",
+                                "renumber (ids from 1 up are usual)")
 
     def finish_annotations(self) -> tuple[AnnotationColumns, np.ndarray]:
         """Check the annotations' ids and references (vectorised) and return them as columns."""

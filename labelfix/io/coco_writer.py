@@ -124,6 +124,18 @@ def label_annotation_texts(positives: Iterable[LabelCell]) -> Iterable[str]:
                f'"attributes":{{"source":{json.dumps(origin)}}}}}')
 
 
+def negative_label_texts(negatives: Iterable[LabelCell]) -> Iterable[str]:
+    """labels.json's ``negative_labels`` entries: cells a reviewer verified absent, with their origin.
+
+    Examples
+    --------
+    >>> list(negative_label_texts([(4, 2, "manual")]))
+    ['{"image_id":4,"category_id":2,"source":"manual"}']
+    """
+    for image_id, category_id, origin in negatives:
+        yield f'{{"image_id":{image_id},"category_id":{category_id},"source":{json.dumps(origin)}}}'
+
+
 def added_annotation_texts(cells: Iterable[tuple[Any, int, str]], *, first_id: int) -> Iterable[str]:
     """Bbox-less annotations for labels added since ingest, numbered from ``first_id``.
 

@@ -213,9 +213,11 @@ def add_reviewer(store: Store, *, name: str, role: str, password: str, now: dt.d
     _require_tables(store)
     encoded = hash_password(password)  # outside the transaction: it takes a while
     with store.transaction():
-        if reviewer_row(store, name=name) is not None:
-            raise AuthError(f"reviewer {name!r} exists already",
-                            fix=f"pick another name, or `labelfix reviewers remove {name}` first")
+        existing = reviewer_row(store, name=name)
+        if existing is not None:  # names are one reviewer whatever their case (ana is Ana)
+            same = "" if existing.name == name else f" as {existing.name!r} (names are not case-sensitive)"
+            raise AuthError(f"reviewer {name!r} exists already{same}",
+                            fix=f"pick another name, or `labelfix reviewers remove {existing.name}` first")
         _insert_reviewer(store, name=name, role=role, password_hash=encoded, created_at=now or utc_now())
     return Reviewer(name, role)
 
@@ -343,7 +345,8 @@ def sign_in(store: Store, *, name: str, password: str, limiter: FailureLimiter |
     limiter = SERVER_LIMITER if limiter is None else limiter
     now = now or utc_now()
     name = (name or "").strip()
-    locked = limiter.locked_for(name, now=now)
+    key = name.casefold()  # one reviewer whatever the case typed: one failure count
+    locked = limiter.locked_for(key, now=now)
     if locked > 0:
         _log_refusal(name, now, f"locked for {locked:.0f} s after too many wrong passwords")
         raise SignInRefused(f"too many wrong passwords for this name: try again in {locked:.0f} s",
@@ -352,12 +355,14 @@ def sign_in(store: Store, *, name: str, password: str, limiter: FailureLimiter |
     usable = account is not None and not account.disabled
     matches = verify_password(password or "", account.password_hash if usable and account else _decoy_hash())
     if not (usable and matches):
-        lock = limiter.failed(name, now=now)
+        lock = limiter.failed(key, now=now)
         reason = "wrong password" if usable else ("disabled account" if account is not None else "unknown name")
         _log_refusal(name, now, reason + (f"; locked for {lock:.0f} s" if lock else ""))
         raise SignInRefused("wrong name or password" + (f": locked for {lock:.0f} s" if lock else ""),
                             retry_after=lock or None)
-    limiter.succeeded(name)
+    limiter.succeeded(key)
+    assert account is not None
+    name = account.name  # as the account was created (its display case)
     token = secrets.token_urlsafe(32)
     with store.transaction():
         add_session(store, token_sha256=_token_sha256(token), name=name, created_at=now)

@@ -116,7 +116,8 @@ class ReviewQueries:
               with_label: int | None = None, decided_by: str | None = None) -> list[QueueItem]:
         """Suggestions with their derived status, in queue order (no leasing).
 
-        Queue order: pending items before skipped/unsure ones; missing-label items before spurious-label
+        Queue order: pending items before skipped/unsure ones; calibrated items before the items of an
+        uncalibrated ranked list (precision unknown); missing-label items before spurious-label
         ones (a "remove this label?" item never leads while "add" items remain); then class frequency (tail
         classes first, or head first); then rank in the class (most confident first: highest score for
         missing labels, lowest for spurious ones).
@@ -173,11 +174,13 @@ class ReviewQueries:
         fast = (statuses is not None and set(statuses) <= set(PENDING) and limit is not None and not offset
                 and image_id is None and with_label is None and decided_by is None)
         if fast:
-            totals = caches.suggestion_facts(store, fingerprints=fingerprints)["totals"].get(resolved, {})
+            facts = caches.suggestion_facts(store, fingerprints=fingerprints)
+            totals = facts["totals"].get(resolved, {})
             classes = [int(category_id)] if category_id is not None else order
             return queue_page(store, run_id=resolved, order=classes, frequencies=frequencies, now=now,
                               totals=totals, n=int(limit or 0), statuses=list(statuses or ()), kinds=kinds,
-                              free_for=free_for, min_score=min_score, max_score=max_score, names=names)
+                              free_for=free_for, min_score=min_score, max_score=max_score, names=names,
+                              uncalibrated=facts["uncalibrated"].get(resolved, set()))
         return select_items(store, run_id=resolved, order=order, frequencies=frequencies, now=now,
                             statuses=statuses, category_id=category_id, kinds=kinds, min_score=min_score,
                             max_score=max_score, limit=limit, offset=offset, free_for=free_for,

@@ -149,11 +149,14 @@ class PathCaches:
             if self.suggestions is not None and self.suggestions[0] == fingerprint:
                 return self.suggestions[1]
         totals: dict[int, dict[tuple[int, str], int]] = {}
-        for run_id, category_id, kind, n in store.fetchall(
-                "SELECT run_id, category_id, kind, count(*) FROM suggestions WHERE superseded_at IS NULL "
-                "GROUP BY ALL"):
+        uncalibrated: dict[int, set[int]] = {}
+        for run_id, category_id, kind, n, n_ranked in store.fetchall(
+                f"SELECT run_id, category_id, kind, count(*), count(*) FILTER (WHERE {UNCALIBRATED_SQL}) "
+                f"FROM suggestions s WHERE superseded_at IS NULL GROUP BY ALL"):
             totals.setdefault(int(run_id), {})[(int(category_id), str(kind))] = int(n)
-        facts = {"runs": sorted(totals, reverse=True), "totals": totals}
+            if n_ranked:
+                uncalibrated.setdefault(int(run_id), set()).add(int(category_id))
+        facts = {"runs": sorted(totals, reverse=True), "totals": totals, "uncalibrated": uncalibrated}
         with self.lock:
             self.suggestions = (fingerprint, facts)
         return facts
@@ -180,6 +183,11 @@ def caches_for(path: Path) -> PathCaches:
 # -- the queue query --------------------------------------------------------------------------------------------
 _ITEM_COLUMNS = """s.suggestion_id, s.run_id, s.image_id, s.category_id, s.kind, s.score, s.rank_in_class, s.reason,
     {status} AS status, {decided_by}, ls.reviewer, ls.expires_at"""
+
+
+# An uncalibrated ranked list's item (``labelfix suggest`` files it with no threshold): its precision is
+# unknown, so it comes after every calibrated item, whatever its class's frequency.
+UNCALIBRATED_SQL = "(s.kind = 'missing' AND s.threshold IS NULL)"
 
 
 def class_order(frequencies: dict[int, int], *, head_first: bool) -> list[int]:
@@ -292,7 +300,7 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
                ON cur.suggestion_id = s.suggestion_id
         LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id
         WHERE {' AND '.join(where)}
-        ORDER BY (cur.decision IN ('skip', 'unsure')) NULLS FIRST, s.kind = 'spurious',
+        ORDER BY (cur.decision IN ('skip', 'unsure')) NULLS FIRST, {UNCALIBRATED_SQL}, s.kind = 'spurious',
                  coalesce(list_position(?::BIGINT[], s.category_id), 1000000000), s.category_id,
                  s.rank_in_class, s.suggestion_id"""
     all_parameters = [*state_parameters, *parameters, [int(c) for c in order]]
@@ -316,8 +324,10 @@ def state_counts(store: Store, *, run_id: int, category_id: int | None = None) -
 def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict[int, int], now: dt.datetime,
                totals: dict[tuple[int, str], int], n: int, statuses: Sequence[str], kinds: Sequence[str] | None,
                free_for: str | None, min_score: float | None = None, max_score: float | None = None,
-               names: dict[int, str] | None = None) -> list[QueueItem]:
-    """The first ``n`` pending items in queue order, read class by class (same order as :func:`select_items`).
+               names: dict[int, str] | None = None, uncalibrated: set[int] | frozenset[int] = frozenset()
+               ) -> list[QueueItem]:
+    """The first ``n`` pending items in queue order, read class by class (same order as :func:`select_items`:
+    the missing items of the ``uncalibrated`` classes, ranked lists with no threshold, come last).
 
     Open items of each (kind, class) are read with a rank bound when no score filter is set: a class's
     suggestions rank 1..m, so its first ``k`` open items rank at most ``k`` + its decided/skipped items +
@@ -340,9 +350,12 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
     if max_score is not None:
         score_filter += " AND s.score <= ?"
         score_parameters.append(float(max_score))
+    passes = [(kind, [c for c in order if not (kind == "missing" and c in uncalibrated)]) for kind in kind_list]
+    if "missing" in kind_list:
+        passes.append(("missing", [c for c in order if c in uncalibrated]))
     if "open" in statuses:
-        for kind in kind_list:
-            for category_id in order:
+        for kind, classes in passes:
+            for category_id in classes:
                 total = totals.get((category_id, kind), 0)
                 in_state = sum(v for (c, k, _), v in decided.items() if c == category_id and k == kind)
                 if total - in_state <= 0:
@@ -378,7 +391,7 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
             LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id
             WHERE cur.run_id = ? AND cur.decision IN ('skip', 'unsure') AND cur.kind IN ({kinds_sql})
               AND list_contains(?::BIGINT[], cur.category_id) {score_filter} {lease_filter}
-            ORDER BY s.kind = 'spurious', list_position(?::BIGINT[], s.category_id), s.rank_in_class,
+            ORDER BY {UNCALIBRATED_SQL}, s.kind = 'spurious', list_position(?::BIGINT[], s.category_id), s.rank_in_class,
                      s.suggestion_id
             LIMIT ?""", [run_id, [int(c) for c in order], *score_parameters, *lease_parameters,
                          [int(c) for c in order], need]))

@@ -33,6 +33,7 @@ from labelfix.states import POSITIVE, UNKNOWN
 from labelfix.store.access import SharedStoreFile
 from labelfix.store.database import Store
 from labelfix.store.labels import original_state, set_label, set_labels
+from labelfix.store.reviewers import known_reviewer_name
 from labelfix.store.reviews import (
     decision_in_force,
     drop_lease,
@@ -117,6 +118,17 @@ class ReviewWriter(ReviewQueries):
         if not isinstance(reviewer, str) or not reviewer.strip():
             raise ReviewError("a reviewer name is required", fix="give the reviewer's name")
         return reviewer.strip()
+
+    def known_reviewer(self, *, name: str) -> str:
+        """The name as first written of the reviewer ``name`` is: ``ana`` and ``Ana`` are one reviewer (an
+        account's name, else the name on their earliest decision or a lease); a new name as typed.
+
+        Where a name is entered (the review app's name form) it goes through here, so one person's
+        decisions and leases carry one name whatever the case typed.
+        """
+        name = self._check_reviewer(name)
+        with self._access.read() as store:
+            return known_reviewer_name(store, name=name) or name
 
     @staticmethod
     def _check_decision(decision: str) -> None:

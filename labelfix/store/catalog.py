@@ -28,7 +28,7 @@ from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
-from labelfix.store.labels import add_original_positives
+from labelfix.store.labels import add_original_positives, add_verified_negatives
 
 
 INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
@@ -77,6 +77,8 @@ def known_vocabulary(store: Store) -> KnownVocabulary:
 def _source_key(image: dict[str, Any]) -> str:
     """The source's own id of an image as JSON text (a table without image_id: its file name)."""
     key = image["image_id"] if image["image_id"] is not None else image["file_name"]
+    if type(key) is int:  # noqa: E721 - the usual case (COCO ids), 118k times: str() is json.dumps for an int
+        return str(key)
     return json.dumps(key, ensure_ascii=False)
 
 
@@ -207,7 +209,13 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
             # A cell a reviewer already decided keeps its decision: reviews outrank re-ingested originals.
             added_labels = add_original_positives(store, cells=positives)
             store.insert_arrow(f"INSERT INTO original_labels SELECT image_id, category_id, {source_id} "
-                               f"FROM batch_positives ON CONFLICT DO NOTHING", batch_positives=positives)
+                               f"FROM batch_positives c WHERE NOT EXISTS (SELECT 1 FROM original_labels o "
+                               f"WHERE o.image_id = c.image_id AND o.category_id = c.category_id)",
+                               batch_positives=positives)
+        if len(batch.negatives):
+            added_labels += add_verified_negatives(store, cells={
+                "image_id": image_ids[batch.negatives[:, 0]], "category_id": _lookup(batch.negatives[:, 1],
+                                                                                     category_ids)})
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
                                 weights_hash=batch.sha256[:12], image_ids=image_ids, embeddings=batch.embeddings)
@@ -216,12 +224,16 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
                              new_category_names=tuple(c["name"] for c in new_categories))
 
 
-def _spooled(path: Path, fields: int) -> str:
-    """SQL relation over a spool file of ``[position, ..., record]`` lines: ``v`` is the list of the line's
-    ``fields`` values (each line is parsed once), the record last."""
-    paths = ", ".join(f"'$[{i}]'" for i in range(fields))
-    return (f"(SELECT json_extract(json, [{paths}]) AS v FROM read_json_objects({_sql_text(str(path))}, "
-            f"format = 'newline_delimited', maximum_object_size = {1 << 24}))")
+def _spooled(path: Path, *, ids: str, id_key: str) -> str:
+    """SQL relation over a spool file (a JSON array of records, in source order): the columns of the
+    registered table ``ids`` (``position``, ``id``, ...) and ``record``, minified. Record i is matched to
+    row i of ``ids`` by a positional join (no hash join) and checked: a record whose ``id_key`` is not
+    that row's ``id`` fails. Each record is parsed once (one ``json_extract`` of two paths)."""
+    return (f"(SELECT p.*, CASE WHEN r.v[1]::VARCHAR = p.id::VARCHAR THEN r.v[2] "
+            f"ELSE error('spooled records out of order') END AS record "
+            f"FROM (SELECT json_extract(json, ['$.{id_key}', '$']) AS v FROM read_json_objects("
+            f"{_sql_text(str(path))}, format = 'array', maximum_object_size = {1 << 24})) r "
+            f"POSITIONAL JOIN {ids} p)")
 
 
 def _ints(values: list[int]) -> np.ndarray:
@@ -257,13 +269,16 @@ def _insert_rows(store: Store, batch: IngestBatch, *, source_id: int, root: str 
                 "record": _texts_of([c["record"] for c in batch.categories])})
     if batch.images:
         spool = batch.record_files.get("images")
-        records = (f"(SELECT v[1]::INTEGER AS position, v[2] AS record FROM {_spooled(spool, 2)})" if spool else
+        records = (_spooled(spool, ids="batch_spooled_ids", id_key="id") if spool else
                    "(SELECT position, json(record) AS record FROM batch_records)")
         tables: dict[str, dict[str, np.ndarray]] = {"batch_source_images": {
             "source_image_id": _texts_of([_source_key(i) for i in batch.images]),
             "image_id": image_ids,
             "position": np.arange(len(batch.images), dtype=np.int32)}}
-        if spool is None:
+        if spool is not None:  # spooled images (COCO) have integer ids
+            tables["batch_spooled_ids"] = {"position": np.arange(len(batch.images), dtype=np.int32),
+                                           "id": _ints([i["image_id"] for i in batch.images])}
+        else:
             tables["batch_records"] = {"position": np.arange(len(batch.images), dtype=np.int32),
                                        "record": _texts_of([i["record"] for i in batch.images])}
         if new_rows:
@@ -275,25 +290,23 @@ def _insert_rows(store: Store, batch: IngestBatch, *, source_id: int, root: str 
                 "height": _texts_of([i["height"] for i in new]),
                 "split": _texts_of([i["split"] for i in new]),
                 "file_key": _texts_of([i["file_key"] for i in new])}
-        if new_rows:
+        store.insert_arrow(f"INSERT INTO source_images SELECT {source_id}, s.source_image_id, s.image_id, s.position, "
+                           f"r.record FROM batch_source_images s JOIN {records} r USING (position)", **tables)
+        if new_rows:  # their records from source_images, just written (the spool is read and parsed once)
             store.insert_arrow(
                 f"INSERT INTO images (image_id, file_name, width, height, split, source_id, images_root, record, "
                 f"file_key) SELECT s.image_id, b.file_name, b.width, b.height, b.split, {source_id}, "
-                f"{_sql_text(root)}, r.record, b.file_key FROM batch_images b JOIN batch_source_images s "
-                f"USING (position) JOIN {records} r USING (position)", **tables)
-        store.insert_arrow(f"INSERT INTO source_images SELECT {source_id}, s.source_image_id, s.image_id, s.position, "
-                           f"r.record FROM batch_source_images s JOIN {records} r USING (position)", **tables)
+                f"{_sql_text(root)}, s.record, b.file_key FROM batch_images b JOIN source_images s "
+                f"ON s.source_id = {source_id} AND s.position = b.position", batch_images=tables["batch_images"])
     columns, spool = batch.annotations, batch.record_files.get("annotations")
     if columns is not None and len(columns) and spool is not None:
-        ids = {"position": np.arange(len(columns), dtype=np.int32), "annotation_id": columns.annotation_ids,
+        ids = {"position": np.arange(len(columns), dtype=np.int32), "id": columns.annotation_ids,
                "image_id": image_ids[columns.image_rows], "category_id": _lookup(columns.category_ids, category_ids)}
-        # Line i of the spool is annotation i: a positional join (no hash join on ids), checked line by line.
+        # Record i of the spool is annotation i: a positional join (no hash join on ids), checked record by record.
         store.insert_arrow(
             f"INSERT INTO annotations (source_id, annotation_id, image_id, category_id, record, position) "
-            f"SELECT {source_id}, p.annotation_id, p.image_id, p.category_id, a.v[2], "
-            f"CASE WHEN a.v[1]::INTEGER = p.position THEN p.position "
-            f"ELSE error('annotation records out of order') END "
-            f"FROM {_spooled(spool, 2)} a POSITIONAL JOIN batch_annotation_ids p", batch_annotation_ids=ids)
+            f"SELECT {source_id}, a.id, a.image_id, a.category_id, a.record, a.position "
+            f"FROM {_spooled(spool, ids='batch_annotation_ids', id_key='id')} a", batch_annotation_ids=ids)
 
 
 def _sql_text(value: str | None) -> str:

@@ -85,7 +85,11 @@ def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: flo
     try:
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only, config=config or {})
+                connection = duckdb.connect(str(path), read_only=read_only, config=config or {})
+                # DuckDB draws a progress bar on the terminal for slow queries, which breaks `--json`
+                # output and tables; a session setting (not allowed in config), inherited by cursors.
+                connection.execute("SET enable_progress_bar = false")
+                return connection
             except duckdb.Error as error:
                 if not is_lock_error(error):
                     raise
@@ -274,13 +278,16 @@ class Store:
         return applied
 
 
-def _check_is_store_file(path: Path) -> None:
+def _check_is_store_file(path: Path, *, from_env: bool = False) -> None:
     """Refuse, before DuckDB opens it, an existing path that is not a DuckDB file.
 
     DuckDB opens a file it cannot read as a database (a .json, .csv or .parquet) as an empty in-memory
     database without a word, so a command would "succeed" and store nothing.
     """
     if path.is_dir():
+        if from_env:  # the fix is in the environment, not on the command line
+            raise StoreError(f"is a folder, not a store file (${DB_ENV_VAR} names it)", file=path,
+                             fix=f"export {DB_ENV_VAR}={path / DEFAULT_DB_NAME} (a file; it is created if new)")
         raise StoreError("is a folder, not a store file", file=path, fix=f"pass --db {path / DEFAULT_DB_NAME}")
     try:
         with open(path, "rb") as handle:
@@ -343,7 +350,7 @@ def open_store(db: str | Path | None = None, *, create: bool = True, read_only: 
     path = resolve_db_path(db)
     existed = path.exists()
     if existed:
-        _check_is_store_file(path)
+        _check_is_store_file(path, from_env=db is None and bool(os.environ.get(DB_ENV_VAR)))
     elif not create or read_only:
         raise StoreError("no labelfix store here", file=path,
                          fix="run `labelfix init` or an ingest command first, or pass --db")

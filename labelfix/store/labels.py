@@ -83,13 +83,37 @@ def add_original_positives(store: Store, *, cells: pa.Table | dict[str, np.ndarr
     """Add ingested positives (columns ``image_id``, ``category_id``: an Arrow table or a dict of numpy arrays)
     with origin ``original``; return how many.
 
-    A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original.
+    A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original. The
+    cells must be distinct (an anti-join, cheaper than ``ON CONFLICT`` for a large first ingest).
     """
     before = store.scalar("SELECT count(*) FROM labels")
     store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
-                       f"SELECT image_id, category_id, {POSITIVE}, 'original' FROM _labelfix_cells "
-                       f"ON CONFLICT DO NOTHING", _labelfix_cells=cells)
+                       f"SELECT image_id, category_id, {POSITIVE}, 'original' FROM _labelfix_cells c "
+                       f"WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = c.image_id "
+                       f"AND l.category_id = c.category_id)", _labelfix_cells=cells)
     return int(store.scalar("SELECT count(*) FROM labels") - before)
+
+
+def add_verified_negatives(store: Store, *, cells: dict[str, np.ndarray]) -> int:
+    """Add ingested verified negatives (distinct cells, columns ``image_id``, ``category_id``) as state
+    negative, origin ``manual`` (a person decided them before the export they come from); return how many.
+
+    A cell that already has a row keeps it, as for :func:`add_original_positives`.
+    """
+    before = store.scalar("SELECT count(*) FROM labels")
+    store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
+                       f"SELECT image_id, category_id, {NEGATIVE}, 'manual' FROM _labelfix_cells c "
+                       f"WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = c.image_id "
+                       f"AND l.category_id = c.category_id)", _labelfix_cells=cells)
+    return int(store.scalar("SELECT count(*) FROM labels") - before)
+
+
+def negative_cells(store: Store) -> Iterator[tuple[int, int, str]]:
+    """(image_id, category_id, origin) of every verified negative cell, by image then class."""
+    reader = store.connection.sql(f"SELECT image_id, category_id, origin FROM labels WHERE state = {NEGATIVE} "
+                                  f"ORDER BY image_id, category_id").to_arrow_reader(50_000)
+    for batch in reader:
+        yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
 
 
 def set_labels(store: Store, *, cells: pa.Table, state: int, origin: str, updated_at: dt.datetime) -> None:

@@ -40,6 +40,25 @@ def finish_call(store: Store, *, call_id: int, summary: dict[str, Any]) -> None:
 
 
 # -- writing suggestions --------------------------------------------------------------------------------------
+def queue_activity(store: Store, *, run_id: int, now: dt.datetime) -> dict[str, Any]:
+    """What reviewers are doing on ``run_id``'s current queue, read before :func:`replace_open` changes it.
+
+    Returns ``holders`` ({reviewer: items leased live}), ``pending`` (open items: untouched or skipped /
+    unsure), ``set_aside`` (skipped / unsure, whose history stays when superseded) and ``decided``
+    (decisions in force, which a new call keeps).
+    """
+    current = "SELECT suggestion_id FROM suggestions WHERE run_id = ? AND superseded_at IS NULL"
+    holders = {str(r): int(n) for r, n in store.fetchall(
+        f"SELECT reviewer, count(*) FROM leases WHERE expires_at > ? AND suggestion_id IN ({current}) "
+        f"GROUP BY reviewer ORDER BY reviewer", [now, run_id])}
+    decided = int(store.scalar(f"SELECT count(*) FROM ({current}) WHERE suggestion_id IN "
+                               f"({DECIDED_SUGGESTIONS_SQL})", [run_id]))
+    touched = int(store.scalar(f"SELECT count(*) FROM ({current}) WHERE suggestion_id IN ({TOUCHED_SUGGESTIONS_SQL}) "
+                               f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL})", [run_id]))
+    total = int(store.scalar(f"SELECT count(*) FROM ({current})", [run_id]))
+    return {"holders": holders, "pending": total - decided, "set_aside": touched, "decided": decided}
+
+
 def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
     """Delete untouched open suggestions of ``run_id``; mark undecided ones with history superseded.
 

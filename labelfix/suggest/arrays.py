@@ -1,9 +1,12 @@
 """Missing labels from arrays alone: the thresholds of ``labelfix suggest`` without a store.
 
-:func:`validation_thresholds` is the one place that turns validation label states and scores into
-per-class thresholds; :func:`labelfix.suggest.run.suggest` calls it on the store's val split and
+:func:`calibrate_validation` is the one place that turns validation label states and scores into
+per-class thresholds, choosing each class's method as :mod:`labelfix.suggest.calibration` does
+(hide-and-measure, the PU estimate, or an uncalibrated ranked list; no suggestions for a class with no
+train positives); :func:`labelfix.suggest.run.suggest` calls it on the store's val split and
 :func:`find_missing_labels` on the arrays a caller passes. So both choose the same thresholds from
 the same numbers (the module notes of :mod:`labelfix.suggest.run` explain the estimate).
+:func:`validation_thresholds` is hide-and-measure alone.
 
 This module needs numpy only (no DuckDB, pandas or pyarrow), in the spirit of cleanlab's
 ``find_label_issues(labels, pred_probs)``.
@@ -11,9 +14,12 @@ This module needs numpy only (no DuckDB, pandas or pyarrow), in the spirit of cl
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
+from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
 from labelfix.suggest.thresholds import (
     ThresholdReport,
     simulate_validation_hiding,
@@ -21,8 +27,10 @@ from labelfix.suggest.thresholds import (
     unseen_positive_ratio_for,
 )
 
-# The rows find_missing_labels returns: row index, column index, score.
-MISSING_LABEL_DTYPE = np.dtype([("image", np.int64), ("class", np.int64), ("score", np.float64)])
+# The rows find_missing_labels returns: row index, column index, score, and whether a threshold was calibrated
+# (False: a row of an uncalibrated class's ranked list, precision unknown).
+MISSING_LABEL_DTYPE = np.dtype([("image", np.int64), ("class", np.int64), ("score", np.float64),
+                                ("calibrated", np.bool_)])
 
 
 def validation_thresholds(
@@ -91,6 +99,86 @@ def validation_thresholds(
                                     unseen_positive_ratio=ratio)
 
 
+def calibrate_validation(
+    *,
+    states: np.ndarray,
+    scores: np.ndarray,
+    target_precision: float = 0.9,
+    hide_fraction: float = 0.4,
+    expected_missing_rate: float = 0.0,
+    min_support: int = 5,
+    fallback: float | None = None,
+    seed: int = 0,
+    top_k: int = 20,
+    train_positives: np.ndarray | None = None,
+) -> tuple[ClassCalibration, list[str]]:
+    """Each class's calibration method and threshold from validation cells, as ``labelfix suggest`` chooses them.
+
+    Hiding keeps one label per image, so the share hidden is lowered to what can be hidden (none for
+    single-positive or one-class data, where the PU estimate takes over); NaN scores are left out.
+
+    Parameters
+    ----------
+    states, scores : np.ndarray
+        int [M, C] validation label states and float [M, C] scores (NaN: not scored).
+    target_precision, hide_fraction, expected_missing_rate, min_support, fallback, seed
+        As :func:`validation_thresholds`.
+    top_k : int
+        Ranked-list length of a class no estimate calibrates.
+    train_positives : np.ndarray, optional
+        int [C] positives per class among the cells being searched; a class with 0 gets nothing.
+
+    Returns
+    -------
+    tuple[ClassCalibration, list[str]]
+        The per-class choice (:func:`~labelfix.suggest.calibration.calibrate_classes`) and the notes that
+        concern every class (e.g. fewer positives could be hidden than asked), in words.
+
+    Examples
+    --------
+    One class, one positive per image: nothing can be hidden, the PU estimate calibrates it.
+
+    >>> states = np.array([[1]] * 6 + [[0]] * 6)
+    >>> scores = np.array([[0.9]] * 6 + [[0.9]] * 2 + [[0.1]] * 4)
+    >>> calibration, notes = calibrate_validation(states=states, scores=scores, min_support=2)
+    >>> calibration.method.tolist(), notes[0][:27]
+    (['pu'], 'no val positive can be hidd')
+    """
+    states = np.asarray(states)
+    scores = np.asarray(scores, dtype=np.float64)
+    scored = ~np.isnan(scores)
+    observed = (states == POSITIVE) & scored
+    notes = []
+    n_positive = int(observed.sum())
+    n_images = int(observed.any(axis=1).sum())
+    # Hiding keeps one label per image: ask only for what can be hidden, and say so instead of a warning.
+    hideable = n_positive - n_images
+    wanted = int(math.floor(hide_fraction * n_positive + 0.5))
+    fraction = hide_fraction
+    if n_positive == 0:
+        notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
+                     "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
+    elif hideable == 0:
+        fraction = 0.0
+        notes.append(f"no val positive can be hidden: each of the {n_images} labelled val images has a single "
+                     "positive (hiding keeps one per image); classes are calibrated with the PU estimate "
+                     "(Elkan & Noto) where they have enough labelled val positives")
+    elif wanted > hideable:
+        fraction = hideable / n_positive
+        notes.append(f"asked to hide {hide_fraction:.0%} of the {n_positive} val positives ({wanted}) but only "
+                     f"{hideable} can be hidden while keeping one per image; hid {hideable}")
+    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed)
+    candidate = ((states == UNKNOWN) | hidden) & scored
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
+                                      expected_missing_rate=expected_missing_rate)
+    frequency = 1.0 - expected_missing_rate if expected_missing_rate > 0 else None
+    calibration = calibrate_classes(
+        scores=np.nan_to_num(scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
+        target_precision=target_precision, min_support=min_support, fallback=fallback,
+        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives)
+    return calibration, notes
+
+
 def find_missing_labels(
     label_states: np.ndarray,
     pred_probs: np.ndarray,
@@ -103,6 +191,7 @@ def find_missing_labels(
     expected_missing_rate: float = 0.0,
     min_support: int = 5,
     threshold_fallback: float | None = None,
+    uncalibrated_top_k: int = 20,
     seed: int = 0,
 ) -> np.ndarray:
     """Find the unknown cells that are likely missing positive labels, ranked by score.
@@ -122,7 +211,10 @@ def find_missing_labels(
     makes the thresholds too low.
 
     The precision is an estimate, and a conservative one: the calibration set's genuinely missing
-    labels count as false positives (``expected_missing_rate`` corrects for them).
+    labels count as false positives (``expected_missing_rate`` corrects for them). Each class is
+    calibrated as ``labelfix suggest`` does it (:func:`calibrate_validation`): where no positive can be
+    hidden (one label per image, a one-class dataset), the positive-unlabelled estimate of Elkan & Noto
+    sets the threshold; where no estimate is possible, a ranked list of ``uncalibrated_top_k`` cells.
 
     Parameters
     ----------
@@ -147,6 +239,9 @@ def find_missing_labels(
         Hidden labels a class needs for its own threshold; rarer classes use the pooled threshold.
     threshold_fallback : float, optional
         Threshold for classes whose target precision is unreachable; ``None``: no rows for them.
+    uncalibrated_top_k : int
+        Rows for a class no estimate can calibrate (no calibration positives, or too few to hide and too
+        few for the PU estimate): its best-scoring unknown cells, ``calibrated`` False (``0``: none).
     seed : int
         Seed of the hiding.
 
@@ -154,9 +249,10 @@ def find_missing_labels(
     -------
     np.ndarray
         Structured array of dtype :data:`MISSING_LABEL_DTYPE`, one row per likely missing label:
-        ``image`` (int64 row index into ``label_states``), ``class`` (int64 column index) and
-        ``score`` (float64, ``pred_probs[image, class]``). Sorted by score, highest first (ties:
-        lower image, then lower class). Empty when nothing reaches a threshold.
+        ``image`` (int64 row index into ``label_states``), ``class`` (int64 column index),
+        ``score`` (float64, ``pred_probs[image, class]``) and ``calibrated`` (bool; False for the rows of
+        an uncalibrated class's ranked list). Calibrated rows first, each part sorted by score, highest
+        first (ties: lower image, then lower class). Empty when nothing reaches a threshold.
 
     Raises
     ------
@@ -186,8 +282,8 @@ def find_missing_labels(
     >>> rows = labelfix.find_missing_labels(label_states, pred_probs, val_label_states=val_states,
     ...                                     val_pred_probs=val_probs, target_precision=0.9)
     >>> rows.dtype.names
-    ('image', 'class', 'score')
-    >>> [(image, klass, round(score, 3)) for image, klass, score in rows[:2].tolist()]
+    ('image', 'class', 'score', 'calibrated')
+    >>> [(image, klass, round(score, 3)) for image, klass, score, _ in rows[:2].tolist()]
     [(77, 1, 0.999), (392, 1, 0.997)]
     >>> len(rows), round(float(truth[rows["image"], rows["class"]].mean()), 2)  # found, share truly missing
     (184, 0.94)
@@ -206,27 +302,36 @@ def find_missing_labels(
         val_states, val_probs = states, probs
     _check_settings(target_precision=target_precision, max_per_class=max_per_class,
                     val_hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
-                    min_support=min_support, threshold_fallback=threshold_fallback, seed=seed)
+                    min_support=min_support, threshold_fallback=threshold_fallback, seed=seed,
+                    uncalibrated_top_k=uncalibrated_top_k)
     if not (val_states == POSITIVE).any():
         which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
         raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
                          "positives, so the calibration set needs some")
-    report = validation_thresholds(states=val_states, scores=val_probs, target_precision=target_precision,
-                                   hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
-                                   min_support=min_support, fallback=threshold_fallback, seed=seed)
-    image, klass = np.nonzero((states == UNKNOWN) & (probs >= report.thresholds))
+    top_k = min(uncalibrated_top_k, max_per_class or uncalibrated_top_k)
+    calibration, _ = calibrate_validation(
+        states=val_states, scores=val_probs, target_precision=target_precision, hide_fraction=val_hide_fraction,
+        expected_missing_rate=expected_missing_rate, min_support=min_support, fallback=threshold_fallback, seed=seed,
+        top_k=top_k)  # no train_positives: what the model behind pred_probs trained on is not known here
+    # An uncalibrated class's ranked list: every unknown cell is a candidate, the rank cut keeps top_k.
+    ranked = calibration.ranked
+    image, klass = np.nonzero((states == UNKNOWN) & ((probs >= calibration.thresholds) | ranked))
     score = probs[image, klass]
     # Rank within each class as ``labelfix suggest`` does (score down, lower image first), keep the best.
     order = np.lexsort((image, -score, klass))
     image, klass, score = image[order], klass[order], score[order]
-    if max_per_class is not None and len(klass):
+    if len(klass):
         starts = np.r_[0, np.flatnonzero(np.diff(klass)) + 1]
         rank = np.arange(len(klass)) - np.repeat(starts, np.diff(np.r_[starts, len(klass)]))
-        keep = rank < max_per_class
+        limit = np.where(ranked, top_k, max_per_class if max_per_class is not None else len(klass))[klass]
+        keep = rank < limit
         image, klass, score = image[keep], klass[keep], score[keep]
-    order = np.lexsort((klass, image, -score))
+    calibrated = ~ranked[klass]
+    # As in the review queue: an uncalibrated list (precision unknown) never outranks a calibrated row.
+    order = np.lexsort((klass, image, -score, ~calibrated))
     rows = np.empty(len(order), dtype=MISSING_LABEL_DTYPE)
     rows["image"], rows["class"], rows["score"] = image[order], klass[order], score[order]
+    rows["calibrated"] = calibrated[order]
     return rows
 
 
@@ -276,7 +381,7 @@ def _is_count(value: object) -> bool:
 
 def _check_settings(*, target_precision: float, max_per_class: int | None, val_hide_fraction: float,
                     expected_missing_rate: float, min_support: int, threshold_fallback: float | None = None,
-                    seed: int = 0) -> None:
+                    seed: int = 0, uncalibrated_top_k: int = 20) -> None:
     # Type checks first, so a string or NaN setting is one clear ValueError rather than a TypeError deep inside.
     checks = (
         (_is_number(target_precision) and 0.0 < target_precision <= 1.0,
@@ -291,6 +396,8 @@ def _check_settings(*, target_precision: float, max_per_class: int | None, val_h
         (threshold_fallback is None or (_is_number(threshold_fallback) and 0.0 <= threshold_fallback <= 1.0),
          f"threshold_fallback must be a probability in [0, 1] or None, got {threshold_fallback!r}"),
         (_is_count(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}"),
+        (_is_count(uncalibrated_top_k) and uncalibrated_top_k >= 0,
+         f"uncalibrated_top_k must be an integer >= 0, got {uncalibrated_top_k!r}"),
     )
     for ok, message in checks:
         if not ok:

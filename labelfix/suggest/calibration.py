@@ -12,6 +12,10 @@ Three methods, tried in this order:
    the class still gets a ranked list of its ``top_k`` best-scoring unknown train cells, marked
    ``calibrated = false``; their precision is unknown.
 
+Before all three: a class with no train positives (``train_positives`` 0) was not learned -- the model
+had nothing to learn it from, so its scores rank nothing. It gets no threshold and no ranked list
+(source ``no-train-positives``), and the reason in words.
+
 A method that yields an estimate saying the target is unreachable keeps that answer (with the best
 precision it found, in words) rather than falling through to a ranked list: the estimate *is* the answer.
 """
@@ -28,6 +32,9 @@ from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
 from labelfix.suggest.thresholds import ThresholdReport, thresholds_for_precision
 
 HIDE, PU, UNCALIBRATED = "hide-and-measure", "pu", "uncalibrated"
+NOT_LEARNED = "no-train-positives"  # the source of a class with no train positives (method uncalibrated)
+NOT_LEARNED_NOTE = ("no train positives: nothing to learn from, so no suggestions (label a few train images "
+                    "with this class and train again)")
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class ClassCalibration:
         str: ``hide-and-measure``, ``pu`` or ``uncalibrated``.
     source : np.ndarray
         str, finer: ``class``, ``pooled``, ``fallback``, ``unreachable`` (hide-and-measure),
-        ``pu``, ``pu-fallback``, ``pu-unreachable``, ``uncalibrated``.
+        ``pu``, ``pu-fallback``, ``pu-unreachable``, ``uncalibrated``, ``no-train-positives`` (no list).
     thresholds : np.ndarray
         Calibrated threshold; ``inf`` flags nothing (also for uncalibrated classes, ranked by ``top_k``).
     calibrated : np.ndarray
@@ -65,6 +72,11 @@ class ClassCalibration:
     hidden: np.ndarray
     hide: ThresholdReport
     pu: PUReport
+
+    @property
+    def ranked(self) -> np.ndarray:
+        """(C,) bool: the classes that get an uncalibrated ranked list (not those with no train positives)."""
+        return ~self.calibrated & (self.source != NOT_LEARNED)
 
     def threshold_report(self) -> ThresholdReport:
         """The thresholds actually used, as a :class:`ThresholdReport` (``source`` as here)."""
@@ -96,6 +108,7 @@ def calibrate_classes(
     unseen_positive_ratio: float | np.ndarray = 0.0,
     label_frequency: float | None = None,
     top_k: int = 20,
+    train_positives: np.ndarray | None = None,
 ) -> ClassCalibration:
     """Calibrate every class with the first method that applies (module notes).
 
@@ -116,6 +129,9 @@ def calibrate_classes(
         Known share of positives labelled (``1 -`` expected miss rate) for the PU estimate; default e1.
     top_k : int
         Ranked list length of an uncalibrated class (0: none).
+    train_positives : np.ndarray, optional
+        (C,) positive labels per class on the train split; a class with 0 gets neither a threshold nor a
+        ranked list (it was not learned). ``None``: not known, every class is calibrated as above.
 
     Returns
     -------
@@ -131,6 +147,13 @@ def calibrate_classes(
     ...                            candidate=~observed, min_support=2)
     >>> result.method.tolist(), result.thresholds.tolist(), result.calibrated.tolist()
     (['pu'], [0.5], [True])
+
+    A class with no train positives was not learned: no threshold, no ranked list.
+
+    >>> result = calibrate_classes(scores=scores, observed=observed, hidden=np.zeros_like(observed),
+    ...                            candidate=~observed, min_support=2, train_positives=np.array([0]))
+    >>> result.source.tolist(), result.ranked.tolist(), result.notes[0][:48]
+    (['no-train-positives'], [False], 'no train positives: nothing to learn from, so no')
     """
     scores = np.asarray(scores, dtype=np.float64)
     observed, hidden = np.asarray(observed, dtype=bool), np.asarray(hidden, dtype=bool)
@@ -149,7 +172,13 @@ def calibrate_classes(
     thresholds = np.full(num_classes, np.inf)
     precision, recall = np.full(num_classes, np.nan), np.full(num_classes, np.nan)
     notes = []
+    learned = (np.ones(num_classes, dtype=bool) if train_positives is None else
+               np.asarray(train_positives).reshape(num_classes) > 0)
     for k in range(num_classes):
+        if not learned[k]:
+            method[k], source[k] = UNCALIBRATED, NOT_LEARNED
+            notes.append(NOT_LEARNED_NOTE)
+            continue
         own, some_hidden = n_hidden[k] >= max(min_support, 1), n_hidden[k] > 0
         pooled_ok = some_hidden and hide.source[k] in ("pooled", "fallback")
         if own or pooled_ok:

@@ -69,6 +69,7 @@ class SuggestReport:
     config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     calibration: ClassCalibration | None = None
+    queue_warning: str | None = None  # the call replaced a queue reviewers were working on (what happened)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
@@ -77,7 +78,8 @@ class SuggestReport:
                 "n_replaced": self.n_replaced, "seconds": round(self.seconds, 3), "config": self.config,
                 "notes": list(self.notes), "classes": [asdict(c) for c in self.classes],
                 "thresholds": self.thresholds.to_dict(),
-                "calibration": None if self.calibration is None else self.calibration.to_dict()}
+                "calibration": None if self.calibration is None else self.calibration.to_dict(),
+                "queue_warning": self.queue_warning}
 
     def table(self) -> Table:
         """The per-class summary (tail classes first) and an overall line, as a rich table."""
@@ -103,7 +105,8 @@ class SuggestReport:
         """
         lines = [f"note: {n}" for n in self.notes]
         lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
-                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated")
+                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated, "
+                     "untrained = no train positives, no suggestions")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -111,6 +114,8 @@ class SuggestReport:
 
     def print(self, console: Console | None = None) -> None:
         console = console or Console()
+        if self.queue_warning:
+            console.print(f"[yellow]warning:[/] {self.queue_warning}", highlight=False, soft_wrap=True)
         console.print(self.table())
         for line in self.note_lines():
             console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -119,8 +124,37 @@ class SuggestReport:
                       f"({self.seconds:.1f} s)")
 
 
+def queue_warning(activity: dict[str, Any], *, run_id: int, replaced: int) -> str | None:
+    """In words, what a new ``labelfix suggest`` call did to a review queue people were working on (None when
+    nobody held, set aside or decided an item of it): ``activity`` as
+    :func:`~labelfix.store.suggestions.queue_activity` read it before the call.
+
+    Examples
+    --------
+    >>> print(queue_warning({"holders": {"ana": 3}, "pending": 40, "set_aside": 2, "decided": 7}, run_id=1,
+    ...                     replaced=40))
+    the review queue of run 1 was replaced while reviewers were working on it: ana was holding 3 item(s) (a review server is probably running): those leases were dropped and the next action shows the new queue; 40 open item(s) were replaced by the new suggestions (2 skipped/unsure ones are kept in the history as superseded); 7 decision(s) already made are kept (those cells are not suggested again)
+    """
+    holders, set_aside, decided = activity["holders"], activity["set_aside"], activity["decided"]
+    if not holders and not set_aside and not decided:
+        return None
+    parts = []
+    if holders:
+        who = ", ".join(f"{name} was holding {n} item(s)" for name, n in holders.items())
+        parts.append(f"{who} (a review server is probably running): those leases were dropped and the next "
+                     f"action shows the new queue")
+    aside = f" ({set_aside} skipped/unsure ones are kept in the history as superseded)" if set_aside else ""
+    parts.append(f"{replaced} open item(s) were replaced by the new suggestions{aside}")
+    if decided:
+        parts.append(f"{decided} decision(s) already made are kept (those cells are not suggested again)")
+    return (f"the review queue of run {run_id} was replaced while reviewers were working on it: "
+            + "; ".join(parts))
+
+
 def _method_label(c: ClassSummary) -> str:
     """Short enough for an 80-column table; the notes under it say the rest in words."""
+    if c.threshold_source == "no-train-positives":
+        return "untrained"
     if not c.calibrated:
         return "ranked"
     return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",

@@ -56,17 +56,18 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelfix.internal.json_values import finite_or_none
-from labelfix.states import POSITIVE, UNKNOWN
+from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
 from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
 from labelfix.store.runs import ensemble_run, latest_run_id
-from labelfix.store.suggestions import auto_accept_candidates, file_ranked, finish_call, replace_open, start_call
-from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
-from labelfix.suggest.report import ClassSummary, SuggestReport
+from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
+                                        start_call)
+from labelfix.suggest.arrays import calibrate_validation
+from labelfix.suggest.calibration import ClassCalibration
+from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
-from labelfix.suggest.thresholds import simulate_validation_hiding, unseen_positive_ratio_for
 
 __all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
 
@@ -162,7 +163,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                                  ).fetchnumpy()["category_id"].astype(np.int64)
     thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), calibration.thresholds.tolist())}
     top_k = min(config.uncalibrated_top_k, config.max_per_class or config.uncalibrated_top_k)
-    uncalibrated = {int(c): top_k for c, ok in zip(category_ids.tolist(), calibration.calibrated.tolist()) if not ok}
+    uncalibrated = {int(c): top_k for c, ranked in zip(category_ids.tolist(), calibration.ranked.tolist()) if ranked}
     spurious_max = config.spurious_max_score if config.spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
@@ -173,6 +174,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
             call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
+            activity = queue_activity(store, run_id=run_id, now=now)
             replaced = replace_open(store, run_id=run_id, now=now)
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
@@ -182,6 +184,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes)
+            result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
@@ -225,35 +228,16 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
-    scored = ~np.isnan(val.scores)
-    observed = (labels.states == POSITIVE) & scored
-    notes = []
-    n_positive = int(observed.sum())
-    # Hiding keeps one label per image: ask only for what can be hidden, and say so here instead of a warning.
-    hideable = n_positive - int(observed.any(axis=1).sum())
-    wanted = int(math.floor(config.val_hide_fraction * n_positive + 0.5))
-    fraction = config.val_hide_fraction
-    if n_positive == 0:
-        notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
-                     "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
-    elif hideable == 0:
-        fraction = 0.0
-        notes.append(f"no val positive can be hidden: each of the {int(observed.any(axis=1).sum())} labelled val "
-                     "images has a single positive (hiding keeps one per image); classes are calibrated with the "
-                     "PU estimate (Elkan & Noto) where they have enough labelled val positives")
-    elif wanted > hideable:
-        fraction = hideable / n_positive
-        notes.append(f"asked to hide {config.val_hide_fraction:.0%} of the {n_positive} val positives ({wanted}) "
-                     f"but only {hideable} can be hidden while keeping one per image; hid {hideable}")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=config.seed)
-    candidate = ((labels.states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
-                                      expected_missing_rate=config.expected_missing_rate)
-    frequency = 1.0 - config.expected_missing_rate if config.expected_missing_rate > 0 else None
-    calibration = calibrate_classes(
-        scores=np.nan_to_num(val.scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
-        target_precision=config.target_precision, min_support=config.min_support, fallback=config.threshold_fallback,
-        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=config.uncalibrated_top_k)
+    train = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
+                                f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
+    train_positives = np.array([int(train.get(int(c), 0)) for c in val.category_ids], dtype=np.int64)
+    # The same per-class choice as labelfix.find_missing_labels on arrays (one place: suggest.arrays).
+    calibration, notes = calibrate_validation(
+        states=labels.states, scores=val.scores,
+        target_precision=config.target_precision, hide_fraction=config.val_hide_fraction,
+        expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
+        fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
+        train_positives=train_positives)
     return calibration, notes
 
 
@@ -305,7 +289,8 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         estimated = among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)
         note = _train_note(calibration.notes[index], unknown=n_train - int(known.get(category_id, 0)),
                            flagged=flagged, kept=kept, calibrated=calibrated,
-                           threshold=float(report.thresholds[index]), top_k=calibration.top_k)
+                           threshold=float(report.thresholds[index]),
+                           top_k=calibration.top_k if calibration.ranked[index] else 0)
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),

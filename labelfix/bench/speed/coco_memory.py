@@ -4,8 +4,8 @@ A synthetic COCO file (default 118,287 images, 860,001 annotations with bbox and
 about 190 MB, the size of instances_train2017.json without its long polygons) is written by
 :func:`generate` (streamed, so the generator itself stays small). Each step then runs as its own child
 process, timed by wall clock, its peak resident memory read from ``os.wait4`` (the child's own
-``ru_maxrss``); every step runs ``--repeat`` times (default 3), the rounds interleaved, and the median
-time is reported:
+``ru_maxrss``) and CPU seconds (user + system) read from ``os.wait4`` too; every step runs ``--repeat``
+times (default 3), the rounds interleaved, and the median time is reported:
 
 - ``json_load``: ``json.load`` of the file (the reference the goal is stated against);
 - ``pycocotools``: ``pycocotools.coco.COCO(file)`` (load plus index), when the running Python has
@@ -14,7 +14,8 @@ time is reported:
   again (two passes: ijson streams one prefix at a time), i.e. the work labelfix's reader does, done with
   ijson (when ijson is installed);
 - ``labelfix_reader``: labelfix's reader alone (:func:`labelfix.io.coco.read_coco`, the standard
-  library's scanner on a sliding window, records spooled as they are: ``labelfix/io/json_stream.py``);
+  library's scanner on a sliding window, a run of records per call, their source text spooled as it
+  is: ``labelfix/io/json_stream.py``);
 - ``ingest``: ``labelfix ingest coco FILE --check-images none`` into a new store;
 - ``reingest``: the same command again (the file is recognised by its hash before it is read);
 - ``export_inline``: ``labelfix export coco --out DIR --inline``.
@@ -109,7 +110,8 @@ def run_child(command: list[str], *, env: dict | None = None) -> dict:
     usage = json.loads(lines[-1]) if lines and lines[-1].startswith("{\"maxrss_kb\"") else {}
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{stderr.decode(errors='replace')}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.get("maxrss_kb", 0) / 1024, 1),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(usage.get("cpu_s", 0.0), 2),
+            "peak_rss_mb": round(usage.get("maxrss_kb", 0) / 1024, 1),
             "stdout": stdout.decode(errors="replace").strip()[-300:]}
 
 
@@ -120,7 +122,8 @@ def _wrapped(command: list[str]) -> list[str]:
     wrapper = ("import json, os, subprocess, sys\n"
                "child = subprocess.Popen(sys.argv[1:])\n"
                "_, status, usage = os.wait4(child.pid, 0)\n"
-               "print(json.dumps({'maxrss_kb': usage.ru_maxrss}), file=sys.stderr)\n"
+               "print(json.dumps({'maxrss_kb': usage.ru_maxrss, 'cpu_s': usage.ru_utime + usage.ru_stime}), "
+               "file=sys.stderr)\n"
                "sys.exit(os.waitstatus_to_exitcode(status))\n")
     return [sys.executable, "-c", wrapper, *command]
 
@@ -177,7 +180,9 @@ def measure(path: Path, *, workdir: Path, pycocotools_python: str | None, ijson:
     for name in rounds[0]:
         seconds = sorted(r[name]["seconds"] for r in rounds)
         peak = max(r[name]["peak_rss_mb"] for r in rounds)
+        cpu = sorted(r[name]["cpu_seconds"] for r in rounds)
         steps[name] = {"seconds": seconds[len(seconds) // 2], "seconds_each": [r[name]["seconds"] for r in rounds],
+                       "cpu_seconds": cpu[len(cpu) // 2],
                        "peak_rss_mb": peak, "rss_x_file": round(peak / file_mb, 2), "stdout": rounds[-1][name]["stdout"]}
     out = workdir / "export"
     return {"steps": steps, "store_mb": round((workdir / "bench.duckdb").stat().st_size / 2**20, 1),
@@ -211,7 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
         "ingest_rss_ok": steps["ingest"]["rss_x_file"] <= 3.0,
         "export_rss_ok": steps["export_inline"]["rss_x_file"] <= 3.0,
         "ingest_vs_reference_time": round(steps["ingest"]["seconds"] / reference["seconds"], 2),
-        "export_vs_reference_time": round(steps["export_inline"]["seconds"] / reference["seconds"], 2)}
+        "export_vs_reference_time": round(steps["export_inline"]["seconds"] / reference["seconds"], 2),
+        # CPU seconds (user + system, every thread) move less with the machine's load than wall time.
+        "ingest_vs_reference_cpu": round(steps["ingest"]["cpu_seconds"] / max(reference["cpu_seconds"], 1e-9), 2)}
     command = " ".join([Path(sys.executable).name, "-m", MODULE, *(sys.argv[1:] if argv is None else argv)])
     output = {"benchmark": "coco_memory", "command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),

@@ -56,6 +56,7 @@ def _start(field: str) -> None:
                                              "(the name is recorded on every decision).")
         return
     st.session_state.pop("_name_problem", None)
+    name = service().known_reviewer(name=name)  # "ana" is "Ana" if Ana has reviewed here: one reviewer
     previous = _named()
     if previous and previous != name:
         service().release(reviewer=previous)  # the old name's items are free for everyone at once
