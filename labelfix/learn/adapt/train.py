@@ -37,6 +37,7 @@ from labelfix.errors import LabelfixError, StoreError
 from labelfix.learn.adapt.augment import MapAugment, augment_maps
 from labelfix.learn.adapt.cache import FeatureMapSet, cache_feature_maps, feature_blocks
 from labelfix.learn.adapt.model import TrunkScheme, build_trunk_scheme, top_blocks
+from labelfix.learn.adapt.select import Probe, hide_probe
 from labelfix.learn.backbones import build_backbone
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.config import METHOD_DEFAULTS, TRAIN_METHODS, TrainResult
@@ -79,11 +80,12 @@ def _rows_with_maps(image_ids: np.ndarray, maps: FeatureMapSet) -> np.ndarray:
 
 def fit_adapt(scheme: TrunkScheme, *, maps: torch.Tensor, states: np.ndarray, train_rows: np.ndarray,
               val_rows: np.ndarray, config: TrainConfig, seed: int, device: torch.device,
-              on_epoch: Callable[[dict[str, Any]], None]) -> Fit:
-    """Train ``scheme`` on ``train_rows`` of ``maps`` (fp16 [N, C, H, W] on CPU); keep the best val epoch.
+              on_epoch: Callable[[dict[str, Any]], None], probe: Optional[Probe] = None) -> Fit:
+    """Train ``scheme`` on ``train_rows`` of ``maps`` (fp16 [N, C, H, W] on CPU); keep the best epoch.
 
     The returned fit's scheme is the EMA model (when ``config.ema_decay``) with the weights of the epoch
-    of best val mAP on the observed labels.
+    of best val mAP on the observed labels or, with a ``probe`` (:mod:`labelfix.learn.adapt.select`;
+    its positives already hidden in ``states``), of the best AP of the probe positives.
     """
     scheme.to(device)
     augment = MapAugment.from_dict(config.adapt_augment)
@@ -124,13 +126,20 @@ def fit_adapt(scheme: TrunkScheme, *, maps: torch.Tensor, states: np.ndarray, tr
             if scheme.last_corrections is not None:
                 note_corrections(first, scheme.last_corrections, scheme.last_correction_probs, index.numpy(), epoch)
         evaluated = cast(TrunkScheme, ema.module) if ema is not None else scheme
-        val_map = (observed_map(predict_maps(evaluated, maps, val_rows, device=device), val_states)
-                   if len(val_rows) else float("nan"))
-        improved = (val_map > best_score) if can_select else True
+        val_probs = predict_maps(evaluated, maps, val_rows, device=device) if len(val_rows) else None
+        val_map = observed_map(val_probs, val_states) if val_probs is not None else float("nan")
+        score, probe_ap = val_map, None
+        if probe is not None:
+            reuse = val_probs is not None and np.array_equal(probe.rows, val_rows)
+            probe_ap = probe.score(val_probs if reuse and val_probs is not None
+                                   else predict_maps(evaluated, maps, probe.rows, device=device))
+            score = probe_ap if np.isfinite(probe_ap) else val_map
+        improved = (score > best_score) if can_select else True
         if improved:
-            best_score, best_epoch = (val_map if can_select else best_score), epoch
+            best_score, best_epoch = (score if can_select else best_score), epoch
             best_state = copy.deepcopy(evaluated.state_dict())
         record = {"epoch": epoch, "train_loss": total / max(len(train_rows), 1), "val_map": val_map,
+                  **({"probe_ap": probe_ap} if probe is not None else {}),
                   "best": improved, "num_treated": int((first[0] >= 0).sum()),
                   "seconds": round(time.perf_counter() - started, 4), **scheme.epoch_metrics()}
         history.append(record)
@@ -141,8 +150,9 @@ def fit_adapt(scheme: TrunkScheme, *, maps: torch.Tensor, states: np.ndarray, tr
     final = cast(TrunkScheme, ema.module) if ema is not None else scheme
     if best_state is not None:
         final.load_state_dict(best_state)
-    return Fit(final, best_epoch, history, first[0], first[1],
-                "best val mAP" if can_select else "last epoch (no val positives)")
+    selection = ("last epoch (no val positives)" if not can_select else
+                 "best val mAP" if probe is None else f"best {config.adapt_select} probe AP")
+    return Fit(final, best_epoch, history, first[0], first[1], selection)
 
 
 @torch.no_grad()
@@ -270,13 +280,17 @@ def _run(store: Store, *, run_id: int, config: TrainConfig, backbone_blocks: tor
                               f"  val mAP {record['val_map']:.4f}  {record['seconds']:.1f}s"
                               f"{'  *' if record['best'] else ''}", highlight=False)
 
+        fit_states, probe = states, None
+        if config.adapt_select != "val_map":  # hide the probe positives (select.py)
+            probe_rows = val_rows if config.adapt_select == "val_hidden" else fit_rows
+            fit_states, probe = hide_probe(states, probe_rows, share=config.probe_share, seed=seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             top, dim = top_blocks(backbone_blocks, cut=cut, map_shape=maps.shape)
-            scheme = build_trunk_scheme(top=top, dim=dim, config=config, states=states, train_rows=fit_rows,
+            scheme = build_trunk_scheme(top=top, dim=dim, config=config, states=fit_states, train_rows=fit_rows,
                                         seed=seed, device=device.type)
-            fit = fit_adapt(scheme, maps=all_maps, states=states, train_rows=fit_rows, val_rows=val_rows,
-                            config=config, seed=seed, device=device, on_epoch=on_epoch)
+            fit = fit_adapt(scheme, maps=all_maps, states=fit_states, train_rows=fit_rows, val_rows=val_rows,
+                            config=config, seed=seed, device=device, on_epoch=on_epoch, probe=probe)
         fits.append(fit)
         scored = np.flatnonzero(fold_of == fold) if folds > 1 else everything
         probs[scored] = predict_maps(fit.scheme, all_maps, scored, device=device)
