@@ -158,17 +158,17 @@ def fit_adapt(scheme: TrunkScheme, *, maps: torch.Tensor, states: np.ndarray, tr
 @torch.no_grad()
 def predict_maps(scheme: TrainingScheme, maps: torch.Tensor, rows: np.ndarray, *, device: torch.device,
                  batch_size: int = 256) -> np.ndarray:
-    """Probabilities float32 [len(rows), C] of ``maps[rows]`` in eval mode."""
+    """Probabilities float64 [len(rows), C] of ``maps[rows]`` in eval mode (no tie at 1.0 below logit ~36)."""
     was = scheme.training
     scheme.eval()
     parts = []
     try:
         for start in range(0, len(rows), batch_size):
             index = torch.from_numpy(rows[start:start + batch_size])
-            parts.append(scheme.probabilities(maps[index].to(device)).float().cpu().numpy())
+            parts.append(scheme.probabilities(maps[index].to(device)).double().cpu().numpy())
     finally:
         scheme.train(was)
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float64)
 
 
 def train_adapt(store: Store, *, config: TrainConfig, console: Optional[Console] = None,
@@ -260,7 +260,7 @@ def _run(store: Store, *, run_id: int, config: TrainConfig, backbone_blocks: tor
     fold_of = np.full(len(image_ids), -1, np.int16)
     if folds > 1:
         fold_of[train_rows] = np.random.default_rng(config.seed).permutation(len(train_rows)) % folds
-    probs = np.zeros((len(image_ids), len(category_ids)), np.float32)
+    probs = np.zeros((len(image_ids), len(category_ids)), np.float64)
     treated_epoch = np.full(probs.shape, -1, np.int32)
     treated_prob = np.full(probs.shape, np.nan, np.float32)
     history: list[dict[str, Any]] = []
