@@ -13,9 +13,12 @@
 #   s0  single positive, seed 0, every method + cleanlab + oracle   -> adapt_single
 #   h12 hide40, seeds 1,2, AN + the best methods of seed 0 + oracle -> adapt_hide40_seeds12
 #   s12 single positive, seeds 1,2, the same                        -> adapt_single_seeds12
-#   m   memorisation control (item 3), hide40 seed 0, AN and GR: 3-fold cross-fitting at the default
-#       4 epochs; and 8 epochs with the scoring epoch chosen by val mAP, by hidden val positives
-#       (val_hidden) and by hidden train positives (train_probe)   -> adapt_memo_{folds3,e8,e8_valhidden,e8_probe}
+#   m1  memorisation control (item 3), hide40 seed 0, AN and GR: 3-fold cross-fitting at the default
+#       4 epochs, and in-sample at 8 epochs (epoch chosen by val mAP) -> adapt_memo_{folds3,e8}
+#   m2  the same at 8 epochs with the scoring epoch chosen by hidden val positives (val_hidden) and
+#       by hidden train positives (train_probe)                   -> adapt_memo_e8_{valhidden,probe}
+#   g0  GR, seed 0, both regimes, re-run after predictions became float64 (h0 / s0 ran with float32
+#       probabilities, which tied GR's top cells at 1.0)         -> adapt_{hide40,single}_gr_f64
 #   c   the ceiling: the oracle at 224 px, 8 epochs, seed 0 (caches the 224 px maps first) -> adapt_oracle224
 #
 # Settings: 160 px images (96x10x10 maps, 19,200 B per image), adapt's defaults otherwise (4 epochs,
@@ -29,9 +32,10 @@ DATA=${BENCH_DATA:-/tmp/benchdemo/data}
 CACHE=${BENCH_CACHE:-$DATA/labelfix-bench-cache}
 CACHE_B=${BENCH_CACHE_B:-$CACHE}
 STEPS=${STEPS:-h0 s0 h12 s12}
-BEST=${BEST_METHODS:-an,gr,cls,hill}
+BEST=${BEST_METHODS:-an,wan,gr,cls}  # AN + the three best of seed 0 (hide40: wan, gr, cls; single: gr, cls, wan)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 160 --baseline-folds 3)
+MEMO=("${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods an,gr --no-baselines)
 ALL=an,wan,focal,asl,hill,focal_margin,splc,em,em_apl,gr,comic,comic_nohtb,cls,cleanlab,oracle
 
 if [ ! -f "$DATA/instances_full.json" ]; then
@@ -45,14 +49,17 @@ for step in $STEPS; do
            --out benchmarks/results/adapt_hide40_seeds12 ;;
     s12) $LABELFIX bench "${COMMON[@]}" --cache "$CACHE_B" --single-positive --seeds 1,2 --methods "$BEST,oracle" --no-baselines \
            --out benchmarks/results/adapt_single_seeds12 ;;
-    m)   MEMO=("${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods an,gr --no-baselines)
-         $LABELFIX bench "${MEMO[@]}" --folds 3 --out benchmarks/results/adapt_memo_folds3
-         $LABELFIX bench "${MEMO[@]}" --epochs 8 --out benchmarks/results/adapt_memo_e8
-         $LABELFIX bench "${MEMO[@]}" --epochs 8 --select train_probe --out benchmarks/results/adapt_memo_e8_probe
+    m1)  $LABELFIX bench "${MEMO[@]}" --folds 3 --out benchmarks/results/adapt_memo_folds3
+         $LABELFIX bench "${MEMO[@]}" --epochs 8 --out benchmarks/results/adapt_memo_e8 ;;
+    m2)  $LABELFIX bench "${MEMO[@]}" --epochs 8 --select train_probe --out benchmarks/results/adapt_memo_e8_probe
          $LABELFIX bench "${MEMO[@]}" --epochs 8 --select val_hidden --out benchmarks/results/adapt_memo_e8_valhidden ;;
+    g0)  $LABELFIX bench "${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods gr --no-baselines \
+           --out benchmarks/results/adapt_hide40_gr_f64
+         $LABELFIX bench "${COMMON[@]}" --cache "$CACHE_B" --single-positive --seeds 0 --methods gr --no-baselines \
+           --out benchmarks/results/adapt_single_gr_f64 ;;
     c)   $LABELFIX bench --coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 224 \
            --baseline-folds 3 --cache "$CACHE" --hide 0.4 --seeds 0 --methods oracle --no-baselines --epochs 8 \
            --out benchmarks/results/adapt_oracle224 ;;
-    *) echo "unknown step $step (use h0, s0, h12, s12, m, c)" >&2; exit 2 ;;
+    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c)" >&2; exit 2 ;;
   esac
 done
