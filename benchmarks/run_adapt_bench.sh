@@ -1,41 +1,65 @@
 #!/usr/bin/env bash
-# The exact commands behind benchmarks/results/adapt_{hide40,single}* (issue 12, item 4): the seed
-# methods re-benchmarked in adapt mode (top blocks of MobileNetV2 trained on cached feature maps) on the
-# built-in demo data. On a 2-core machine shared with other work, every method at 3 seeds does not fit
-# in one sitting, so the runs are split into steps, in the order they were run; each step writes its
-# own folder. STEPS picks which to run (default: all, in order):
+# The exact commands behind benchmarks/results/adapt_* (issue 12, item 4): the seed methods
+# re-benchmarked in adapt mode (top blocks of MobileNetV2 trained on cached 160 px feature maps) on
+# the built-in demo data, 40 % hidden and single positive. Each step writes its own folder; STEPS
+# picks which to run (default: all, in order). On 2 cores the two regimes run side by side as two
+# processes with ONE torch thread each (OMP_NUM_THREADS=1): measured on the shared 2-core machine,
+# one process with 2 threads trained at 16-71 images/s against 165-272 with 1 thread, because the
+# two threads wait for each other at every layer whenever another process takes a core.
 #
-#   benchmarks/run_adapt_bench.sh                 # every step
-#   STEPS="a b" benchmarks/run_adapt_bench.sh     # only steps a and b
+#   STEPS="h0 s0" benchmarks/run_adapt_bench.sh   # seed 0 of both regimes only
 #
-#   a  hide40, seed 0,    an, gr, oracle         -> adapt_hide40
-#   b  hide40, seeds 1,2, an, gr, oracle         -> adapt_hide40_seeds12
-#   c  hide40, seed 0,    every other method, cleanlab -> adapt_hide40_others
-#   d  single positive, seed 0, an, gr           -> adapt_single
+#   h0  hide40, seed 0, every method + cleanlab + oracle            -> adapt_hide40
+#   s0  single positive, seed 0, every method + cleanlab + oracle   -> adapt_single
+#   h12 hide40, seeds 1,2, AN + the best methods of seed 0 + oracle -> adapt_hide40_seeds12
+#   s12 single positive, seeds 1,2, the same                        -> adapt_single_seeds12
+#   m1  memorisation control (item 3), hide40 seed 0, AN and GR: 3-fold cross-fitting at the default
+#       4 epochs, and in-sample at 8 epochs (epoch chosen by val mAP) -> adapt_memo_{folds3,e8}
+#   m2  the same at 8 epochs with the scoring epoch chosen by hidden val positives (val_hidden) and
+#       by hidden train positives (train_probe)                   -> adapt_memo_e8_{valhidden,probe}
+#   g0  GR, seed 0, both regimes, re-run after predictions became float64 (h0 / s0 ran with float32
+#       probabilities, which tied GR's top cells at 1.0)         -> adapt_{hide40,single}_gr_f64
+#   c   the ceiling: the oracle at 224 px, 8 epochs, seed 0 (caches the 224 px maps first) -> adapt_oracle224
 #
-# Settings: 160 px images (96x10x10 maps, 19,200 B per image: 283 s to cache the 4,500 demo images at a
-# load of ~6 on 2 cores; 224 px doubles every cost), adapt's defaults otherwise (4 epochs, in-sample
-# scoring, EMA, early stopping on val mAP), the oracle cross-fitted with 3 folds (5 in head mode).
+# Settings: 160 px images (96x10x10 maps, 19,200 B per image), adapt's defaults otherwise (4 epochs,
+# in-sample scoring, EMA, map augmentation, model choice on val mAP of the observed labels), cleanlab
+# and the oracle out of fold with 3 folds. The two regimes use separate cache copies (BENCH_CACHE_B)
+# so the two processes never wait on one DuckDB file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LABELFIX=${LABELFIX:-labelfix}
 DATA=${BENCH_DATA:-/tmp/benchdemo/data}
 CACHE=${BENCH_CACHE:-$DATA/labelfix-bench-cache}
-STEPS=${STEPS:-a b c d}
-COMMON=(--coco "$DATA/instances_full.json" --images "$DATA/images" --cache "$CACHE" --mode adapt --image-size 160
-        --baseline-folds 3 --no-baselines)
+CACHE_B=${BENCH_CACHE_B:-$CACHE}
+STEPS=${STEPS:-h0 s0 h12 s12}
+BEST=${BEST_METHODS:-an,wan,gr,cls}  # AN + the three best of seed 0 (hide40: wan, gr, cls; single: gr, cls, wan)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+COMMON=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 160 --baseline-folds 3)
+MEMO=("${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods an,gr --no-baselines)
+ALL=an,wan,focal,asl,hill,focal_margin,splc,em,em_apl,gr,comic,comic_nohtb,cls,cleanlab,oracle
 
 if [ ! -f "$DATA/instances_full.json" ]; then
   $LABELFIX demo-data --out "$DATA" --seed 0 --n-train 3000 --n-val 500 --n-test 1000
 fi
-OTHERS=wan,focal,asl,hill,focal_margin,splc,em,em_apl,comic,comic_nohtb,cls,cleanlab
 for step in $STEPS; do
   case $step in
-    a) $LABELFIX bench "${COMMON[@]}" --hide 0.4 --seeds 0 --methods an,gr,oracle --out benchmarks/results/adapt_hide40 ;;
-    b) $LABELFIX bench "${COMMON[@]}" --hide 0.4 --seeds 1,2 --methods an,gr,oracle \
-         --out benchmarks/results/adapt_hide40_seeds12 ;;
-    c) $LABELFIX bench "${COMMON[@]}" --hide 0.4 --seeds 0 --methods "$OTHERS" --out benchmarks/results/adapt_hide40_others ;;
-    d) $LABELFIX bench "${COMMON[@]}" --single-positive --seeds 0 --methods an,gr --out benchmarks/results/adapt_single ;;
-    *) echo "unknown step $step (use a, b, c, d)" >&2; exit 2 ;;
+    h0)  $LABELFIX bench "${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods "$ALL" --out benchmarks/results/adapt_hide40 ;;
+    s0)  $LABELFIX bench "${COMMON[@]}" --cache "$CACHE_B" --single-positive --seeds 0 --methods "$ALL" --out benchmarks/results/adapt_single ;;
+    h12) $LABELFIX bench "${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 1,2 --methods "$BEST,oracle" --no-baselines \
+           --out benchmarks/results/adapt_hide40_seeds12 ;;
+    s12) $LABELFIX bench "${COMMON[@]}" --cache "$CACHE_B" --single-positive --seeds 1,2 --methods "$BEST,oracle" --no-baselines \
+           --out benchmarks/results/adapt_single_seeds12 ;;
+    m1)  $LABELFIX bench "${MEMO[@]}" --folds 3 --out benchmarks/results/adapt_memo_folds3
+         $LABELFIX bench "${MEMO[@]}" --epochs 8 --out benchmarks/results/adapt_memo_e8 ;;
+    m2)  $LABELFIX bench "${MEMO[@]}" --epochs 8 --select train_probe --out benchmarks/results/adapt_memo_e8_probe
+         $LABELFIX bench "${MEMO[@]}" --epochs 8 --select val_hidden --out benchmarks/results/adapt_memo_e8_valhidden ;;
+    g0)  $LABELFIX bench "${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods gr --no-baselines \
+           --out benchmarks/results/adapt_hide40_gr_f64
+         $LABELFIX bench "${COMMON[@]}" --cache "$CACHE_B" --single-positive --seeds 0 --methods gr --no-baselines \
+           --out benchmarks/results/adapt_single_gr_f64 ;;
+    c)   $LABELFIX bench --coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 224 \
+           --baseline-folds 3 --cache "$CACHE" --hide 0.4 --seeds 0 --methods oracle --no-baselines --epochs 8 \
+           --out benchmarks/results/adapt_oracle224 ;;
+    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c)" >&2; exit 2 ;;
   esac
 done

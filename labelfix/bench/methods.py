@@ -67,6 +67,8 @@ def train_config_for(method: str, settings: BenchSettings, *, seed: int, folds: 
         update.setdefault("backbone", settings.backbone)
         if settings.image_size is not None:
             update.setdefault("image_size", settings.image_size)
+        if settings.adapt_select is not None:
+            update.setdefault("adapt_select", settings.adapt_select)
     if folds != 1 or settings.mode == "adapt":  # adapt's own default is cross-fitted; the bench names it
         update["folds"] = folds
     epochs = settings.epochs if settings.epochs is not None else (5 if settings.quick else None)
@@ -109,7 +111,8 @@ def run_trainer_method(ctx: SeedContext, method: str, settings: BenchSettings, *
         hyperparameters={key: jsonable(value) for key, value in resolved.model_dump(mode="json").items()
                          if key in ("method", "epochs", "batch_size", "lr", "weight_decay", "early_stopping_patience",
                                     "loss_params", "head", "standardize", "folds", "cls_tau_h", "cls_tau_l", "cls_e_k",
-                                    "mode", "cut", "image_size", "ema_decay", "adapt_augment")},
+                                    "mode", "cut", "image_size", "ema_decay", "adapt_augment", "adapt_select",
+                                    "probe_share")},
         extra={"num_treated": result.metrics.get("num_treated"), "epochs_trained": result.metrics.get("epochs_trained"),
                "seconds_per_epoch": result.metrics.get("seconds_per_epoch")},
         history=[{k: jsonable(v) for k, v in h.items()} for h in result.history])

@@ -80,6 +80,8 @@ class BenchSettings:
     mode: Literal["head", "adapt"] = "head"
     # adapt mode: side of the square the whole image is resized to before caching (None: adapt's default)
     image_size: Optional[int] = None
+    # adapt mode: which epoch scores the train cells (None: adapt's default; labelfix.learn.adapt.select)
+    adapt_select: Optional[str] = None
     quick: bool = False
     tune: bool = False
     # Per-method TrainConfig fields on top of the method's defaults (filled by tuning, or given).
@@ -90,7 +92,7 @@ class BenchSettings:
                 "single_positive": self.single_positive, "epochs": self.epochs, "folds": list(self.folds),
                 "baseline_folds": self.baseline_folds, "baseline_model": self.baseline_model,
                 "logreg_cs": list(self.logreg_cs), "split_seed": self.split_seed, "backbone": self.backbone,
-                "mode": self.mode, "image_size": self.image_size, "quick": self.quick, "tune": self.tune,
+                "mode": self.mode, "image_size": self.image_size, "adapt_select": self.adapt_select, "quick": self.quick, "tune": self.tune,
                 "overrides": jsonable(self.overrides),
                 "fractions": list(FRACTIONS), "target_precision": TARGET_PRECISION,
                 "shots": {"many": f">{SHOTS['many']}", "medium": f"{SHOTS['few']}-{SHOTS['many']}",

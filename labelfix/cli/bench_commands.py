@@ -62,6 +62,9 @@ def bench_command(
     image_size: Annotated[Optional[int], typer.Option(
         "--image-size", min=32, help="Adapt mode: side of the square each whole image is resized to before its "
                                      "feature maps are cached (default: adapt's 224).", show_default=False)] = None,
+    select: Annotated[Optional[str], typer.Option(
+        "--select", help="Adapt mode: the epoch that scores the train cells: val_map (default), val_hidden or "
+                         "train_probe (labelfix.learn.adapt.select).")] = None,
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", help="Embedding cache folder (default: labelfix-bench-cache beside the COCO file).",
         show_default=False)] = None,
@@ -111,6 +114,8 @@ def bench_command(
 
         raise LabelfixError(f"--mode {mode} cannot run here: adapt mode trains on images, a features table has none",
                             fix="use --mode head with --features, or --mode adapt with --coco FILE --images DIR")
+    if select is not None and (mode != "adapt" or select not in ("val_map", "val_hidden", "train_probe")):
+        raise typer.BadParameter("use val_map, val_hidden or train_probe, with --mode adapt", param_hint="--select")
     seed_list = _int_list(seeds if seeds is not None else ("0" if quick else "0,1,2"), "--seeds")
     fold_list = _int_list(folds, "--folds")
     if any(k < 1 for k in fold_list):
@@ -119,7 +124,7 @@ def bench_command(
                              single_positive=single_positive, epochs=epochs, folds=fold_list,
                              baseline_folds=baseline_folds, baseline_model=baseline_model,  # type: ignore[arg-type]
                              backbone=backbone, quick=quick, tune=tune, mode=mode,  # type: ignore[arg-type]
-                             image_size=image_size)
+                             image_size=image_size, adapt_select=select)
     if coco is not None:
         assert images is not None  # checked above
         adapt_size = None

@@ -68,6 +68,10 @@ class TrainConfig(BaseModel):
     adapt_augment: dict[str, Any] = Field(default_factory=dict)
     # processes that cache the maps (one per GPU when there are GPUs; `labelfix train --mode adapt --nproc N`)
     cache_nproc: int = Field(default=1, ge=1)
+    # adapt mode: the epoch whose model scores the train cells (labelfix.learn.adapt.select), and
+    # the share of observed positives hidden as a probe by val_hidden / train_probe
+    adapt_select: Literal["val_map", "val_hidden", "train_probe"] = "val_map"
+    probe_share: float = Field(default=0.2, gt=0.0, lt=1.0)
     # CLS co-training (seed 001)
     cls_tau_h: float = 0.01
     cls_tau_l: float = 0.06

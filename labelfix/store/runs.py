@@ -67,7 +67,8 @@ def write_predictions(store: Store, *, run_id: int, image_ids: np.ndarray, categ
         "run_id": pa.array(np.full(n_images * n_classes, run_id, np.int32)),
         "image_id": pa.array(np.repeat(np.asarray(image_ids, np.int64), n_classes)),
         "category_id": pa.array(np.tile(np.asarray(category_ids, np.int64), n_images)),
-        "prob": pa.array(np.asarray(probs, np.float32).reshape(-1)),
+        # float64: a float32 probability ties every logit above ~16.6 at 1.0 (migration 0007)
+        "prob": pa.array(np.asarray(probs, np.float64).reshape(-1)),
         "fold": pa.array(np.repeat(fold_column, n_classes))})
     with store.transaction():
         store.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
@@ -80,7 +81,7 @@ def write_predictions(store: Store, *, run_id: int, image_ids: np.ndarray, categ
 class Predictions:
     image_ids: np.ndarray      # int64 [N]
     category_ids: np.ndarray   # int64 [C]
-    probs: np.ndarray          # float32 [N, C]
+    probs: np.ndarray          # float64 [N, C]
     folds: np.ndarray          # int16 [N]
 
 
@@ -93,7 +94,7 @@ def read_predictions(store: Store, *, run_id: int) -> Predictions:
                          fix="train a model first (`labelfix train`), or pass another --run")
     image_ids = np.unique(data["image_id"])
     category_ids = np.unique(data["category_id"])
-    probs = np.asarray(data["prob"], np.float32).reshape(len(image_ids), len(category_ids))
+    probs = np.asarray(data["prob"], np.float64).reshape(len(image_ids), len(category_ids))
     folds = np.asarray(data["fold"], np.int16).reshape(len(image_ids), len(category_ids))[:, 0]
     return Predictions(image_ids.astype(np.int64), category_ids.astype(np.int64), probs, folds)
 

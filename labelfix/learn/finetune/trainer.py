@@ -111,7 +111,7 @@ def _loader(dataset: StoreImageDataset, *, config: TrainConfig, ctx: DistContext
 @torch.no_grad()
 def predict(model: nn.Module, records: list[ImageRecord], *, transform: Callable, config: TrainConfig,
             ctx: DistContext, batch_size: int, bf16: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid probabilities [N, C] (float32) and decode success [N] of ``records``, gathered over ranks."""
+    """Sigmoid probabilities [N, C] (float64: no tie at 1.0) and decode success [N] of ``records``, gathered over ranks."""
     dataset = StoreImageDataset(records, transform=transform, image_size=config.image_size)
     loader = _loader(dataset, config=config, ctx=ctx, batch_size=batch_size, train=False)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -121,19 +121,20 @@ def predict(model: nn.Module, records: list[ImageRecord], *, transform: Callable
     for images, position, ok in loader:
         images = images.to(ctx.device, non_blocking=True, memory_format=memory_format)
         with torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=bf16):
-            chunks.append(torch.sigmoid(model(images).float()).cpu())
+            logits = model(images)
+        chunks.append(torch.sigmoid(logits.double()).cpu())  # outside autocast: float64, no tie at 1.0
         positions.append(position)
         oks.append(ok)
     model.train(was_training)
     local = (torch.cat(positions).numpy() if positions else np.zeros(0, np.int64),
-             torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), np.float32),
+             torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), np.float64),
              torch.cat(oks).numpy() if oks else np.zeros(0, bool))
     parts: list[Any] = [local]
     if ctx.world_size > 1:
         parts = [None] * ctx.world_size
         dist.all_gather_object(parts, local)
     num_classes = next(p[1].shape[1] for p in parts if len(p[0]))
-    probs, ok = np.full((len(records), num_classes), np.nan, np.float32), np.zeros(len(records), bool)
+    probs, ok = np.full((len(records), num_classes), np.nan, np.float64), np.zeros(len(records), bool)
     for part_positions, part_probs, part_ok in parts:
         probs[part_positions], ok[part_positions] = part_probs, part_ok
     probs[~ok] = np.nan

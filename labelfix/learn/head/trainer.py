@@ -166,7 +166,7 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
             raise LabelfixError(f"folds={folds} but only {len(train_rows)} training images", fix="lower folds")
         assignment = np.random.default_rng(config.seed).permutation(len(train_rows)) % folds
         fold_of[train_rows] = assignment
-    probs = np.zeros((len(data.image_ids), data.num_classes), np.float32)
+    probs = np.zeros((len(data.image_ids), data.num_classes), np.float64)
     features = torch.from_numpy(data.features).to(device)
     history: list[dict[str, Any]] = []
     treated_epoch = np.full((len(data.image_ids), data.num_classes), -1, np.int32)

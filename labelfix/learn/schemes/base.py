@@ -109,7 +109,7 @@ class SingleHeadScheme(TrainingScheme):
         return loss
 
     def probabilities(self, features: Tensor) -> Tensor:
-        return torch.sigmoid(self.head(features))
+        return torch.sigmoid(self.head(features).double())  # float64: no tie at 1.0 below logit ~36
 
 
 SchemeBuilder = Callable[[SchemeData, TrainConfig, np.ndarray, int], TrainingScheme]
@@ -139,7 +139,7 @@ def build_single_head_scheme(data: SchemeData, config: TrainConfig, train_rows: 
 
 @torch.no_grad()
 def predict(scheme: TrainingScheme, features: Tensor, *, batch_size: int = 8192) -> Tensor:
-    """Probabilities [N, C] in eval mode (restores the previous mode)."""
+    """Probabilities float64 [N, C] in eval mode (restores the previous mode)."""
     was_training = scheme.training
     scheme.eval()
     try:
@@ -148,7 +148,7 @@ def predict(scheme: TrainingScheme, features: Tensor, *, batch_size: int = 8192)
         scheme.train(was_training)
     if not parts:
         return torch.zeros((0, 0), device=features.device)
-    return torch.cat(parts).float()
+    return torch.cat(parts).double()
 
 
 __all__ = ["SchemeBuilder", "SchemeData", "SingleHeadScheme", "TrainingScheme", "build_seeded", "build_single_head_scheme",

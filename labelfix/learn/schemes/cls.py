@@ -73,7 +73,7 @@ class CoLabelSelection(TrainingScheme):
         return selected_loss(loss_f, mask_f) + selected_loss(loss_g, mask_g)
 
     def probabilities(self, features: Tensor) -> Tensor:
-        return 0.5 * (torch.sigmoid(self.head_f(features)) + torch.sigmoid(self.head_g(features)))
+        return 0.5 * (torch.sigmoid(self.head_f(features).double()) + torch.sigmoid(self.head_g(features).double()))
 
     def head_probabilities(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """Each head's probabilities (eval mode is the caller's business)."""

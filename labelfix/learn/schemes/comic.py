@@ -90,9 +90,9 @@ class ComicScheme(TrainingScheme):
 
     def probabilities(self, features: Tensor) -> Tensor:
         if self.balancer is not None:
-            return torch.sigmoid(self.balancer.predict(features))
+            return torch.sigmoid(self.balancer.predict(features).double())
         assert self.classifier is not None
-        return torch.sigmoid(self.classifier(features))
+        return torch.sigmoid(self.classifier(features).double())
 
     def branch_probabilities(self, features: Tensor) -> dict[str, Tensor]:
         """Probabilities of each branch (HTB on), e.g. to compare head / tail / balanced."""
