@@ -124,3 +124,21 @@ def test_bad_negative_labels_are_refused_with_one_message(tmp_path, tiny_coco, n
     out = capsys.readouterr()
     assert message in out.err + out.out and "Traceback" not in out.err + out.out
     assert not db.exists()
+
+
+def test_split_given_on_the_command_line_survives_the_round_trip(db_path, tiny_coco, tmp_path):
+    # A val file ingested with --split val has no "split" key of its own: labels.json must carry the store's split.
+    document = json.loads(tiny_coco.read_text())
+    for image in document["images"]:
+        del image["split"]
+    tiny_coco.write_text(json.dumps(document))
+    with open_store(db_path) as store:
+        ingest_coco(store, annotations=tiny_coco, images=tmp_path / "images", split="val")
+        export_coco(store, out_dir=tmp_path / "out")
+        original = load_label_matrix(store)
+    assert set(original.splits.tolist()) == {"val"}
+    document = json.loads((tmp_path / "out" / "labels.json").read_text())
+    assert {image["split"] for image in document["images"]} == {"val"}
+    with open_store(tmp_path / "fresh.duckdb") as store:
+        ingest_coco(store, annotations=tmp_path / "out" / "labels.json", images=tmp_path / "images")
+        assert load_label_matrix(store).splits.tolist() == original.splits.tolist()

@@ -168,3 +168,24 @@ def test_a_lingering_review_server_lets_a_waiting_command_in_at_once(tmp_path):
     assert len(service.next_items(reviewer="ana", n=2)) == 2  # and the server opens it again when asked
     assert not (tmp_path / "review.duckdb.waiting").exists()
     shared.close()
+
+
+def test_a_store_moved_while_serving_gives_one_message_and_no_new_file(tmp_path):
+    # DuckDB creates an empty database at a missing path: the service must say the store is gone instead.
+    import pytest
+
+    from labelfix.errors import StoreError
+
+    db = make_review_store(tmp_path)
+    service = ReviewService.open(db, linger_seconds=0.0)
+    assert service.items()  # the store is read once; the file is closed again after the call
+    moved = db.with_name("moved.duckdb")
+    db.rename(moved)
+    with pytest.raises(StoreError, match="gone") as raised:
+        service.items()
+    assert "restart the server" in (raised.value.fix or "")
+    assert not db.exists()
+    db.write_text("not a store")
+    with pytest.raises(StoreError, match="cannot be opened"):
+        service.items()
+    assert db.read_text() == "not a store"

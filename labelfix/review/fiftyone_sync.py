@@ -167,6 +167,8 @@ def push(store: Store, *, dataset_name: str, run_id: int | None = None, include_
     fiftyone.core.dataset.Dataset
         The dataset; ``dataset.info["labelfix"]`` holds a :class:`PushSummary` as a dict.
     """
+    if not dataset_name or not dataset_name.strip():
+        raise ReviewError("the FiftyOne dataset name must not be empty", fix="pass --name NAME (default: labelfix)")
     fo = _fiftyone()
     from fiftyone import ViewField as F
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from labelfix.errors import StoreError
 from labelfix.store.database import Store, connect_with_retry, open_store, waiting_marker
 
 __all__ = ["SharedStoreFile"]
@@ -94,13 +95,24 @@ class SharedStoreFile:
                 else:
                     if self._connection is None:
                         # Under the guard: concurrent first requests wait for one open instead of racing.
-                        self._connection = connect_with_retry(self.path, lock_timeout=self.lock_timeout,
-                                                              announce=False)
+                        self._connection = self._reopen()
                         self.opens += 1
                     self._users += 1
                     self._generation += 1
                     return self._connection
             time.sleep(0.02)  # hold back: the running requests finish, the file closes, the waiter opens it
+
+    def _reopen(self) -> duckdb.DuckDBPyConnection:
+        # The file was checked when the server started; since then it may have been moved, deleted or
+        # replaced. DuckDB would create an empty store at a missing path, so look first.
+        fix = "put the store back, or restart the server with the store's new path"
+        if not self.path.is_file():
+            raise StoreError("the store file is gone (moved or deleted while the server ran)", file=self.path, fix=fix)
+        try:
+            return connect_with_retry(self.path, lock_timeout=self.lock_timeout, announce=False)
+        except duckdb.Error as error:
+            raise StoreError(f"the store file cannot be opened any more ({str(error).splitlines()[0]})",
+                             file=self.path, fix=fix) from error
 
     def _release(self) -> None:
         with self._guard:

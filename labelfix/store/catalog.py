@@ -350,16 +350,21 @@ def image_record_texts(store: Store) -> Iterator[str]:
     """Every image's record (JSON text, every key kept) by store id, for the merged "labels" export.
 
     The record gets the store's ``id`` (its own id, when different, stays as ``source_image_id``) and the
-    image file's displayed ``width`` / ``height`` where it says otherwise; other records pass as stored.
+    image file's displayed ``width`` / ``height`` where it says otherwise, and the store's ``split`` where
+    the record does not carry it (a split given by ``--split``; a record without one reads back as train);
+    other records pass as stored.
     """
     reader = store.connection.sql("""
         SELECT record::VARCHAR, image_id, width, height,
                json_extract(record, '$.id')::VARCHAR IS DISTINCT FROM image_id::VARCHAR
                OR (width IS NOT NULL AND (json_extract(record, '$.width')::VARCHAR IS DISTINCT FROM width::VARCHAR
                    OR json_extract(record, '$.height')::VARCHAR IS DISTINCT FROM height::VARCHAR))
+               OR (json_extract_string(record, '$.split') IS DISTINCT FROM split
+                   AND NOT (split = 'train' AND json_extract(record, '$.split') IS NULL)),
+               split
         FROM images ORDER BY image_id""").to_arrow_reader(_BATCH_ROWS)
     for batch in reader:
-        for text, image_id, width, height, patch in zip(*(batch.column(i).to_pylist() for i in range(5))):
+        for text, image_id, width, height, patch, split in zip(*(batch.column(i).to_pylist() for i in range(6))):
             if not patch:
                 yield text
                 continue
@@ -369,6 +374,8 @@ def image_record_texts(store: Store) -> Iterator[str]:
             record["id"] = image_id
             if width is not None:
                 record["width"], record["height"] = width, height
+            if split != "train" or "split" in record:
+                record["split"] = split
             yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
