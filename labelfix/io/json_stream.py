@@ -123,15 +123,8 @@ class JsonStream:
             return
         while True:
             yield self.value()
-            after = self.buffer[self.pos:self.pos + 1]  # compact files: the separator comes right after
-            if after == ",":
-                self.pos += 1
-            elif after == "]":
-                self.pos += 1
+            if self._past_separator():
                 return
-            elif self.expect(",]") == "]":
-                return
-
 
     def item_runs(self, *, run: int = RUN) -> Iterator[tuple[list[Any], str]]:
         """The items of the array that starts here in runs of about ``run`` characters: each run's values
@@ -159,15 +152,17 @@ class JsonStream:
                 values, end = [value], self.pos
             yield values, text
             self.pos = end
-            after = self.buffer[self.pos:self.pos + 1]
-            if after == ",":
-                self.pos += 1
-            elif after == "]":
-                self.pos += 1
-                return
-            elif self.expect(",]") == "]":
+            if self._past_separator():
                 return
             self.peek()
+
+    def _past_separator(self) -> bool:
+        """Step over the ``,`` or ``]`` after an array item; True when it closed the array."""
+        after = self.buffer[self.pos:self.pos + 1]  # compact files: the separator comes right after
+        if after in (",", "]"):
+            self.pos += 1
+            return after == "]"
+        return self.expect(",]") == "]"
 
     def _run(self, limit: int) -> tuple[list[Any] | None, int]:
         """The values of the items from ``pos`` to the last item end before ``limit`` that parses, and the end."""

@@ -86,12 +86,7 @@ def add_original_positives(store: Store, *, cells: pa.Table | dict[str, np.ndarr
     A cell that already has a row keeps it: a reviewer's decision outranks a re-ingested original. The
     cells must be distinct (an anti-join, cheaper than ``ON CONFLICT`` for a large first ingest).
     """
-    before = store.scalar("SELECT count(*) FROM labels")
-    store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
-                       f"SELECT image_id, category_id, {POSITIVE}, 'original' FROM _labelfix_cells c "
-                       f"WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = c.image_id "
-                       f"AND l.category_id = c.category_id)", _labelfix_cells=cells)
-    return int(store.scalar("SELECT count(*) FROM labels") - before)
+    return _add_new_cells(store, cells=cells, state=POSITIVE, origin="original")
 
 
 def add_verified_negatives(store: Store, *, cells: dict[str, np.ndarray]) -> int:
@@ -100,11 +95,16 @@ def add_verified_negatives(store: Store, *, cells: dict[str, np.ndarray]) -> int
 
     A cell that already has a row keeps it, as for :func:`add_original_positives`.
     """
+    return _add_new_cells(store, cells=cells, state=NEGATIVE, origin="manual")
+
+
+def _add_new_cells(store: Store, *, cells: pa.Table | dict[str, np.ndarray], state: int, origin: str) -> int:
+    """Insert the distinct ``cells`` that have no row yet with ``state`` and ``origin``; return how many."""
     before = store.scalar("SELECT count(*) FROM labels")
     store.insert_arrow(f"INSERT INTO labels (image_id, category_id, state, origin) "
-                       f"SELECT image_id, category_id, {NEGATIVE}, 'manual' FROM _labelfix_cells c "
+                       f"SELECT image_id, category_id, {int(state)}, ? FROM _labelfix_cells c "
                        f"WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = c.image_id "
-                       f"AND l.category_id = c.category_id)", _labelfix_cells=cells)
+                       f"AND l.category_id = c.category_id)", [origin], _labelfix_cells=cells)
     return int(store.scalar("SELECT count(*) FROM labels") - before)
 
 
