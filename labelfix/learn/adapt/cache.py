@@ -236,29 +236,27 @@ def cache_feature_maps(store: Store, *, backbone: str | Backbone = "mobilenet_v2
             shard_of.append(output.shards)
             row_of.append(output.rows)
         _write_index(folder, np.concatenate(ids), np.concatenate(shard_of), np.concatenate(row_of))
-        computed = sum(len(a) for a in ids) - len(known)
-        return MapCacheResult(name=name, folder=folder, shape=shape, computed=computed,
-                              reused=len(records) - len(todo), failed_ids=failed,
-                              seconds=time.perf_counter() - started)
-    with _cpu_threads(device, num_threads), tqdm(total=len(todo), unit="img", desc=f"cache {name}",
-                                                 disable=not progress) as bar:
-        for start in range(0, len(todo), shard_size):
-            chunk = todo[start:start + shard_size]
-            chunk_ids, maps, chunk_failed = compute_maps(chunk, bottom=bottom, transform=transform, image_size=image_size,
-                                                     batch_size=batch_size, device=device)
-            failed.extend(chunk_failed)
-            bar.update(len(chunk))
-            if not len(chunk_ids):
-                continue
-            with atomic_target(folder / f"shard-{next_shard:05d}.npy") as temporary:
-                with open(temporary, "wb") as handle:
-                    np.save(handle, maps)
-            ids.append(chunk_ids)
-            shard_of.append(np.full(len(chunk_ids), next_shard, np.int64))
-            row_of.append(np.arange(len(chunk_ids), dtype=np.int64))
-            # The index is rewritten after every shard: an interrupted run keeps what it finished.
-            _write_index(folder, np.concatenate(ids), np.concatenate(shard_of), np.concatenate(row_of))
-            next_shard += 1
+    else:
+        with _cpu_threads(device, num_threads), tqdm(total=len(todo), unit="img", desc=f"cache {name}",
+                                                     disable=not progress) as bar:
+            for start in range(0, len(todo), shard_size):
+                chunk = todo[start:start + shard_size]
+                chunk_ids, maps, chunk_failed = compute_maps(chunk, bottom=bottom, transform=transform,
+                                                             image_size=image_size, batch_size=batch_size,
+                                                             device=device)
+                failed.extend(chunk_failed)
+                bar.update(len(chunk))
+                if not len(chunk_ids):
+                    continue
+                with atomic_target(folder / f"shard-{next_shard:05d}.npy") as temporary:
+                    with open(temporary, "wb") as handle:
+                        np.save(handle, maps)
+                ids.append(chunk_ids)
+                shard_of.append(np.full(len(chunk_ids), next_shard, np.int64))
+                row_of.append(np.arange(len(chunk_ids), dtype=np.int64))
+                # The index is rewritten after every shard: an interrupted run keeps what it finished.
+                _write_index(folder, np.concatenate(ids), np.concatenate(shard_of), np.concatenate(row_of))
+                next_shard += 1
     if existing is None and not ids:
         _write_index(folder, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
     computed = sum(len(a) for a in ids) - len(known)
