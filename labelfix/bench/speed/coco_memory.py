@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from labelfix.bench.speed.report import emit_report
+
 MODULE = "labelfix.bench.speed.coco_memory"
 
 IJSON_READER = """
@@ -225,11 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "load_average_before": [round(x, 2) for x in load_before],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]},
               "result": record}
-    text = json.dumps(output, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_report(output, args.out)
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return output

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from labelfix.bench.speed.report import emit_report
 from labelfix.ingest import ingest_coco
 from labelfix.learn.backbones import Backbone, build_backbone
 from labelfix.learn.embed import EmbedConfig, compute_embeddings
@@ -177,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_report(report, args.out)
     return 0
 
 

@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from labelfix.bench.speed.report import emit_report, load_average
+
 
 def _suggest(store: Any, *, full: Path | None, n_random: int, n_spurious: int, seed: int) -> dict[str, int]:
     """File missing suggestions (hidden labels + random unlabelled cells) and spurious ones; return counts."""
@@ -143,16 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m labelfix.bench.speed.fiftyone_roundtrip",
                              *(argv if argv is not None else sys.argv[1:])]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_start": [round(v, 2) for v in os.getloadavg()]}}
+                    "load_average_start": load_average()}}
     with tempfile.TemporaryDirectory() as tmp:
         report["results"] = run(coco=args.coco, images=args.images, full=args.full, n_random=args.random,
                                 n_spurious=args.spurious, seed=args.seed, workdir=Path(tmp))
-    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    report["machine"]["load_average_end"] = load_average()
+    emit_report(report, args.out)
     return 0
 
 

@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, settled, shown_item,
                                     streamlit_server, wait_drawn, wait_first_item, wait_next_item)
+from labelfix.bench.speed.report import emit_report
 
 TIMING_ENV_VAR = "LABELFIX_REVIEW_TIMING"  # labelfix.review.app.state logs run times with it (that module needs Streamlit)
 
@@ -295,10 +296,7 @@ def main(argv: list[str] | None = None) -> None:
                      page_sizes=args.page_sizes, loads=args.loads)
     result["command"] = "python -m labelfix.bench.speed.review_browser " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_report(result, args.out, echo=False)
     summary = {size: (v["p50"], v["p95"]) for size, v in result["decision_s"].items()}
     floor = result["streamlit_floor"]
     loads = result["first_load_s"]

@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,6 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from labelfix.bench.speed.report import emit_report, load_average
 
 GENERATE_SQL = """
 CREATE OR REPLACE TEMP MACRO u(i, c, k) AS (hash(i, c, k) % 1000003) / 1000003.0;
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m labelfix.bench.speed.review_queries", *(argv if argv is not None
                                                                                  else sys.argv[1:])]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_start": [round(v, 2) for v in os.getloadavg()]},
+                    "load_average_start": load_average()},
         "images": args.images, "classes": args.classes, "decided": decided}
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "review_bench.duckdb"
@@ -249,12 +250,8 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.copyfile(db, work)
         report["results"] = measure(work, repeats=args.repeats)
-    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    report["machine"]["load_average_end"] = load_average()
+    emit_report(report, args.out)
     return 0
 
 

@@ -28,6 +28,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from labelfix.bench.speed.report import emit_report
+
 MODULE = "labelfix.bench.speed.suggest_scale"  # the child process runs this module again
 
 GENERATE_SQL = """
@@ -119,11 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     output = {"benchmark": "suggest_scale", "command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
               "results": results}
-    text = json.dumps(output, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_report(output, args.out)
 
 
 if __name__ == "__main__":
