@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labelfix.internal.atomic import AtomicSet, atomic_targets, refuse_a_folder
 from labelfix.io.coco_writer import (INLINE_WARNING, added_annotation_texts, label_annotation_texts, merge_headers,
-                                     negative_label_texts, write_coco_atomic)
+                                     negative_label_texts, write_coco)
 from labelfix.store.catalog import (annotation_texts, category_record, category_record_texts,
                                     declared_size_mismatches, image_record_texts, max_annotation_id, source_categories,
                                     source_headers, source_image_texts, source_paths)
@@ -100,9 +101,33 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
     """
     out_dir = Path(out_dir)
     summary = ExportSummary()
-    path = out_dir / "labels.json"
+    # All files or none: each is written to a temporary, and the set replaces the targets only when all
+    # are written, so a failure on the second file leaves the previous export as it was (and records none).
+    headers = dict(source_headers(store, kind="coco")) if inline else {}
+    names = inline_file_names({source_id: path for source_id, path in source_paths(store).items()
+                               if source_id in headers})
+    for name in ["labels.json", *names.values()]:  # before the first file is written, not after
+        refuse_a_folder(out_dir / name)
+    with atomic_targets() as files:
+        records = [_write_labels(store, files=files, path=out_dir / "labels.json", summary=summary)]
+        if inline:
+            if not headers:
+                summary.warnings.append("--inline needs a COCO source: this store was ingested from tables only")
+            records += _write_inline(store, files=files, out_dir=out_dir, headers=headers, names=names,
+                                     summary=summary)
+    with store.transaction():
+        for kind, written, digest, n_images, n_annotations in records:
+            record_export(store, kind=kind, path=written, sha256=digest, n_images=n_images,
+                          n_annotations=n_annotations)
+    return summary
+
+
+ExportRecord = tuple[str, Path, str, int, int]  # kind, path, sha256, images, annotations
+
+
+def _write_labels(store: Store, *, files: AtomicSet, path: Path, summary: ExportSummary) -> ExportRecord:
     header = merge_headers(header for _, header in source_headers(store))
-    sha, counts = write_coco_atomic(path, header=header, sections=[
+    sha, counts = write_coco(files.temporary(path), header=header, sections=[
         ("images", image_record_texts(store)), ("categories", category_record_texts(store)),
         ("annotations", label_annotation_texts(positive_cells(store))),
         ("negative_labels", negative_label_texts(negative_cells(store)))])
@@ -110,30 +135,25 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
     summary.n_images, summary.n_annotations = counts["images"], counts["annotations"]
     summary.n_negatives = counts["negative_labels"]
     summary.by_source = label_counts_by_origin(store)
-    records = [("labels", path, sha, summary.n_images, summary.n_annotations)]
-    if inline:
-        headers = dict(source_headers(store, kind="coco"))
-        if not headers:
-            summary.warnings.append("--inline needs a COCO source: this store was ingested from tables only")
-        names = inline_file_names({source_id: path for source_id, path in source_paths(store).items()
-                                   if source_id in headers})
-        for source_id, source_header in headers.items():
-            sections, n_added = _inline_sections(store, source_id)
-            inline_path = out_dir / names[source_id]
-            inline_sha, inline_counts = write_coco_atomic(inline_path, header=source_header, sections=sections)
-            summary.paths.append(inline_path)
-            summary.added_inline[inline_path.name] = n_added
-            mismatched = declared_size_mismatches(store, source_id=source_id)
-            if mismatched:
-                summary.warnings.append(
-                    f"{inline_path.name} keeps its source's width/height, which for {mismatched} images differ from "
-                    f"the image files as displayed (EXIF orientation); labels.json has the files' sizes")
-            records.append(("inline", inline_path, inline_sha, inline_counts["images"], inline_counts["annotations"]))
-        with_added = [name for name, count in summary.added_inline.items() if count]
-        if with_added:
-            summary.warnings.append(INLINE_WARNING.format(files=", ".join(with_added)))
-    with store.transaction():
-        for kind, written, digest, n_images, n_annotations in records:
-            record_export(store, kind=kind, path=written, sha256=digest, n_images=n_images,
-                          n_annotations=n_annotations)
-    return summary
+    return ("labels", path, sha, summary.n_images, summary.n_annotations)
+
+
+def _write_inline(store: Store, *, files: AtomicSet, out_dir: Path, headers: dict[int, dict[str, Any]],
+                  names: dict[int, str], summary: ExportSummary) -> list[ExportRecord]:
+    records: list[ExportRecord] = []
+    for source_id, source_header in headers.items():
+        sections, n_added = _inline_sections(store, source_id)
+        inline_path = out_dir / names[source_id]
+        inline_sha, inline_counts = write_coco(files.temporary(inline_path), header=source_header, sections=sections)
+        summary.paths.append(inline_path)
+        summary.added_inline[inline_path.name] = n_added
+        mismatched = declared_size_mismatches(store, source_id=source_id)
+        if mismatched:
+            summary.warnings.append(
+                f"{inline_path.name} keeps its source's width/height, which for {mismatched} images differ from "
+                f"the image files as displayed (EXIF orientation); labels.json has the files' sizes")
+        records.append(("inline", inline_path, inline_sha, inline_counts["images"], inline_counts["annotations"]))
+    with_added = [name for name, count in summary.added_inline.items() if count]
+    if with_added:
+        summary.warnings.append(INLINE_WARNING.format(files=", ".join(with_added)))
+    return records

@@ -142,3 +142,87 @@ def test_split_given_on_the_command_line_survives_the_round_trip(db_path, tiny_c
     with open_store(tmp_path / "fresh.duckdb") as store:
         ingest_coco(store, annotations=tmp_path / "out" / "labels.json", images=tmp_path / "images")
         assert load_label_matrix(store).splits.tolist() == original.splits.tolist()
+
+
+# -- the inline export is atomic as a set (fresh-user report, item 7) ------------------------------
+
+def _md5s(folder):
+    import hashlib
+
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_inline_export_with_a_folder_on_the_second_files_name_writes_nothing(reviewed_store, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "instances_corrected.json").mkdir(parents=True)
+    code = main(["export", "coco", "--out", str(out), "--inline", "--db", str(reviewed_store)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{out / 'instances_corrected.json'}: is a folder" in err and "fix:" in err
+    assert ".tmp" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["instances_corrected.json"]  # no labels.json, no temp
+    with open_store(reviewed_store) as store:
+        assert store.scalar("SELECT count(*) FROM exports") == 0
+
+
+def test_a_failed_inline_export_leaves_the_earlier_export_as_it_was(reviewed_store, tmp_path, capsys, monkeypatch):
+    import labelfix.export as export_module
+
+    out = tmp_path / "out"
+    assert main(["export", "coco", "--out", str(out), "--inline", "--db", str(reviewed_store)]) == 0
+    before = _md5s(out)
+    assert set(before) == {"labels.json", "instances_corrected.json"}
+    with open_store(reviewed_store) as store:
+        set_label(store, image_id=3, category_id=2, state=1, origin="accepted")  # the next export would differ
+    real = export_module.write_coco
+
+    def fail_on_the_second(path, **kwargs):
+        if ".instances_corrected.json." in path.name:
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(export_module, "write_coco", fail_on_the_second)
+    capsys.readouterr()
+    code = main(["export", "coco", "--out", str(out), "--inline", "--db", str(reviewed_store)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{out / 'instances_corrected.json'}: no space left on device" in err and ".tmp" not in err
+    assert _md5s(out) == before  # both files unchanged, no temporary left
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    with open_store(reviewed_store) as store:
+        assert store.scalar("SELECT count(*) FROM exports") == 2  # the first export's two files only
+
+
+def test_a_failed_rename_puts_back_the_files_already_replaced(tmp_path, monkeypatch):
+    import os
+
+    from labelfix.internal.atomic import atomic_targets
+
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(f"old {name}")
+    real_replace = os.replace
+
+    def fail_for_b(source, target):
+        if str(target).endswith("b.json") and str(source).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(source), None, str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_for_b)
+    with pytest.raises(PermissionError) as raised:
+        with atomic_targets() as files:
+            files.temporary(tmp_path / "a.json").write_text("new a")
+            files.temporary(tmp_path / "b.json").write_text("new b")
+    assert raised.value.filename == str(tmp_path / "b.json")  # the user's path, not the temporary
+    assert (tmp_path / "a.json").read_text() == "old a.json" and (tmp_path / "b.json").read_text() == "old b.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_a_failed_export_into_a_new_folder_leaves_no_folder(reviewed_store, tmp_path, monkeypatch):
+    import labelfix.export as export_module
+
+    def fail(path, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(export_module, "write_coco", fail)
+    assert main(["export", "coco", "--out", str(tmp_path / "new" / "out"), "--db", str(reviewed_store)]) == 2
+    assert not (tmp_path / "new").exists()

@@ -56,9 +56,17 @@ def write_coco_atomic(path: Path, *, header: Mapping[str, Any],
     >>> target.read_text()
     '{"info":{},"images":[{"id":1}]}'
     """
+    with atomic_target(path) as temporary:
+        return write_coco(temporary, header=header, sections=sections)
+
+
+def write_coco(path: Path, *, header: Mapping[str, Any],
+               sections: Iterable[tuple[str, Iterable[str]]]) -> tuple[str, dict[str, int]]:
+    """Write the document of :func:`write_coco_atomic` straight to ``path`` (a temporary file of an atomic
+    set, :func:`labelfix.internal.atomic.atomic_targets`), flushed to disk; return its sha256 and counts."""
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
-    with atomic_target(path) as temporary, open(temporary, "wb") as handle:
+    with open(path, "wb") as handle:
         pending: list[str] = []
 
         def put(text: str) -> None:
