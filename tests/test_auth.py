@@ -70,7 +70,7 @@ def test_the_store_keeps_hashes_never_passwords(store):
 
 @pytest.mark.parametrize("name,role,password,problem", [
     ("ana", "annotator", "long enough", "exists already"),
-    ("bad name", "annotator", "long enough", "not a reviewer name"),
+    ("bad/name", "annotator", "long enough", "not a reviewer name"),
     ("fiftyone:bob", "annotator", "long enough", "not a reviewer name"),
     ("../x", "annotator", "long enough", "not a reviewer name"),
     ("bob", "admin", "long enough", "unknown role"),
@@ -170,3 +170,34 @@ def test_a_role_change_applies_to_open_sessions(store):
     _, token = sign_in(store, name="lee", password=LEE_PASSWORD, limiter=FailureLimiter(), now=T0)
     store.execute("UPDATE reviewers SET role = 'annotator' WHERE name = 'lee'")
     assert session_reviewer(store, token=token, now=at(1)) == Reviewer("lee", "annotator")
+
+
+# -- one rule for reviewer names (fresh-user report, item 14) -----------------------------------------
+
+NAMES = ["ana", "Ana Lima", "lee+qa@lab.org", "José", "a" * 40, "a" * 64, "a" * 65, "-x", "_x", "x.y", "bad/name",
+         "fiftyone:bob", "<script>", "", "   ", "a\tb", "名前", "o'neil", "x;y"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_app_and_the_accounts_share_one_name_rule(name):
+    import re
+
+    from labelfix.review.app.identity import check_name as app_check
+    from labelfix.review.auth import AuthError, check_name as account_check
+
+    try:
+        account = account_check(name)
+    except AuthError:
+        account = None
+    assert app_check(name) == account  # the same answer, and the same cleaned name
+    # No name either old rule accepted is refused now (app: 1-40 of [\w .@+-]; accounts: 1-64 ASCII).
+    cleaned = " ".join(name.split())
+    old_app = re.fullmatch(r"[\w .@+-]{1,40}", cleaned)
+    old_account = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", name.strip())
+    if old_app or old_account:
+        assert account is not None
+
+
+def test_a_name_the_app_accepts_can_become_an_account(store):
+    account = add_reviewer(store, name="  Ana   Lima ", role="annotator", password="long enough")
+    assert account.name == "Ana Lima"

@@ -55,7 +55,7 @@ def test_add_list_remove(capsys, monkeypatch, db):
 
 
 @pytest.mark.parametrize("argv,stdin,expected", [
-    (["add", "bad name", "--password-stdin"], "long-enough-pw\n", "not a reviewer name"),
+    (["add", "bad/name", "--password-stdin"], "long-enough-pw\n", "not a reviewer name"),
     (["add", "bob", "--password-stdin"], "short\n", "too short"),
     (["add", "bob", "--password-stdin", "--generate"], "", "exclude each other"),
     (["add", "bob"], "", "no terminal to ask for the password"),

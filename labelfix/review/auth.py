@@ -53,7 +53,7 @@ from labelfix.store.reviewers import (
 
 __all__ = [
     "ROLES", "AuthError", "FailureLimiter", "Reviewer", "SessionPolicy", "SignInRefused", "add_reviewer",
-    "check_name", "count_enabled_reviewers", "disable_reviewer", "generate_token", "hash_password", "is_loopback",
+    "NAME_RULE", "check_name", "clean_reviewer_name", "count_enabled_reviewers", "disable_reviewer", "generate_token", "hash_password", "is_loopback",
     "list_reviewers", "remove_reviewer", "session_reviewer", "set_password", "sign_in", "sign_out",
     "verify_password",
 ]
@@ -61,8 +61,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("annotator", "lead")
-# Names go into review events and log lines: a short, plain alphabet (no spaces, no ':' as in "fiftyone:NAME").
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+# One rule for reviewer names everywhere (the review app's name prompt, `labelfix reviewers add`, --reviewer):
+# names go into review events and log lines, so letters (any script), digits, single spaces and . _ @ + -,
+# at most 64 characters, never ':' (FiftyOne decisions are recorded as "fiftyone:NAME"). It is the union
+# of the two rules the app (40 characters, spaces and +) and the accounts (64, ASCII) had, so no name
+# either accepted before is refused now.
+NAME_PATTERN = re.compile(r"[\w .@+-]{1,64}")
+NAME_RULE = "1 to 64 letters, digits, spaces or . _ @ + - (no ':')"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 # scrypt cost: n=2**14, r=8, p=1 is the interactive-login setting of the scrypt paper (Percival 2009) and
@@ -171,12 +176,27 @@ def generate_token() -> str:
 
 
 # -- accounts -------------------------------------------------------------------------------------------------
+def clean_reviewer_name(name: object) -> str | None:
+    """``name`` with white space trimmed and runs of it made one space, or ``None`` when it breaks the rule
+    (:data:`NAME_RULE`); the app's name prompt, ``labelfix reviewers add`` and ``--reviewer`` all use it.
+
+    Examples
+    --------
+    >>> clean_reviewer_name("  Ana   Lima "), clean_reviewer_name("lee+qa@lab.org"), clean_reviewer_name("José")
+    ('Ana Lima', 'lee+qa@lab.org', 'José')
+    >>> clean_reviewer_name(""), clean_reviewer_name("a" * 65), clean_reviewer_name("<b>"), clean_reviewer_name("x:y")
+    (None, None, None, None)
+    """
+    cleaned = " ".join(str(name or "").split())
+    return cleaned if NAME_PATTERN.fullmatch(cleaned) else None
+
+
 def check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not NAME_PATTERN.fullmatch(name):
-        raise AuthError(f"{name!r} is not a reviewer name we accept",
-                        fix="use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
-    return name
+    """The cleaned reviewer name (:func:`clean_reviewer_name`); :class:`AuthError` naming the rule if it breaks it."""
+    cleaned = clean_reviewer_name(name)
+    if cleaned is None:
+        raise AuthError(f"{str(name or '').strip()!r} is not a reviewer name we accept", fix=f"use {NAME_RULE}")
+    return cleaned
 
 
 def _check_role(role: str) -> str:

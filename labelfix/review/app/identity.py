@@ -10,18 +10,17 @@ the server themselves). Team mode (issue 15) puts a sign-in gate in front of thi
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 import streamlit as st
 
 from labelfix.review.app.state import service
+from labelfix.review.auth import NAME_RULE, clean_reviewer_name
 
 Role = Literal["annotator", "lead"]
 QUERY_KEY = "reviewer"
 DEFAULT_ENV_VAR = "LABELFIX_REVIEWER"
-_NAME = re.compile(r"^[\w .@+-]{1,40}$")
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,15 @@ class Reviewer:
 
 
 def check_name(name: str) -> str | None:
-    """The cleaned name, or ``None`` when it cannot be a reviewer name (empty, too long, odd characters).
+    """The cleaned name, or ``None`` when it cannot be a reviewer name (the one rule of
+    :func:`labelfix.review.auth.clean_reviewer_name`, shared with ``labelfix reviewers add``).
 
     Examples
     --------
-    >>> check_name("  ana  "), check_name(""), check_name("a" * 41), check_name("ana<script>")
+    >>> check_name("  ana  "), check_name(""), check_name("a" * 65), check_name("ana<script>")
     ('ana', None, None, None)
     """
-    cleaned = " ".join(str(name).split())
-    return cleaned if _NAME.match(cleaned) else None
+    return clean_reviewer_name(name)
 
 
 def _named() -> str | None:
@@ -52,8 +51,7 @@ def _named() -> str | None:
 def _start(field: str) -> None:
     name = check_name(st.session_state.get(field, ""))
     if name is None:
-        st.session_state["_name_problem"] = ("Use 1 to 40 letters, digits, spaces or . @ + - _ "
-                                             "(the name is recorded on every decision).")
+        st.session_state["_name_problem"] = f"Use {NAME_RULE} (the name is recorded on every decision)."
         return
     st.session_state.pop("_name_problem", None)
     name = service().known_reviewer(name=name)  # "ana" is "Ana" if Ana has reviewed here: one reviewer
