@@ -69,6 +69,8 @@ def _bad_value_cases():
             descriptor = param.type_descriptor
             if kind in (int, float):
                 cases.append((path + [option, "notanumber"], option))
+            if kind is float:  # nan passes every range check unless refused (fresh-user report, item 14)
+                cases += [(path + [option, "nan"], option), (path + [option, "inf"], option)]
                 if descriptor.parameter_info.min is not None:
                     cases.append((path + [option, str(descriptor.parameter_info.min - 1)], option))
                 if descriptor.parameter_info.max is not None:
@@ -200,10 +202,9 @@ def test_db_before_the_command(capsys, tiny_coco):
     code, out, err = _run(capsys, ["--db", "first.duckdb", "status"])
     assert code == 0, err
     assert "first.duckdb" in out
-    # The command's own --db wins over the one before it.
+    # --db given twice, wherever, is refused: a command opens one store (fresh-user report, item 14).
     code, out, err = _run(capsys, ["--db", "missing.duckdb", "status", "--db", "first.duckdb"])
-    assert code == 0, err
-    assert "first.duckdb" in out
+    assert code == 2 and "--db given twice (missing.duckdb, first.duckdb)" in err
     code, out, err = _run(capsys, ["--db", "missing.duckdb", "status"])
     assert code == 2 and "missing.duckdb" in err and "no labelfix store here" in err
     assert not Path("missing.duckdb").exists()
@@ -410,3 +411,102 @@ def test_review_refuses_a_port_in_use(tmp_path, capsys) -> None:
         assert main(["review", "--port", str(port), "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "the port is in use" in err and "another --port" in err
+
+
+# -- command-line slips of the fresh-user report (item 14) ------------------------------------------
+
+def test_every_command_group_takes_db_before_its_command():
+    for path, group in GROUPS:
+        assert any(param.name == "db" for param in group.params), " ".join(path) or "labelfix"
+
+
+def test_db_after_the_group_name(capsys, tiny_coco, tmp_path):
+    images = str(tiny_coco.parent / "images")
+    code, out, err = _run(capsys, ["ingest", "--db", "g.duckdb", "coco", str(tiny_coco), "--images", images])
+    assert code == 0, err
+    code, out, err = _run(capsys, ["export", "--db", "g.duckdb", "coco", "--out", "exp"])
+    assert code == 0, err
+    assert Path("exp/labels.json").is_file() and not Path("labelfix.duckdb").exists()
+    code, out, err = _run(capsys, ["reviewers", "--db", "g.duckdb", "list"])
+    assert code == 0, err
+    code, out, err = _run(capsys, ["fiftyone", "--db", "g.duckdb", "launch"])
+    _assert_usage_error(code, out, err)
+    assert "`labelfix fiftyone launch` does not use a store" in err
+    code, out, err = _run(capsys, ["ingest", "--db", "g.duckdb", "coco", str(tiny_coco), "--images", images,
+                                   "--db", "h.duckdb"])
+    assert code == 2 and "--db given twice" in err and not Path("h.duckdb").exists()
+
+
+@pytest.mark.parametrize("argv", [["--db", "a.duckdb", "--db", "b.duckdb", "status"],
+                                  ["--db=a.duckdb", "status", "--db=b.duckdb"],
+                                  ["status", "--db", "a.duckdb", "--db", "b.duckdb"]])
+def test_db_given_twice_is_refused(capsys, argv):
+    code, out, err = _run(capsys, argv)
+    assert code == 2 and "Traceback" not in out + err
+    assert "--db given twice (a.duckdb, b.duckdb)" in err and "fix: give --db once" in err
+    assert not list(Path().glob("*.duckdb"))
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "nan", "inf"])
+def test_a_bad_lock_timeout_is_one_message(capsys, monkeypatch, value, tiny_coco):
+    monkeypatch.setenv("LABELFIX_LOCK_TIMEOUT", value)
+    code, out, err = _run(capsys, ["init", "--db", "new.duckdb"])
+    assert code == 2 and "Traceback" not in out + err
+    assert f"$LABELFIX_LOCK_TIMEOUT is {value!r}: it must be a number of seconds, 0 or more" in err
+    assert "fix:" in err and not Path("new.duckdb").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "2.5", " 7 ", ""])
+def test_a_good_lock_timeout_is_used(capsys, monkeypatch, value):
+    from labelfix.store.database import lock_timeout_default
+
+    monkeypatch.setenv("LABELFIX_LOCK_TIMEOUT", value)
+    assert lock_timeout_default() == (float(value) if value.strip() else 10.0)
+    assert _run(capsys, ["init", "--db", "new.duckdb"])[0] == 0
+
+
+def test_a_blank_store_path_is_one_message(capsys, monkeypatch):
+    monkeypatch.setenv("LABELFIX_DB", "  ")
+    code, out, err = _run(capsys, ["status"])
+    assert code == 2 and "Traceback" not in out + err
+    assert "$LABELFIX_DB is set to white space only ('  ')" in err and "unset LABELFIX_DB" in err
+    monkeypatch.delenv("LABELFIX_DB")
+    code, out, err = _run(capsys, ["init", "--db", "  "])
+    assert code == 2 and "the store path given is empty ('  ')" in err
+    assert not list(Path().iterdir())
+
+
+def test_option_errors_name_the_option_not_the_field(capsys, store_with_data):
+    code, out, err = _run(capsys, ["suggest", "--target-precision", "0", "--db", str(store_with_data)])
+    assert code == 2 and "--target-precision: must be more than 0 (given 0.0)" in err
+    assert "target_precision" not in err
+    code, out, err = _run(capsys, ["suggest", "--target-precision", "nan", "--db", str(store_with_data)])
+    assert code == 2 and "Invalid value for '--target-precision': nan is not a number" in err
+    code, out, err = _run(capsys, ["suggest", "--val-hide-fraction", "1", "--db", str(store_with_data)])
+    assert code == 2 and "--val-hide-fraction: must be less than 1" in err
+
+
+def test_a_bad_config_file_is_one_line_per_key(capsys, store_with_data):
+    Path("train.toml").write_text('lr = "abc"\nepochs = 0\nlrr = 3\n')
+    code, out, err = _run(capsys, ["train", "--config", "train.toml", "--db", str(store_with_data)])
+    assert code == 2 and "Traceback" not in out + err
+    assert "pydantic" not in err and "http" not in err
+    assert "    epochs: must be at least 1 (given 0)\n" in err
+    assert "    lr: input should be a valid number" in err
+    assert "    lrr: not a setting (did you mean 'lr'?)\n" in err
+    assert err.startswith("error: train.toml: invalid settings:")
+
+
+def test_demo_data_prints_a_summary_for_a_person(capsys):
+    code, out, err = _run(capsys, ["demo-data", "--out", "demo", "--n-train", "6", "--n-val", "2", "--n-test", "2"])
+    assert code == 0, err
+    assert "DemoDataset(" not in out and "PosixPath" not in out
+    assert out.startswith("wrote the demo dataset to demo: 6 train, 2 val, 2 test images")
+    assert "next: labelfix ingest coco demo/instances_observed.json --images demo/images" in out
+
+
+@pytest.mark.parametrize("argv", [["review", "--reviewer", "a/b"], ["fiftyone", "pull", "--reviewer", "fiftyone:a/b"]])
+def test_reviewer_names_on_the_command_line_follow_the_one_rule(capsys, argv):
+    code, out, err = _run(capsys, argv + ["--db", "none.duckdb"])
+    assert code == 2 and "'a/b' is not a reviewer name we accept" in err
+    assert not Path("none.duckdb").exists()

@@ -275,3 +275,41 @@ def test_a_new_call_warns_when_it_replaces_a_queue_reviewers_work_on(tmp_path: P
         assert store.scalar("SELECT count(*) FROM leases WHERE expires_at > ?",
                             [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)]) == 0
         assert store.scalar("SELECT count(*) FROM review_events WHERE decision = 'accept'") == 1
+
+
+def test_a_reverted_auto_accept_is_not_auto_accepted_again(store: Store, capsys):
+    """Fresh-user report, item 15: revert-auto then suggest --auto-accept-above auto-accepted the same cells again."""
+    first = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.6))
+    reverted = store.fetchall("SELECT image_id, category_id FROM labels WHERE origin = 'auto' ORDER BY ALL")
+    assert first.n_auto_accepted == len(reverted) > 0 and first.n_auto_held_back == 0
+    assert revert_auto(store) == len(reverted)
+    again = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.6))
+    assert again.n_auto_accepted == 0 and again.n_auto_held_back == len(reverted)
+    assert store.scalar("SELECT count(*) FROM labels WHERE origin = 'auto'") == 0
+    # They are open suggestions again, for a person to decide.
+    open_cells = {(i, c) for _, i, c, *_ in suggestions(store)}
+    assert set(reverted) <= open_cells
+    again.print()
+    out = capsys.readouterr().out
+    assert f"{len(reverted)} suggestion(s) above the auto-accept score were not auto-accepted" in out
+    assert again.to_dict()["n_auto_held_back"] == len(reverted)
+    # A lower cut-off auto-accepts only cells never reverted.
+    third = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.0))
+    accepted = set(store.fetchall("SELECT image_id, category_id FROM labels WHERE origin = 'auto'"))
+    assert accepted and not accepted & set(reverted) and third.n_auto_accepted == len(accepted)
+
+
+def test_revert_auto_of_an_unknown_run_names_the_runs(tmp_path: Path, capsys):
+    db = tmp_path / "cli.duckdb"
+    build_store(db)[0].close()
+    assert main(["suggest", "--db", str(db), "--auto-accept-above", "0.6"]) == 0
+    capsys.readouterr()
+    assert main(["revert-auto", "--run", "999", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "run 999 does not exist (runs in the store: 1; with auto-accepts in force: 1)" in err
+    assert "fix:" in err and "Traceback" not in err
+    with open_store(db) as store:  # nothing was reverted
+        assert store.scalar("SELECT count(*) FROM review_events WHERE decision = 'undo'") == 0
+    assert main(["revert-auto", "--run", "1", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "does not auto-accept these cells again" in out

@@ -13,15 +13,63 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _db_given_before_the_command(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
-    """``labelfix --db X CMD`` works like ``labelfix CMD --db X``; the command's own ``--db`` wins."""
-    if value is not None:
-        return value
-    return ctx.find_root().params.get("db")
+    """``labelfix --db X CMD`` and ``labelfix GROUP --db X CMD`` work like ``labelfix CMD --db X``
+    (``main`` refuses ``--db`` given twice, so at most one of them is set)."""
+    parent = ctx.parent
+    while value is None and parent is not None:
+        value = parent.params.get("db")
+        parent = parent.parent
+    return value
 
 
 DbOption = Annotated[Optional[Path], typer.Option(
     "--db", help="Store file (default: $LABELFIX_DB, else ./labelfix.duckdb).", show_default=False,
     callback=_db_given_before_the_command)]
+
+# The --db of `labelfix` and of a command group (`labelfix ingest --db X coco ...`).
+GroupDbOption = Annotated[Optional[Path], typer.Option(
+    "--db", help="Store file for the command (as the command's own --db).", show_default=False)]
+
+
+def refuse_db_for_a_command_without_store(ctx: typer.Context, db: Optional[Path]) -> None:
+    """A ``--db`` before a command that opens no store (``labelfix --db X demo-data``) is a slip: say so."""
+    if db is None or ctx.invoked_subcommand is None:
+        return
+    command = ctx.command.get_command(ctx, ctx.invoked_subcommand)  # type: ignore[attr-defined]
+    if command is None:
+        return  # click reports the unknown command itself
+    leaves = list(getattr(command, "commands", {}).values()) or [command]
+    if not any(param.name == "db" for leaf in leaves for param in leaf.params):
+        raise typer.BadParameter(f"`{ctx.command_path} {ctx.invoked_subcommand}` does not use a store",
+                                 param_hint="--db")
+
+
+def group_options(ctx: typer.Context, db: GroupDbOption = None) -> None:
+    """Options of a command group, given before its command: ``--db`` works here too."""
+    refuse_db_for_a_command_without_store(ctx, db)
+
+
+def db_given_twice(argv: list[str]) -> Optional[str]:
+    """The values of ``--db`` when a command line gives it more than once, else ``None``.
+
+    Click keeps the last value silently; a second ``--db`` is far more likely a slip than a wish.
+
+    Examples
+    --------
+    >>> db_given_twice(["--db", "a.duckdb", "--db=b.duckdb", "status"])
+    'a.duckdb, b.duckdb'
+    >>> db_given_twice(["status", "--db", "a.duckdb"]) is None
+    True
+    """
+    values = []
+    for index, token in enumerate(argv):
+        if token == "--":
+            break
+        if token == "--db":
+            values.append(argv[index + 1] if index + 1 < len(argv) else "")
+        elif token.startswith("--db="):
+            values.append(token[len("--db="):])
+    return ", ".join(values) if len(values) > 1 else None
 
 
 def check_images_value(value: str) -> str:

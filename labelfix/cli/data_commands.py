@@ -9,15 +9,19 @@ import typer
 from rich.table import Table
 
 from labelfix.errors import LabelfixError
-from labelfix.cli.common import CheckImagesOption, DbOption, SplitOption, check_images_value, console
+from labelfix.cli.common import (CheckImagesOption, DbOption, SplitOption, check_images_value, console,
+                                 group_options)
 from labelfix.internal.paths import input_file, input_folder, output_folder
 from labelfix.store import open_store
 
 if TYPE_CHECKING:
     from labelfix.io.coco import CheckImages
+    from labelfix.io.demo_data import DemoDataset
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
+ingest_app.callback()(group_options)  # `labelfix ingest --db X CMD` works too
 export_app = typer.Typer(no_args_is_help=True, help="Write corrected labels out of the store.")
+export_app.callback()(group_options)  # `labelfix export --db X CMD` works too
 
 
 @ingest_app.command("coco")
@@ -152,8 +156,22 @@ def demo_data_command(
     output_folder(out)
     dataset = make_demo_dataset(out_dir=out, seed=seed, missing_rate=missing, single_positive=single_positive,
                                 n_train=n_train, n_val=n_val, n_test=n_test)
-    console.print(f"wrote the demo dataset to {out}")
-    console.print(str(dataset))
+    console.print(demo_summary(dataset), highlight=False)
+
+
+def demo_summary(dataset: DemoDataset) -> str:
+    """What demo-data wrote, for a person: the splits, the two annotation files and the next command."""
+    sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes.items())
+    present = sum(1 for count in dataset.class_image_counts.values() if count)
+    return (f"wrote the demo dataset to {dataset.root}: {sizes} images ({dataset.images_dir}), "
+            f"{present} of {len(dataset.class_image_counts)} digit classes in train\n"
+            f"  {dataset.observed_annotations}: the labels to fix, {dataset.n_annotations_observed} annotations "
+            f"({dataset.n_hidden_cells} of {dataset.n_positive_cells} image labels of train and val hidden, "
+            f"{dataset.hidden_positive_fraction:.0%})\n"
+            f"  {dataset.full_annotations}: every label, {dataset.n_annotations_full} annotations (to measure "
+            f"what was found)\n"
+            f"  {dataset.readme}: what the files hold\n"
+            f"next: labelfix ingest coco {dataset.observed_annotations} --images {dataset.images_dir}")
 
 
 def demo_command(

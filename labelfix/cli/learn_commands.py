@@ -18,8 +18,11 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
                        lr: Optional[float], folds: Optional[int] = None, resume: Optional[bool] = None,
                        resume_run: Optional[int] = None):
     """A TrainConfig from the optional TOML file, with the CLI flags that were given on top."""
+    from pydantic import ValidationError
+
     from labelfix.errors import InputError
-    from labelfix.learn.config import TrainConfig
+    from labelfix.internal.settings_errors import settings_problems
+    from labelfix.learn.config import TRAIN_OPTIONS, TrainConfig
 
     overrides: dict[str, Any] = {"method": method, "mode": mode, "epochs": epochs, "embedding_set": embedding_set,
                                  "seed": seed, "lr": lr, "folds": folds, "resume": resume or None,
@@ -29,8 +32,9 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
     try:
         # Only the flags given count as "set", so the method's defaults fill the rest.
         return TrainConfig(**{key: value for key, value in overrides.items() if value is not None})
-    except ValueError as error:
-        raise InputError(f"invalid option: {error}", fix="see `labelfix train --help`") from error
+    except ValidationError as error:
+        lines = settings_problems(error, names=TRAIN_OPTIONS)
+        raise InputError("invalid option: " + "; ".join(lines), fix="see `labelfix train --help`") from error
 
 
 def train_command(

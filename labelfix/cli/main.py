@@ -7,6 +7,7 @@ help and exits 2, as click does for a group called without a command); 1 aborted
 from __future__ import annotations
 
 import errno
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Optional, TextIO
 
 import typer
 from typer._click import exceptions as click_exceptions
+
 from typer.core import TyperOption
 
 from labelfix import __version__
@@ -25,7 +27,8 @@ from labelfix.cli import (
     reviewer_commands,
     suggest_commands,
 )
-from labelfix.cli.common import console, err_console
+from labelfix.cli.common import (GroupDbOption, console, db_given_twice, err_console,
+                                 refuse_db_for_a_command_without_store)
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
 from labelfix.internal.paths import os_error_as_labelfix_error
@@ -37,6 +40,42 @@ def _flag_type(self: TyperOption, ctx: Any) -> str | None:
 
 _typer_display_type = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _finite_numbers_only(self: TyperOption, ctx: Any, value: Any) -> Any:
+    """A float option refuses nan and inf: typer accepts them, and nan passes every min/max check
+    (each comparison with nan is false), so ``--target-precision nan`` would reach the code."""
+    try:
+        coerced = _typer_process_value(self, ctx, value)
+    except click_exceptions.BadParameter:
+        # typer's range check words nan as "should be less than ..."; say what is wrong instead.
+        if _non_finite(value):
+            raise click_exceptions.BadParameter(f"{_non_finite(value)} is not a number: give a finite number",
+                                                ctx=ctx, param=self) from None
+        raise
+    if any(isinstance(number, float) for number in _items(coerced)) and _non_finite(value):
+        raise click_exceptions.BadParameter(f"{_non_finite(value)} is not a number: give a finite number",
+                                            ctx=ctx, param=self)
+    return coerced
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _non_finite(value: Any) -> str | None:
+    """The first of the given texts that reads as nan or +-inf, else None."""
+    for text in _items(value):
+        try:
+            if isinstance(text, str) and not math.isfinite(float(text)):
+                return text
+        except ValueError:
+            continue
+    return None
+
+
+_typer_process_value = TyperOption.process_value
+TyperOption.process_value = _finite_numbers_only  # type: ignore[method-assign, assignment]
 
 # Tracebacks are for bugs: typer's Rich traceback hook stays off, usage errors are printed by `main`.
 app = typer.Typer(name="labelfix", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -61,16 +100,10 @@ def _root(
     ctx: typer.Context,
     show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                                help="Print the labelfix version and exit.")] = False,
-    db: Annotated[Optional[Path], typer.Option(
-        "--db", help="Store file for the command (its own --db wins).", show_default=False)] = None,
+    db: GroupDbOption = None,
 ) -> None:
     """Options given before the command; the commands read ``--db`` from here when they are not given it."""
-    if db is None or ctx.invoked_subcommand is None:
-        return
-    command = ctx.command.get_command(ctx, ctx.invoked_subcommand)  # type: ignore[attr-defined]
-    leaves = list(getattr(command, "commands", {}).values()) or [command]
-    if not any(param.name == "db" for leaf in leaves for param in leaf.params):
-        raise typer.BadParameter(f"`labelfix {ctx.invoked_subcommand}` does not use a store", param_hint="--db")
+    refuse_db_for_a_command_without_store(ctx, db)
 
 
 @app.command()
@@ -111,6 +144,10 @@ def _report(error: LabelfixError) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI and return its exit code; a usage error or bad input is one message and exit code 2."""
+    twice = db_given_twice(sys.argv[1:] if argv is None else list(argv))
+    if twice is not None:
+        return _report(LabelfixError(f"--db given twice ({twice}): a command opens one store",
+                                     fix="give --db once, before or after the command"))
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

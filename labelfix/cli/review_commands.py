@@ -12,13 +12,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from labelfix.cli.common import DbOption, console
+from labelfix.cli.common import DbOption, console, group_options
 from labelfix.errors import LabelfixError
 from labelfix.store import open_store
 from labelfix.store.database import DB_ENV_VAR, resolve_db_path
 from labelfix.store.suggestions import count_suggestions
 
 fiftyone_app = typer.Typer(no_args_is_help=True, help="Review suggestions in the FiftyOne App and pull decisions back.")
+fiftyone_app.callback()(group_options)  # `labelfix fiftyone --db X CMD` works too
 
 DatasetOption = Annotated[str, typer.Option("--name", help="FiftyOne dataset name.")]
 FIFTYONE_ADDRESS_HELP = ("Address of the FiftyOne App: 127.0.0.1 (this machine only; share it with an ssh "
@@ -94,6 +95,10 @@ def review_command(
     from labelfix.review.export_folder import default_export_dir, prepare_export_dir
 
     check_listen_address(address=address, port=port, bind=False)  # a typo fails before anything else
+    if reviewer is not None:
+        from labelfix.review.auth import check_name
+
+        reviewer = check_name(reviewer)  # the app's name rule, so the name it offers is one it accepts
     path = resolve_db_path(db).resolve()
     shared = not is_loopback(address)
     team = team or shared
@@ -221,7 +226,12 @@ def fiftyone_pull_command(
 ) -> None:
     """Record the accept / reject tags of the dataset's suggestions as review events (each once)."""
     from labelfix.review import fiftyone_sync
+    from labelfix.review.auth import check_name
 
+    # The one reviewer-name rule (as the app and `reviewers add`); "fiftyone:" is added by the pull.
+    bare = reviewer.strip()
+    reviewer = check_name(bare[len(fiftyone_sync.REVIEWER_PREFIX):] if bare.startswith(
+        fiftyone_sync.REVIEWER_PREFIX) else bare)
     with open_store(db, create=False) as store:  # waits while a review server is between two requests
         summary = fiftyone_sync.pull(store, dataset_name=name, reviewer=reviewer)
     console.print(f"{summary.reviewer}: {len(summary.recorded)} decisions recorded, "

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from labelfix.cli.common import DbOption, console, err_console
+from labelfix.cli.common import DbOption, console, err_console, group_options
 from labelfix.errors import LabelfixError
 from labelfix.store import open_store
 
 reviewers_app = typer.Typer(no_args_is_help=True, help="Reviewer accounts for team mode (`labelfix review` "
                                                        "on a shared address signs them in).")
+reviewers_app.callback()(group_options)  # `labelfix reviewers --db X CMD` works too
 
 
 class Role(str, enum.Enum):

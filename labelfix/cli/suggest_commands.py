@@ -20,7 +20,8 @@ def suggest_command(
     max_per_class: Annotated[Optional[int], typer.Option(
         "--max-per-class", help="Keep at most N suggestions of each kind per class.")] = None,
     auto_accept_above: Annotated[Optional[float], typer.Option(
-        "--auto-accept-above", help="Opt-in: turn missing suggestions scoring above P into labels (origin auto).")]
+        "--auto-accept-above", help="Opt-in: turn missing suggestions scoring above P into labels (origin auto); "
+                                     "cells whose auto-accept revert-auto undid are left to reviewers.")]
     = None,
     spurious: Annotated[bool, typer.Option(
         "--spurious/--no-spurious", help="Also suggest annotated labels the model strongly disputes.")] = True,
@@ -41,8 +42,9 @@ def suggest_command(
 
     from pydantic import ValidationError
 
-    from labelfix.suggest.run import SuggestConfig, suggest
     from labelfix.errors import LabelfixError
+    from labelfix.internal.settings_errors import settings_problems
+    from labelfix.suggest.run import SuggestConfig, suggest
 
     try:
         config = SuggestConfig(run_ids=run or None, combine=combine, target_precision=target_precision,
@@ -50,8 +52,11 @@ def suggest_command(
                                spurious_max_score=spurious_max_score, val_hide_fraction=val_hide_fraction,
                                expected_missing_rate=expected_missing_rate, seed=seed)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise LabelfixError(f"invalid option ({problems})", fix="see `labelfix suggest --help`") from error
+        # Name the flag the user typed, not the Python field behind it.
+        names = {field: "--run" if field == "run_ids" else "--" + field.replace("_", "-")
+                 for field in SuggestConfig.model_fields}
+        problems = "; ".join(settings_problems(error, names=names))
+        raise LabelfixError(f"invalid option: {problems}", fix="see `labelfix suggest --help`") from error
     with open_store(db, create=False) as store:
         report = suggest(store, config=config)
     if json_out:  # the JSON has it as queue_warning; say it on stderr too, where a person sees it
@@ -71,7 +76,9 @@ def revert_auto_command(
 
     with open_store(db, create=False) as store:
         count = revert_auto(store, run_id=run)
-    console.print(f"reverted {count} auto-accepted label(s)")
+    console.print(f"reverted {count} auto-accepted label(s)" + (
+        ": a later `labelfix suggest --auto-accept-above` does not auto-accept these cells again; they stay "
+        "suggestions for a reviewer" if count else ""), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

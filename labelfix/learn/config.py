@@ -18,11 +18,18 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from labelfix.errors import InputError, LabelfixError
+from labelfix.internal.settings_errors import settings_problems
 from labelfix.learn.losses import LOSS_NAMES
+
+
+# The flag of `labelfix train` that sets a TrainConfig field, where it is not --FIELD-NAME.
+TRAIN_OPTIONS: dict[str, str] = {"resume_run": "--run", "embedding_set": "--embedding-set", "method": "--method",
+                                 "mode": "--mode", "epochs": "--epochs", "seed": "--seed", "lr": "--lr",
+                                 "folds": "--folds", "resume": "--resume"}
 
 
 class TrainConfig(BaseModel):
@@ -33,16 +40,16 @@ class TrainConfig(BaseModel):
     ``loss_params`` go to the loss builder (e.g. ``{"alpha": 0.1}`` for EM).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: str = "gr"  # best missing-label AP in benchmarks/results (demo data)
     mode: Optional[Literal["head", "adapt", "finetune"]] = None
-    seed: int = 0
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    early_stopping_patience: int = 5
+    seed: int = Field(0, ge=0)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, ge=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    early_stopping_patience: int = Field(5, ge=0)
     loss_params: dict[str, Any] = Field(default_factory=dict)
     device: str = "auto"
     # head mode
@@ -54,8 +61,8 @@ class TrainConfig(BaseModel):
     # finetune mode
     backbone: str = "mobilenet_v2"
     weights: Optional[Path] = None
-    image_size: int = 224
-    num_workers: int = 2
+    image_size: int = Field(224, ge=1)
+    num_workers: int = Field(2, ge=0)
     bf16: bool = True
     channels_last: bool = True
     ema_decay: Optional[float] = 0.9997
@@ -77,7 +84,7 @@ class TrainConfig(BaseModel):
     cls_tau_l: float = 0.06
     cls_e_k: int = 10
     # cross-fitting (K models, each scoring the fold it did not see); 1 = in-sample
-    folds: int = 1
+    folds: int = Field(1, ge=1)
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -87,11 +94,16 @@ class TrainConfig(BaseModel):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise InputError(f"cannot read the config ({error})", file=path, fix="write valid TOML") from error
-        data.update({key: value for key, value in overrides.items() if value is not None})
+        given = {key: value for key, value in overrides.items() if value is not None}
         try:
-            return cls(**data)
-        except ValueError as error:
-            raise InputError(f"invalid config: {error}", file=path, fix="see `labelfix train --help`") from error
+            return cls(**{**data, **given})
+        except ValidationError as error:
+            # One line per problem, naming the file's key (or the flag that set it); no pydantic URL.
+            names = {key: f"{TRAIN_OPTIONS.get(key, key)} (the flag)" for key in given}
+            lines = settings_problems(error, names=names, known=cls.model_fields)
+            raise InputError("invalid settings:\n    " + "\n    ".join(lines), file=path,
+                             fix="correct those keys (`labelfix train --help` lists the flags; the keys are "
+                                 "TrainConfig's fields)") from error
 
     def resolved_mode(self) -> Literal["head", "adapt", "finetune"]:
         if self.mode is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import shutil
@@ -38,10 +39,19 @@ class StoreBusy(StoreError):
 
 def lock_timeout_default() -> float:
     """Seconds to wait for a store another process holds: ``$LABELFIX_LOCK_TIMEOUT``, else 10."""
-    try:
-        return max(0.0, float(os.environ.get(LOCK_TIMEOUT_ENV_VAR, DEFAULT_LOCK_TIMEOUT)))
-    except ValueError:
+    text = os.environ.get(LOCK_TIMEOUT_ENV_VAR, "").strip()
+    if not text:
         return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise StoreError(f"${LOCK_TIMEOUT_ENV_VAR} is {os.environ[LOCK_TIMEOUT_ENV_VAR]!r}: it must be a number of "
+                         f"seconds, 0 or more (how long a command waits for a store another process holds)",
+                         fix=f"set it to e.g. 30 (0: do not wait), or unset it for the default "
+                             f"{DEFAULT_LOCK_TIMEOUT:g} s (unset {LOCK_TIMEOUT_ENV_VAR})")
+    return seconds
 
 
 def waiting_marker(path: Path) -> Path:
@@ -116,8 +126,16 @@ def connect_with_retry(path: Path, *, read_only: bool = False, lock_timeout: flo
 def resolve_db_path(db: str | Path | None = None) -> Path:
     """The store path: ``db`` if given, else ``$LABELFIX_DB``, else ``./labelfix.duckdb``."""
     if db is not None:
+        if not str(db).strip():
+            raise StoreError(f"the store path given is empty ({str(db)!r})",
+                             fix="name the store file, e.g. --db labels.duckdb")
         return Path(db)
-    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_NAME)
+    value = os.environ.get(DB_ENV_VAR, "")
+    if value and not value.strip():
+        raise StoreError(f"${DB_ENV_VAR} is set to white space only ({value!r}), which names no store file",
+                         fix=f"set it to the store file (export {DB_ENV_VAR}=labels.duckdb) or unset it "
+                             f"(unset {DB_ENV_VAR}) to use ./{DEFAULT_DB_NAME}")
+    return Path(value or DEFAULT_DB_NAME)
 
 
 def latest_schema_version() -> int:

@@ -186,15 +186,30 @@ def auto_accepts_in_force(store: Store, *, run_id: int | None = None) -> pa.Tabl
     Returns
     -------
     pa.Table
-        Columns ``event_id``, ``suggestion_id``, ``image_id``, ``category_id``.
+        Columns ``event_id``, ``suggestion_id``, ``image_id``, ``category_id``, ``run_id`` (the run the
+        suggestion was filed under).
     """
     where, parameters = ("", []) if run_id is None else ("AND s.run_id = ?", [int(run_id)])
     return store.arrow(f"""
-        SELECT e.event_id, e.suggestion_id, e.image_id, e.category_id FROM review_events e
+        SELECT e.event_id, e.suggestion_id, e.image_id, e.category_id, s.run_id FROM review_events e
         LEFT JOIN suggestions s ON s.suggestion_id = e.suggestion_id
         WHERE e.decision = 'auto_accept' {where} AND NOT EXISTS (
             SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)
         ORDER BY e.event_id""", parameters)
+
+
+def reverted_auto_cells(store: Store) -> pa.Table:
+    """Cells whose auto-accept was undone (``labelfix revert-auto``): never auto-accepted again.
+
+    Returns
+    -------
+    pa.Table
+        Columns ``image_id``, ``category_id``, one row per cell.
+    """
+    return store.arrow("""
+        SELECT DISTINCT e.image_id, e.category_id FROM review_events e
+        WHERE e.decision = 'auto_accept' AND EXISTS (
+            SELECT 1 FROM review_events u WHERE u.decision = 'undo' AND u.undoes_event_id = e.event_id)""")
 
 
 def record_undos(store: Store, *, events: pa.Table, reviewer: str, note: str | None,

@@ -70,6 +70,7 @@ class SuggestReport:
     notes: list[str] = field(default_factory=list)
     calibration: ClassCalibration | None = None
     queue_warning: str | None = None  # the call replaced a queue reviewers were working on (what happened)
+    n_auto_held_back: int = 0  # above the auto-accept score, but revert-auto undid their earlier auto-accept
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
@@ -79,7 +80,7 @@ class SuggestReport:
                 "notes": list(self.notes), "classes": [asdict(c) for c in self.classes],
                 "thresholds": self.thresholds.to_dict(),
                 "calibration": None if self.calibration is None else self.calibration.to_dict(),
-                "queue_warning": self.queue_warning}
+                "queue_warning": self.queue_warning, "n_auto_held_back": self.n_auto_held_back}
 
     def table(self) -> Table:
         """The per-class summary (tail classes first) and an overall line, as a rich table."""
@@ -119,6 +120,10 @@ class SuggestReport:
         console.print(self.table())
         for line in self.note_lines():
             console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if self.n_auto_held_back:
+            console.print(f"{self.n_auto_held_back} suggestion(s) above the auto-accept score were not auto-accepted: "
+                          f"`labelfix revert-auto` undid an earlier auto-accept of those cells, so they wait for a "
+                          f"reviewer (accept them in `labelfix review`)", highlight=False, soft_wrap=True)
         console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
                       f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions replaced "
                       f"({self.seconds:.1f} s)")

@@ -55,11 +55,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from labelfix.errors import StoreError
 from labelfix.internal.json_values import finite_or_none
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
-from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos
+from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos, reverted_auto_cells
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
@@ -111,7 +112,7 @@ class SuggestConfig(BaseModel):
         Rows per Arrow batch streamed from DuckDB.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     run_ids: list[int] | None = None
     combine: Literal["mean", "max", "rank_mean"] = "mean"
@@ -179,12 +180,13 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
-            auto = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                uncalibrated=list(uncalibrated))
+            auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
+                                           uncalibrated=list(uncalibrated))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes)
             result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
+            result.n_auto_held_back = held_back
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
@@ -205,13 +207,28 @@ def revert_auto(store: Store, *, run_id: int | None = None) -> int:
     Returns
     -------
     int
-        The number of auto-accepts undone.
+        The number of auto-accepts undone. A later ``suggest --auto-accept-above`` does not
+        auto-accept those cells again (they stay suggestions for review).
+
+    Raises
+    ------
+    StoreError
+        ``run_id`` names no run (the message lists the runs).
 
     Examples
     --------
     >>> revert_auto(store)  # doctest: +SKIP
     12
     """
+    if run_id is not None:
+        known = [int(r) for (r,) in store.fetchall("SELECT run_id FROM runs ORDER BY run_id")]
+        if int(run_id) not in known:
+            with_auto = sorted({int(r) for r in auto_accepts_in_force(store).column("run_id").to_pylist()
+                                if r is not None})
+            raise StoreError(f"run {run_id} does not exist (runs in the store: "
+                             f"{', '.join(map(str, known)) or 'none'}; with auto-accepts in force: "
+                             f"{', '.join(map(str, with_auto)) or 'none'})", file=store.path,
+                             fix="pass one of those ids with --run, or omit --run to revert every auto-accept")
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with store.transaction():
         undone = auto_accepts_in_force(store, run_id=run_id)
@@ -242,21 +259,35 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
-                 uncalibrated: list[int]) -> dict[int, int]:
-    """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P.
+                 uncalibrated: list[int]) -> tuple[dict[int, int], int]:
+    """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P;
+    returns the count per class and how many were held back because an earlier auto-accept of the cell
+    was reverted (those stay open suggestions for review).
 
     An uncalibrated class's suggestions are never auto-accepted: nothing estimates their precision.
     """
     if above is None:
-        return {}
+        return {}, 0
     chosen = auto_accept_candidates(store, call_id=call_id, above=above)
     if uncalibrated:
         chosen = chosen.filter(pc.invert(pc.is_in(chosen.column("category_id"),
                                                   value_set=pa.array(uncalibrated, pa.int64()))))
+    # A cell whose auto-accept was reverted stays a suggestion for a person: the revert was a "no" to
+    # deciding it automatically, and the same scores would only repeat the same decision.
+    reverted = reverted_auto_cells(store)
+    held_back = 0
+    if reverted.num_rows and chosen.num_rows:
+        keys = pc.binary_join_element_wise(pc.cast(chosen.column("image_id"), pa.string()),
+                                           pc.cast(chosen.column("category_id"), pa.string()), ":")
+        reverted_keys = pc.binary_join_element_wise(pc.cast(reverted.column("image_id"), pa.string()),
+                                                    pc.cast(reverted.column("category_id"), pa.string()), ":")
+        again = pc.is_in(keys, value_set=reverted_keys)
+        held_back = int(pc.sum(again).as_py() or 0)
+        chosen = chosen.filter(pc.invert(again))
     record_auto_accepts(store, suggestions=chosen, above=above, created_at=now)
     set_labels(store, cells=chosen.select(["image_id", "category_id"]), state=POSITIVE, origin="auto",
                updated_at=now)
-    return dict(Counter(chosen.column("category_id").to_pylist()))
+    return dict(Counter(chosen.column("category_id").to_pylist())), held_back
 
 
 def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
