@@ -359,3 +359,47 @@ def test_huge_and_negative_category_ids_keep_their_cells(tmp_path, db_path):
         ingest_coco(store, annotations=source, images=None)
         assert store.fetchall("SELECT image_id, category_id FROM original_labels ORDER BY 1, 2") == \
             [(1, 2**52), (2, -3), (2, 0)]
+
+
+# -- training without validation (fresh-user report, item 13) ------------------------------------------------
+@pytest.mark.parametrize("val", ["none", "no positives"])
+def test_training_without_validation_says_so_once_and_trains_every_epoch(tmp_path, db_path, capsys, val):
+    """Warn and go on: a store made from one annotation file has no val split, and its scores still rank
+    the missing labels; the user hears once what that costs and how to add one. No "val mAP nan"."""
+    n_val = 0 if val == "none" else 3
+    rng = np.random.default_rng(0)
+    labels = [["cat"], ["dog"], ["cat", "dog"], ["cat"], ["dog"], ["cat"]] + [[] for _ in range(n_val)]
+    path = tmp_path / "features.parquet"
+    pd.DataFrame({"image_id": list(range(1, 7 + n_val)), "labels": labels,
+                  "split": ["train"] * 6 + ["val"] * n_val,
+                  "embedding": [rng.standard_normal(4).astype(np.float32) for _ in labels]}).to_parquet(path)
+    with open_store(db_path) as store:
+        ingest_features(store, table=path, add_classes=True)
+    assert main(["train", "--mode", "head", "--method", "an", "--epochs", "4", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    said = ("this store has no validation split (no image in 'val')" if val == "none" else
+            "the validation split has 3 images but no positive label on them")
+    flat = " ".join(out.split())
+    assert flat.count("warning:") == 1 and said in flat
+    assert "no early stopping and no choice of the best epoch" in flat and "cannot calibrate thresholds" in flat
+    assert "--split val" in flat and "split column" in flat
+    assert out.index("warning:") < out.index("epoch   1/4")  # up front
+    assert "nan" not in out and "val mAP" not in out.replace("no val mAP", "")
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "kept the last of 4 epochs (no val positives to choose an epoch by)" in flat
+    assert "(no val mAP: no val positives)" in flat
+    assert main(["runs", "--db", str(db_path)]) == 0
+    assert "nan" not in capsys.readouterr().out
+
+
+def test_training_with_val_positives_does_not_warn(tmp_path, db_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = [["cat"], ["dog"], ["cat", "dog"], ["cat"], ["dog"], ["cat"], ["cat"], ["dog"]]
+    path = tmp_path / "features.parquet"
+    pd.DataFrame({"image_id": list(range(1, 9)), "labels": labels, "split": ["train"] * 6 + ["val"] * 2,
+                  "embedding": [rng.standard_normal(4).astype(np.float32) for _ in labels]}).to_parquet(path)
+    with open_store(db_path) as store:
+        ingest_features(store, table=path, add_classes=True)
+    assert main(["train", "--mode", "head", "--method", "an", "--epochs", "2", "--db", str(db_path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" not in out and "val mAP" in out and "best epoch" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -77,6 +78,9 @@ def train_command(
     resolved_mode = config.resolved_mode()
     with open_store(db, create=False) as store:
         _require_positive_labels(store)
+        without_validation = _validation_problem(store)
+    if without_validation:
+        _warn(without_validation)
     console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
     if nproc > 1 and resolved_mode == "adapt":
         config = config.model_copy(update={"cache_nproc": nproc})
@@ -90,14 +94,14 @@ def train_command(
         # Rank 0 of the launched processes opens the store; this process must not hold it.
         outcome = launch_distributed(db=resolve_db_path(db), config=config, nproc=nproc)
         console.print(f"run {outcome['run_id']}: trained on {nproc} processes "
-                      f"(val mAP {_fmt(outcome['metrics'].get('val_map'))})", highlight=False)
+                      f"({_val_text(outcome['metrics'].get('val_map'))})", highlight=False)
         return
     from labelfix.flows.learn_flow import train
 
     with open_store(db, create=False) as store:
         result = train(store, config=config, console=console)
     console.print(f"run {result.run_id}: predictions of every image and class stored "
-                  f"(val mAP {_fmt(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
+                  f"({_val_text(result.metrics.get('val_map'))}); `labelfix runs` lists the runs", highlight=False)
 
 
 def _require_positive_labels(store: Any) -> None:
@@ -114,8 +118,44 @@ def _require_positive_labels(store: Any) -> None:
                             "without a split key go to --split, default train)")
 
 
+# Training without validation goes on (it is how a store made from one annotation file starts, and the
+# model's scores still rank the missing labels), but the user hears once, up front, what it costs and
+# how to add a val split; refusing would block the main use for want of data the user may not have.
+_NO_VALIDATION_COST = (
+    "training runs all its epochs (--epochs sets how many) and keeps the last: no early stopping and no choice "
+    "of the best epoch; `labelfix suggest` cannot calibrate thresholds, so every class gets an uncalibrated "
+    "ranked list and nothing is auto-accepted")
+_HOW_TO_ADD_VALIDATION = (
+    "add a val split: `labelfix ingest coco val.json --images DIR --split val` (a held-out annotation file), "
+    "or a \"split\": \"val\" key on image records of the COCO file, or a split column in a table "
+    "(`labelfix ingest table`); about 10-20% of the images, labelled as carefully as the rest")
+
+
+def _validation_problem(store: Any) -> Optional[str]:
+    """What is wrong with the val split for training, in words; ``None`` when it has positive labels."""
+    from labelfix.store.labels import count_positives
+
+    if count_positives(store, split="val"):
+        return None
+    images = int(store.scalar("SELECT count(*) FROM images WHERE split = 'val'"))
+    what = ("this store has no validation split (no image in 'val')" if not images else
+            f"the validation split has {images} images but no positive label on them")
+    return f"{what}: {_NO_VALIDATION_COST}"
+
+
+def _warn(problem: str) -> None:
+    console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+    console.print(f"  {_HOW_TO_ADD_VALIDATION}", highlight=False, markup=False)
+
+
+def _val_text(value: Any) -> str:
+    return "no val mAP: no val positives" if value is None or not math.isfinite(value) else f"val mAP {value:.4f}"
+
+
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def runs_command(db: DbOption = None) -> None:

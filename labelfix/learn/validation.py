@@ -28,4 +28,32 @@ def observed_map(probs: np.ndarray, states: np.ndarray) -> float:
     return float(mean_average_precision(probs=probs, truth=states == POSITIVE).mean_ap)
 
 
-__all__ = ["observed_map"]
+
+def val_map_text(value: float | None) -> str:
+    """``"  val mAP 0.7123"`` for an epoch line, or ``""`` when there is no val mAP to show (no val split,
+    or no val positives): an epoch line never says "val mAP nan".
+
+    Examples
+    --------
+    >>> val_map_text(0.71234), val_map_text(float("nan")), val_map_text(None)
+    ('  val mAP 0.7123', '', '')
+    """
+    return "" if value is None or not np.isfinite(value) else f"  val mAP {value:.4f}"
+
+
+def chosen_epoch_text(*, best_epoch: int, epochs_trained: int, val_map: float | None) -> str:
+    """How the kept model was chosen, for a run's summary line.
+
+    Examples
+    --------
+    >>> chosen_epoch_text(best_epoch=6, epochs_trained=12, val_map=0.7)
+    'best epoch 7, val mAP 0.7000 (observed labels)'
+    >>> chosen_epoch_text(best_epoch=29, epochs_trained=30, val_map=float("nan"))
+    'kept the last of 30 epochs (no val positives to choose an epoch by)'
+    """
+    if val_map is None or not np.isfinite(val_map):
+        return f"kept the last of {epochs_trained} epochs (no val positives to choose an epoch by)"
+    return f"best epoch {best_epoch + 1}, val mAP {val_map:.4f} (observed labels)"
+
+
+__all__ = ["chosen_epoch_text", "observed_map", "val_map_text"]

@@ -48,7 +48,7 @@ from labelfix.learn.config import METHOD_DEFAULTS, TRAIN_METHODS, TrainResult
 from labelfix.learn.ema import ModelEma
 from labelfix.learn.fit import Fit, make_optimizer, note_corrections
 from labelfix.learn.schemes.base import TrainingScheme
-from labelfix.learn.validation import observed_map
+from labelfix.learn.validation import chosen_epoch_text, observed_map, val_map_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix
@@ -280,9 +280,10 @@ def _run(store: Store, *, run_id: int, config: TrainConfig, backbone_blocks: tor
             history.append(record)
             if console is not None:
                 prefix = f"fold {fold + 1}/{folds} " if folds > 1 else ""
+                shown = val_map_text(record["val_map"])  # no "val mAP nan" without val positives
                 console.print(f"{prefix}epoch {record['epoch'] + 1:>3}/{config.epochs}  loss {record['train_loss']:.4f}"
-                              f"  val mAP {record['val_map']:.4f}  {record['seconds']:.1f}s"
-                              f"{'  *' if record['best'] else ''}", highlight=False)
+                              f"{shown}  {record['seconds']:.1f}s"
+                              f"{'  *' if record['best'] and shown else ''}", highlight=False)
 
         fit_states, probe = states, None
         if config.adapt_select != "val_map":  # hide the probe positives (select.py)
@@ -333,8 +334,9 @@ def _run(store: Store, *, run_id: int, config: TrainConfig, backbone_blocks: tor
         metrics["best_epochs"] = best_epochs
     finish_run(store, run_id=run_id, metrics=metrics, checkpoint_path=str(checkpoint))
     if console is not None:
-        console.print(f"run {run_id} ({config.method}, adapt): best epoch {best_epoch + 1}, val mAP "
-                      f"{metrics['val_map']:.4f} (observed labels), {metrics['num_treated']} cells treated, "
+        chosen = chosen_epoch_text(best_epoch=best_epoch, epochs_trained=len(history) // folds,
+                                   val_map=metrics["val_map"])
+        console.print(f"run {run_id} ({config.method}, adapt): {chosen}, {metrics['num_treated']} cells treated, "
                       f"{metrics['seconds']:.1f}s", highlight=False)
     return TrainResult(run_id=run_id, best_epoch=best_epoch, metrics=metrics,
                        probs={split: probs[rows] for split, rows in by_split.items()},

@@ -35,6 +35,7 @@ from labelfix.errors import LabelfixError
 from labelfix.learn.config import TrainConfig
 from labelfix.learn.finetune.runs import record_outcome, start_or_resume_run
 from labelfix.learn.finetune.trainer import DistContext, finetune_loop, prepare_data
+from labelfix.learn.validation import chosen_epoch_text, val_map_text
 from labelfix.store.database import open_store
 from labelfix.store.runs import finish_run, record_epoch
 
@@ -87,8 +88,8 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
         def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
             assert store is not None  # finetune_loop calls on_epoch on rank 0, the rank that opened the store
             record_epoch(store, run_id=run_id, epoch=epoch, metrics=metrics)
-            print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}  "
-                  f"val mAP {metrics['val_map']:.4f}  {metrics['seconds']:.1f}s", flush=True)
+            print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}"
+                  f"{val_map_text(metrics['val_map'])}  {metrics['seconds']:.1f}s", flush=True)
 
         ctx = DistContext(device, rank=rank, world_size=world_size)
         try:
@@ -105,7 +106,9 @@ def run_worker(*, db: Path, config: TrainConfig, result_json: Optional[Path] = N
             assert store is not None
             metrics = record_outcome(store, run_id=run_id, data=shared["data"], outcome=outcome)
             _write_result(result_json, {"run_id": run_id, "metrics": metrics})
-            print(f"run {run_id}: best epoch {outcome.best_epoch + 1}, val mAP {metrics['val_map']:.4f}", flush=True)
+            chosen = chosen_epoch_text(best_epoch=outcome.best_epoch, epochs_trained=len(outcome.history),
+                                       val_map=metrics["val_map"])
+            print(f"run {run_id}: {chosen}", flush=True)
         return run_id if rank == 0 else None
     finally:
         if store is not None:

@@ -36,6 +36,7 @@ from labelfix.learn.finetune.runs import (
 from labelfix.learn.finetune.step import FinetuneModel, ModelEma, TrainStep
 from labelfix.learn.image_data import ImageRecord, StoreImageDataset, image_records
 from labelfix.learn.losses import PartialLabelLoss, build_loss
+from labelfix.learn.validation import val_map_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix
@@ -317,8 +318,8 @@ def train_finetune(store: Store, *, config: TrainConfig, console: Any = None) ->
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
         record_epoch(store, run_id=run_id, epoch=epoch, metrics=metrics)
         if console is not None:
-            console.print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}  "
-                          f"val mAP {metrics['val_map']:.4f}  {metrics['seconds']:.1f}s")
+            console.print(f"epoch {epoch + 1}/{config.epochs}  loss {metrics['train_loss']:.4f}"
+                          f"{val_map_text(metrics['val_map'])}  {metrics['seconds']:.1f}s")
 
     try:
         outcome = finetune_loop(data, config=config, ctx=DistContext(device), checkpoint_dir=directory,

@@ -37,7 +37,7 @@ from labelfix.learn.fit import Fit, make_optimizer, note_corrections
 from labelfix.learn.schemes.base import SchemeBuilder, TrainingScheme, build_single_head_scheme, predict
 from labelfix.learn.schemes.cls import build_cls_scheme
 from labelfix.learn.schemes.comic import build_comic_scheme
-from labelfix.learn.validation import observed_map
+from labelfix.learn.validation import chosen_epoch_text, observed_map, val_map_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.runs import create_run, finish_run, record_epoch, write_corrections, write_predictions
@@ -183,8 +183,9 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
             record_epoch(store, run_id=run_id, epoch=step, metrics=record)
             if console is not None:
                 prefix = f"fold {fold + 1}/{folds} " if folds > 1 else ""
+                shown = val_map_text(record["val_map"])  # no "val mAP nan" without val positives
                 console.print(f"{prefix}epoch {record['epoch'] + 1:>3}/{config.epochs}  loss {record['train_loss']:.4f}"
-                              f"  val mAP {record['val_map']:.4f}{'  *' if record['best'] else ''}", highlight=False)
+                              f"{shown}{'  *' if record['best'] and shown else ''}", highlight=False)
 
         torch.manual_seed(seed)
         fit = fit_scheme(builder(data, config, fit_rows, seed), data=data, config=config, train_rows=fit_rows,
@@ -226,8 +227,9 @@ def _run(store: Store, *, run_id: int, data: HeadData, config: TrainConfig, buil
         metrics["best_epochs"] = best_epochs
     finish_run(store, run_id=run_id, metrics=metrics, checkpoint_path=str(checkpoint))
     if console is not None:
-        console.print(f"run {run_id} ({config.method}): best epoch {best_epoch + 1}, val mAP {metrics['val_map']:.4f} "
-                      f"(observed labels), "
+        chosen = chosen_epoch_text(best_epoch=best_epoch, epochs_trained=len(history) // folds,
+                                   val_map=metrics["val_map"])
+        console.print(f"run {run_id} ({config.method}): {chosen}, "
                       f"{metrics['num_treated']} cells treated, {metrics['seconds']:.1f}s", highlight=False)
     return TrainResult(run_id=run_id, best_epoch=best_epoch, metrics=metrics,
                        probs={split: probs[rows] for split, rows in by_split.items()},
