@@ -510,3 +510,10 @@ def test_reviewer_names_on_the_command_line_follow_the_one_rule(capsys, argv):
     code, out, err = _run(capsys, argv + ["--db", "none.duckdb"])
     assert code == 2 and "'a/b' is not a reviewer name we accept" in err
     assert not Path("none.duckdb").exists()
+
+
+@pytest.mark.parametrize("path", [path for path, _ in GROUPS], ids=lambda p: " ".join(p) or "labelfix")
+def test_a_group_db_without_its_value_is_a_usage_error(capsys, path):
+    code, out, err = _run(capsys, path + ["--db"])
+    _assert_usage_error(code, out, err)
+    assert "Option '--db' requires an argument" in err
