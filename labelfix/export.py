@@ -91,7 +91,8 @@ def export_coco(store: Store, *, out_dir: str | Path, inline: bool = False) -> E
     and one annotation per positive cell. Each inline file is its source as it was (its own image and
     category ids, records in its order) plus bbox-less annotations for the labels review added to its
     images. Verified negatives never become annotations; images left with zero labels are kept. Files
-    are written compactly and atomically, streaming from the store, and recorded in ``exports``.
+    are written compactly, streaming from the store, and atomically as a set (all replaced, or none:
+    :func:`labelfix.internal.atomic.atomic_targets`), then recorded in ``exports``.
 
     Examples
     --------
