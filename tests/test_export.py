@@ -226,3 +226,21 @@ def test_a_failed_export_into_a_new_folder_leaves_no_folder(reviewed_store, tmp_
     monkeypatch.setattr(export_module, "write_coco", fail)
     assert main(["export", "coco", "--out", str(tmp_path / "new" / "out"), "--db", str(reviewed_store)]) == 2
     assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_on_the_second_name_leaves_an_earlier_labels_json_unchanged(reviewed_store, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", "coco", "--out", str(out), "--inline", "--db", str(reviewed_store)]) == 0
+    labels_before = _md5s(out)["labels.json"]
+    (out / "instances_corrected.json").unlink()
+    (out / "instances_corrected.json").mkdir()
+    with open_store(reviewed_store) as store:
+        set_label(store, image_id=3, category_id=2, state=1, origin="accepted")  # the next labels.json would differ
+    capsys.readouterr()
+    assert main(["export", "coco", "--out", str(out), "--inline", "--db", str(reviewed_store)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'instances_corrected.json'}: is a folder" in err and ".tmp" not in err
+    assert _md5s(out) == {"labels.json": labels_before}
+    assert sorted(p.name for p in out.iterdir()) == ["instances_corrected.json", "labels.json"]
+    with open_store(reviewed_store) as store:
+        assert store.scalar("SELECT count(*) FROM exports") == 2  # the earlier export's two files only
