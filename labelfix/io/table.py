@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 from collections.abc import Mapping
@@ -17,12 +18,13 @@ import pyarrow.parquet as pq
 
 from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, IngestBatch, KnownVocabulary
-from labelfix.io.common import file_sha256, is_int_id
+from labelfix.io.common import file_sha256, id_range_error, is_int_id
 from labelfix.io.coco import CheckImages
 from labelfix.io.images import check_image_files, image_file_key, normalize_file_name, safe_image_path
 
 
 SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 def _csv_format(path: Path, required: tuple[str, ...]) -> tuple[str, str]:
@@ -224,7 +226,7 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
                              file=path, record=where, fix="one row per image: merge the label lists")
         seen_files[file_name] = index
         image_id = row.get("image_id")
-        if isinstance(image_id, str) and image_id.strip().lstrip("-").isdigit():
+        if isinstance(image_id, str) and _INTEGER.fullmatch(image_id.strip()):
             image_id = int(image_id)
         if image_id == "":
             image_id = None
@@ -232,6 +234,9 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
             raise InputError(f"image_id {image_id!r} is not an integer", file=path, record=where,
                              fix="use integer image ids, or leave the column out")
         if image_id is not None:
+            out_of_range = id_range_error(image_id, name="image_id", file=path, record=where)
+            if out_of_range:
+                raise out_of_range
             if image_id in seen_ids:
                 raise InputError(f"duplicate image_id {image_id}", file=path, record=where,
                                  fix="give each image its own id")
@@ -305,6 +310,10 @@ def read_features_table(path: str | Path, *, known: KnownVocabulary | None = Non
         if not is_int_id(image_id) and not (isinstance(image_id, str) and image_id.strip()):
             raise InputError(f"image_id {image_id!r} is neither an integer nor a non-empty string", file=path,
                              record=where, fix="use integer ids, or names (file names, UUIDs) as strings")
+        out_of_range = id_range_error(image_id, name="image_id", file=path, record=where) if is_int_id(image_id) \
+            else None
+        if out_of_range:
+            raise out_of_range
         if image_id in seen:
             raise InputError(f"duplicate image_id {image_id!r} (also {_row_label(path, seen[image_id])})", file=path,
                              record=where, fix="one row per image")

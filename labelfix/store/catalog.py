@@ -31,6 +31,7 @@ from labelfix.store.embeddings import write_embedding_set
 from labelfix.store.labels import add_original_positives, add_verified_negatives
 
 
+_INT64_MAX = 2**63 - 1  # the largest BIGINT id
 INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
 
 
@@ -70,7 +71,10 @@ def is_ingested(store: Store, *, sha256: str, kind: str, images_root: Path | Non
 def known_vocabulary(store: Store) -> KnownVocabulary:
     """Category names already in the store, to reuse their ids."""
     category_ids = dict(store.fetchall("SELECT name, category_id FROM categories"))
-    next_category = store.scalar("SELECT coalesce(max(category_id), 0) + 1 FROM categories")
+    # Below 2^62, so a source's category ids up to the 64-bit limit cannot make it overflow (the store
+    # gives a taken id's category a free one in any case).
+    next_category = store.scalar("SELECT coalesce(max(category_id) FILTER (WHERE category_id < 4611686018427387904), "
+                                 "0) + 1 FROM categories")
     return KnownVocabulary(category_ids=category_ids, next_category_id=int(next_category))
 
 
@@ -99,10 +103,8 @@ def _store_category_ids(store: Store, batch: IngestBatch) -> tuple[dict[int, int
         else:
             later.append(category)
         new.append(category)
-    next_id = max(taken, default=0) + 1
-    for category in later:
-        mapping[category["category_id"]] = next_id
-        next_id += 1
+    for category, new_id in zip(later, _free_ids(taken, len(later))):
+        mapping[category["category_id"]] = new_id
     return mapping, new
 
 
@@ -144,11 +146,30 @@ def _store_image_ids(store: Store, batch: IngestBatch) -> tuple[np.ndarray, list
             taken.add(source_id)
         else:
             unassigned.append(row)
-    next_id = max(taken, default=0) + 1
-    for row in unassigned:
-        ids[row] = next_id
-        next_id += 1
+    for row, new_id in zip(unassigned, _free_ids(taken, len(unassigned))):
+        ids[row] = new_id
     return ids, new_rows
+
+
+def _free_ids(taken: set[int], count: int) -> Iterator[int]:
+    """``count`` ids not in ``taken``: after the largest one, or, when a source used ids up to the 64-bit
+    limit (2^63-1), the free ones from 1 up.
+
+    Examples
+    --------
+    >>> list(_free_ids({3, 5}, 2)), list(_free_ids({1, 2**63 - 1}, 2))
+    ([6, 7], [2, 3])
+    """
+    start = max(taken, default=0) + 1
+    if start + count <= _INT64_MAX:
+        yield from range(start, start + count)
+        return
+    candidate = 1
+    for _ in range(count):
+        while candidate in taken:
+            candidate += 1
+        yield candidate
+        candidate += 1
 
 
 def _lookup(values: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
