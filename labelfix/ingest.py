@@ -6,8 +6,10 @@ The file's content hash is checked first: a file already ingested is not read ag
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from labelfix.errors import LabelfixWarning
 from labelfix.io.coco import CheckImages, read_coco
 from labelfix.io.common import file_sha256
 from labelfix.io.table import read_features_table, read_label_table
@@ -15,6 +17,7 @@ from labelfix.store.catalog import IngestSummary, ingest_batch, is_ingested, kno
 from labelfix.store.database import Store
 
 ALREADY_INGESTED = IngestSummary(None, True, 0, 0, 0, 0)
+EMPTY_INPUT = IngestSummary(None, False, 0, 0, 0, 0, empty_input=True)
 
 
 def _root(images: str | Path | None) -> Path | None:
@@ -51,6 +54,12 @@ def ingest_table(store: Store, *, table: str | Path, images: str | Path, add_cla
     batch = read_label_table(table, images_root=images, known=known_vocabulary(store), add_classes=add_classes,
                              check_images=check_images, default_split=split, label_separator=label_separator,
                              sha256=sha256)
+    if not batch.images:
+        # Most likely a table saved without its rows; nothing is recorded, so the same file with rows later
+        # is not taken for one already ingested.
+        warnings.warn(LabelfixWarning(f"{Path(table).name} has a header and no rows: nothing was ingested"),
+                      stacklevel=2)
+        return EMPTY_INPUT
     return ingest_batch(store, batch)
 
 

@@ -9,6 +9,7 @@ folder, and what ``--check-images none`` leaves unchecked.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,11 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from labelfix.cli.main import main
+from labelfix.errors import LabelfixWarning
 from labelfix.export import export_coco
 from labelfix.ingest import ingest_coco, ingest_table
 from labelfix.store import open_store
 from labelfix.store.labels import load_label_matrix
-from tests.conftest import write_image
+from tests.conftest import store_snapshot, write_image
 
 HUGE = 1180591620717411303424  # 2^70, the fresh user's id
 
@@ -149,3 +151,116 @@ def test_a_table_with_new_classes_after_a_coco_file_with_the_largest_ids(tmp_pat
         assert (summary.new_images, summary.new_categories, summary.new_positive_labels) == (2, 2, 3)
         assert sorted(store.fetchall("SELECT image_id FROM images")) == [(1,), (2,), (2**63 - 1,)]
         assert dict(store.fetchall("SELECT name, category_id FROM categories"))["cat"] == 2**63 - 1
+
+
+# -- tables: encodings, quoting, no rows ----------------------------------------------------------------------
+@pytest.mark.parametrize("encoding, bom", [("utf-16", b""), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                           ("utf-16-le", b""), ("utf-16-be", b""), ("utf-32", b"")],
+                         ids=["utf16-native-bom", "utf16le-bom", "utf16be-bom", "utf16le-no-bom", "utf16be-no-bom",
+                              "utf32"])
+@pytest.mark.parametrize("separator", [",", "\t"], ids=["comma", "tab"])
+def test_a_utf16_table_is_read_as_the_same_table(tmp_path, images, encoding, bom, separator):
+    """Excel's "Unicode Text" is UTF-16 LE with a byte-order mark, separated by tabs."""
+    rows = [["file_name", "labels"], ["1.png", "café;dog"], ["2.png", "dog"]]
+    table = tmp_path / "t.csv"
+    table.write_bytes(bom + ("\n".join(separator.join(row) for row in rows) + "\n").encode(encoding))
+    with open_store(tmp_path / "s.duckdb") as store:
+        summary = ingest_table(store, table=table, images=images, check_images="none")
+        assert (summary.new_images, summary.new_positive_labels) == (2, 3)
+        assert sorted(store.fetchall("SELECT name FROM categories")) == [("café",), ("dog",)]
+
+
+def test_a_utf16_table_without_the_columns_names_its_encoding(tmp_path, images, capsys):
+    table = tmp_path / "t.csv"
+    table.write_bytes(b"\xff\xfe" + "fi".encode("utf-16-le"))  # the fresh user's truncated c_utf16.csv
+    code, text = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "table", table, "--images", images])
+    _refused(code, text, f"{table}: missing columns 'file_name', 'labels' (found: fi, read as UTF-16-LE text)")
+    _no_store(tmp_path)
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"file_name,labels\n\x00\x01\x02garbage\x00\n", "holds NUL bytes (the first at offset 17): not a text table"),
+    (b"\xff\xfe" + "file_name,labels\n".encode("utf-16-le") + b"\x00\xd8", "starts as UTF-16-LE text but is not valid"),
+])
+def test_a_binary_or_broken_utf16_table_is_one_message(tmp_path, images, capsys, content, says):
+    table = tmp_path / "t.csv"
+    table.write_bytes(content)
+    code, text = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "table", table, "--images", images])
+    _refused(code, text, str(table), says, "CSV UTF-8")
+    _no_store(tmp_path)
+
+
+@pytest.mark.parametrize("text, line, says", [
+    ('file_name,labels\n1.png,"cat\n', 2, "a quote opens a cell and is not closed on its line: '1.png,\"cat'"),
+    # In the middle of a file: pyarrow would take every following row into the open cell.
+    ('file_name,labels\n1.png,cat\n2.png,"dog\n3.png,cat\n4.png,"x"\n', 3, "is not closed on its line"),
+    ('file_name,labels\n"1.png,cat\n', 2, "is not closed on its line"),
+    ('file_name,labels\n1.png,"cat"dog\n', 2, "a quoted cell is followed by other text before the next comma"),
+    ('file_name;labels\n1.png;"cat"dog\n', 2, "before the next semicolon"),
+])
+def test_a_broken_quote_is_refused_with_its_line(tmp_path, images, capsys, text, line, says):
+    table = tmp_path / "t.csv"
+    table.write_text(text)
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "table", table, "--images", images,
+                              "--add-classes"])
+    _refused(code, out, f"{table}: line {line}: ", says, 'fix: close the quote')
+    _no_store(tmp_path)
+
+
+def test_quoted_cells_that_are_well_formed_still_read(tmp_path, images):
+    table = tmp_path / "t.csv"
+    table.write_text('file_name,labels\n"1.png","[""cat"", ""dog""]"\n2.png,"say ""hi"""\n3.png,\n')
+    with open_store(tmp_path / "s.duckdb") as store:
+        summary = ingest_table(store, table=table, images=images, add_classes=True, check_images="none")
+        assert (summary.new_images, summary.new_positive_labels) == (3, 3)
+        assert sorted(store.fetchall("SELECT name FROM categories")) == [("cat",), ("dog",), ('say "hi"',)]
+
+
+@pytest.mark.parametrize("content", ["file_name,labels\n", "file_name,labels\r\n\r\n", "file_name;labels;split\n"])
+def test_a_table_with_no_rows_warns_and_leaves_no_new_store(tmp_path, images, capsys, content):
+    table = tmp_path / "t.csv"
+    table.write_text(content)
+    db = tmp_path / "sub" / "s.duckdb"
+    code, text = _run(capsys, ["--db", db, "ingest", "table", table, "--images", images])
+    assert code == 0 and "Traceback" not in text
+    assert "warning: t.csv has a header and no rows: nothing was ingested" in text
+    assert "no store was created" in " ".join(text.split())
+    assert not (tmp_path / "sub").exists()
+
+
+def test_a_table_with_no_rows_changes_nothing_in_an_existing_store(tmp_path, images, capsys):
+    db = tmp_path / "s.duckdb"
+    full = tmp_path / "full.csv"
+    full.write_text("file_name,labels\n1.png,cat\n")
+    assert main(["--db", str(db), "ingest", "table", str(full), "--images", str(images), "--add-classes"]) == 0
+    before = store_snapshot(db)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("file_name,labels\n")
+    code, text = _run(capsys, ["--db", db, "ingest", "table", empty, "--images", images])
+    assert code == 0 and "has a header and no rows" in text and "no store was created" not in text
+    assert store_snapshot(db) == before  # not even a source row: the same file with rows later is ingested
+    empty.write_text("file_name,labels\n2.png,cat\n")
+    code, text = _run(capsys, ["--db", db, "ingest", "table", empty, "--images", images])
+    assert code == 0 and "added 1 images" in text
+
+
+# -- tables: separators and encodings already handled (re-verified) -----------------------------------------
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8", "utf-8-sig"])
+@pytest.mark.parametrize("separator, suffix", [(",", ".csv"), (";", ".csv"), ("\t", ".tsv"), ("\t", ".txt")])
+def test_separators_and_encodings_give_the_same_labels(tmp_path, images, encoding, separator, suffix):
+    cell = "crème;dog" if separator != ";" else '"crème;dog"'
+    table = tmp_path / f"t{suffix}"
+    table.write_bytes(f"file_name{separator}labels\n1.png{separator}{cell}\n2.png{separator}dog\n".encode(encoding))
+    warned = pytest.warns(LabelfixWarning, match="read as Windows-1252") if encoding == "cp1252" else nullcontext()
+    with open_store(tmp_path / "s.duckdb") as store, warned:
+        summary = ingest_table(store, table=table, images=images, check_images="none")
+        assert (summary.new_images, summary.new_positive_labels) == (2, 3)
+        assert sorted(store.fetchall("SELECT name FROM categories")) == [("crème",), ("dog",)]
+
+
+def test_a_tsv_names_lines_not_rows(tmp_path, images, capsys):
+    table = tmp_path / "t.tsv"
+    table.write_text("file_name\tlabels\n1.png\tcat\n1.png\tdog\n")
+    code, text = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "table", table, "--images", images,
+                               "--add-classes"])
+    _refused(code, text, f"{table}: line 3: file_name '1.png' appears twice (also line 2)")

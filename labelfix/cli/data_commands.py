@@ -66,7 +66,8 @@ def ingest_table_command(
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
                                check_images=cast("CheckImages", check_images_value(check_images)), split=split,
                                label_separator=label_separator_value(label_separator))
-    console.print(f"{table}: {summary.describe()}")
+        discarded = summary.empty_input and store.discard_if_new()
+    console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
 
 
 def label_separator_value(value: str) -> str:

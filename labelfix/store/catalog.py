@@ -47,10 +47,13 @@ class IngestSummary:
     new_positive_labels: int
     known_images: int = 0  # images of the file already in the store (same file): labels merged
     new_category_names: tuple[str, ...] = ()
+    empty_input: bool = False  # the file holds no rows: nothing was ingested (not recorded as a source)
 
     def describe(self) -> str:
         if self.already_ingested:
             return "already ingested (same file content): nothing changed"
+        if self.empty_input:
+            return "nothing ingested (the table has no rows)"
         known = f" ({self.known_images} already in the store: labels merged)" if self.known_images else ""
         names = ""
         if self.new_category_names:
