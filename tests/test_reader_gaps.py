@@ -264,3 +264,97 @@ def test_a_tsv_names_lines_not_rows(tmp_path, images, capsys):
     code, text = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "table", table, "--images", images,
                                "--add-classes"])
     _refused(code, text, f"{table}: line 3: file_name '1.png' appears twice (also line 2)")
+
+
+# -- COCO: where a syntax error is, file names, unchecked images ----------------------------------------------
+def test_a_truncated_coco_file_reports_jsons_own_line_and_column(tmp_path, images, capsys):
+    """The fresh user's file: json says "line 1 column 254 (char 253)"; labelfix said column 1, then 242."""
+    text = json.dumps({"images": [{"id": i, "file_name": f"{i}.png", "width": 40, "height": 20} for i in range(1, 5)],
+                       "annotations": [], "categories": []})
+    path = tmp_path / "trunc.json"
+    path.write_text(text[:text.index('"annotations"') + 3])
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(path.read_text())
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "coco", path, "--images", images])
+    _refused(code, out, f"{path}: line 1, column {expected.value.colno}: invalid JSON: Unterminated string")
+    assert expected.value.colno == 254
+    _no_store(tmp_path)
+
+
+@pytest.mark.parametrize("window", [7, 64, 1 << 20])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_every_truncation_point_reports_the_position_json_reports(tmp_path, monkeypatch, window, indent):
+    """Cut a COCO text after every character: the streaming reader names json's line and column, also when
+    the error is windows away from the file's start (its window drops the text before)."""
+    import labelfix.io.json_stream as json_stream
+    from labelfix.errors import InputError
+    from labelfix.io.coco import read_coco
+
+    monkeypatch.setattr(json_stream, "WINDOW", window)
+    data = {"info": {"note": "é\nü"}, "images": [{"id": i, "file_name": f"{i}.png"} for i in range(1, 4)],
+            "annotations": [{"id": i, "image_id": 1 + i % 3, "category_id": 1, "bbox": [1.5, 2, 3, 4]}
+                            for i in range(1, 5)], "categories": [{"id": 1, "name": "cat"}]}
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    path = tmp_path / "a.json"
+    mismatches = []
+    for cut in range(1, len(text) - 1, 3):
+        path.write_text(text[:cut], encoding="utf-8")
+        try:
+            json.loads(text[:cut])
+            continue
+        except json.JSONDecodeError as error:
+            expected = f"line {error.lineno}, column {error.colno}"
+        with pytest.raises(InputError) as got:
+            read_coco(path, images_root=None, records=False)
+        if got.value.record != expected:
+            mismatches.append((cut, expected, got.value.record))
+    assert not mismatches, mismatches[:5]
+
+
+@pytest.mark.parametrize("file_name, stored", [("./sub/../1.png", "1.png"), ("sub/./../2.png", "2.png"),
+                                               ("a/b/../../3.png", "3.png"), ("sub\\..\\1.png", "1.png")])
+def test_a_dot_dot_that_stays_inside_the_folder_is_normalised(tmp_path, images, file_name, stored):
+    path = _coco(tmp_path / "a.json", images=[{"id": 1, "file_name": file_name}])
+    with open_store(tmp_path / "s.duckdb") as store:
+        summary = ingest_coco(store, annotations=path, images=images, check_images="full")
+        assert summary.new_images == 1
+        assert store.scalar("SELECT file_name FROM images") == stored
+        export_coco(store, out_dir=tmp_path / "out", inline=True)
+    inline = json.loads((tmp_path / "out" / "instances_corrected.json").read_text())
+    assert inline["images"][0]["file_name"] == file_name  # the source's record as it was
+
+
+def test_two_spellings_of_one_file_are_one_image(tmp_path, images, capsys):
+    path = _coco(tmp_path / "a.json", images=[{"id": 1, "file_name": "1.png"}, {"id": 2, "file_name": "x/../1.png"}])
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "coco", path, "--images", images])
+    _refused(code, out, "file_name 'x/../1.png' appears twice (image ids 1 and 2)")
+
+
+@pytest.mark.parametrize("file_name", ["../1.png", "sub/../../1.png", "./../img/1.png", "a/..\\..\\1.png", "sub/.."])
+def test_a_real_escape_is_still_refused(tmp_path, images, capsys, file_name):
+    path = _coco(tmp_path / "a.json", images=[{"id": 1, "file_name": file_name}])
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "coco", path, "--images", images])
+    _refused(code, out, str(path), "image id 1: file_name")
+    assert "escapes the images directory with '..'" in out or "names no file" in out
+    _no_store(tmp_path)
+
+
+def test_check_images_none_says_the_files_were_not_checked(tmp_path, images, capsys):
+    path = _coco(tmp_path / "a.json", images=[{"id": 1, "file_name": "1.png"}, {"id": 2, "file_name": "gone.png"}])
+    db = tmp_path / "s.duckdb"
+    code, out = _run(capsys, ["--db", db, "ingest", "coco", path, "--images", images, "--check-images", "none"])
+    flat = " ".join(out.split())
+    assert code == 0 and f"note: the image files in {images} were not checked (--check-images none)" in flat
+    assert flat.count("note:") == 1
+    code, out = _run(capsys, ["--db", db, "ingest", "coco", path, "--images", images, "--check-images", "none"])
+    assert code == 0 and "already ingested" in out and "note:" not in out  # nothing was ingested this time
+    code, out = _run(capsys, ["--db", tmp_path / "t.duckdb", "ingest", "coco", path, "--check-images", "none"])
+    assert code == 0 and "note: no image file was checked (no --images folder)" in " ".join(out.split())
+    table = tmp_path / "t.csv"
+    table.write_text("file_name,labels\n1.png,cat\ngone.png,cat\n")
+    code, out = _run(capsys, ["--db", tmp_path / "u.duckdb", "ingest", "table", table, "--images", images,
+                              "--check-images", "none", "--add-classes"])
+    assert code == 0 and "were not checked (--check-images none)" in " ".join(out.split())
+    code, out = _run(capsys, ["--db", tmp_path / "v.duckdb", "ingest", "table", table, "--images", images,
+                              "--add-classes"])
+    assert code == 2 and "gone.png" in out and "note:" not in out

@@ -15,6 +15,7 @@ from labelfix.store import open_store
 
 if TYPE_CHECKING:
     from labelfix.io.coco import CheckImages
+    from labelfix.store.catalog import IngestSummary
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
 export_app = typer.Typer(no_args_is_help=True, help="Write corrected labels out of the store.")
@@ -44,6 +45,18 @@ def ingest_coco_command(
         summary = ingest_coco(store, annotations=annotations, images=images,
                               check_images=cast("CheckImages", check_images_value(check_images)), split=split)
     console.print(f"{annotations}: {summary.describe()}")
+    _say_unchecked(summary, images=images, check_images=check_images)
+
+
+def _say_unchecked(summary: "IngestSummary", *, images: Path | None, check_images: str) -> None:
+    """One line when the image files were not looked at, so a missing folder or file is not a surprise later."""
+    if check_images_value(check_images) != "none" or summary.already_ingested or summary.empty_input:
+        return
+    if images is None:
+        console.print("note: no image file was checked (no --images folder): the labels are stored without them")
+        return
+    console.print(f"note: the image files in {images} were not checked (--check-images none): `labelfix embed` "
+                  f"names any that are missing or unreadable; `--check-images header` checks them at ingest")
 
 
 @ingest_app.command("table")
@@ -68,6 +81,7 @@ def ingest_table_command(
                                label_separator=label_separator_value(label_separator))
         discarded = summary.empty_input and store.discard_if_new()
     console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
+    _say_unchecked(summary, images=images, check_images=check_images)
 
 
 def label_separator_value(value: str) -> str:

@@ -51,6 +51,7 @@ class JsonStream:
         self.pos = 0
         self.eof = not self.buffer
         self.lines_before = 0  # newlines in the text already dropped from the window
+        self.column_before = 0  # characters of the window's first line that were dropped with it
         self.decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 
     # -- the window ----------------------------------------------------------------------------------
@@ -59,7 +60,11 @@ class JsonStream:
         if self.eof:
             return False
         chunk = self.handle.read(WINDOW)
-        self.lines_before += self.buffer.count("\n", 0, self.pos)
+        dropped_lines = self.buffer.count("\n", 0, self.pos)
+        self.lines_before += dropped_lines
+        # The window now starts inside a line: remember how far into it, for the column of an error.
+        self.column_before = (self.pos - self.buffer.rfind("\n", 0, self.pos) - 1 if dropped_lines
+                              else self.column_before + self.pos)
         self.buffer = self.buffer[self.pos:] + chunk
         self.pos = 0
         self.eof = not chunk
@@ -67,9 +72,9 @@ class JsonStream:
 
     def where(self, pos: int | None = None) -> str:
         pos = self.pos if pos is None else pos
-        line = self.lines_before + self.buffer.count("\n", 0, pos) + 1
-        column = pos - self.buffer.rfind("\n", 0, pos)
-        return f"line {line}, column {column}"
+        lines = self.buffer.count("\n", 0, pos)
+        column = pos - self.buffer.rfind("\n", 0, pos) if lines else self.column_before + pos + 1
+        return f"line {self.lines_before + lines + 1}, column {column}"
 
     def error(self, problem: str, pos: int | None = None) -> InputError:
         return InputError(f"invalid JSON: {problem}", file=self.path, record=self.where(pos),
