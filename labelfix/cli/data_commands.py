@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from labelfix.io.coco import CheckImages
     from labelfix.store.catalog import IngestSummary
 
+ReplaceSourceOption = Annotated[bool, typer.Option(
+    "--replace-source", help="This file is an edited version of one ingested before (the same path, or the same "
+                             "name over the same images): replace it. Original labels only the earlier version "
+                             "had are removed; reviewers' decisions are kept.")]
+
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
 export_app = typer.Typer(no_args_is_help=True, help="Write corrected labels out of the store.")
 
@@ -28,6 +33,7 @@ def ingest_coco_command(
     db: DbOption = None,
     check_images: CheckImagesOption = "full",
     split: SplitOption = "train",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a COCO file: an image's labels are the categories of its annotations."""
     from labelfix.ingest import ingest_coco
@@ -43,7 +49,8 @@ def ingest_coco_command(
                                                   "without image files (e.g. for a features table later)")
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
-                              check_images=cast("CheckImages", check_images_value(check_images)), split=split)
+                              check_images=cast("CheckImages", check_images_value(check_images)), split=split,
+                              replace_source=replace_source)
     console.print(f"{annotations}: {summary.describe()}")
     _say_unchecked(summary, images=images, check_images=check_images)
 
@@ -69,6 +76,7 @@ def ingest_table_command(
     split: SplitOption = "train",
     label_separator: Annotated[str, typer.Option(
         "--label-separator", help="What separates the labels in a cell (' ' splits on white space).")] = ";",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a label table, one row per image."""
     from labelfix.ingest import ingest_table
@@ -78,7 +86,7 @@ def ingest_table_command(
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
                                check_images=cast("CheckImages", check_images_value(check_images)), split=split,
-                               label_separator=label_separator_value(label_separator))
+                               label_separator=label_separator_value(label_separator), replace_source=replace_source)
         discarded = summary.empty_input and store.discard_if_new()
     console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
     _say_unchecked(summary, images=images, check_images=check_images)
@@ -96,13 +104,15 @@ def ingest_features_command(
     db: DbOption = None,
     add_classes: Annotated[bool, typer.Option("--add-classes", help="Create classes the store lacks.")] = False,
     split: SplitOption = "train",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a features table (precomputed embeddings; no image files needed)."""
     from labelfix.ingest import ingest_features
 
     input_file(table, what="features table")
     with open_store(db) as store:
-        summary = ingest_features(store, table=table, add_classes=add_classes, split=split)
+        summary = ingest_features(store, table=table, add_classes=add_classes, split=split,
+                                  replace_source=replace_source)
     console.print(f"{table}: {summary.describe()}")
 
 
