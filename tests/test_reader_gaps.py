@@ -358,3 +358,27 @@ def test_check_images_none_says_the_files_were_not_checked(tmp_path, images, cap
     code, out = _run(capsys, ["--db", tmp_path / "v.duckdb", "ingest", "table", table, "--images", images,
                               "--add-classes"])
     assert code == 2 and "gone.png" in out and "note:" not in out
+
+
+@pytest.mark.parametrize("encoding, name", [("utf-16", "UTF-16-LE"), ("utf-16-be", None), ("utf-32", "UTF-32-LE")])
+def test_a_coco_file_in_utf16_or_32_is_named(tmp_path, capsys, encoding, name):
+    path = tmp_path / "a.json"
+    text = json.dumps({"images": [], "annotations": [], "categories": []})
+    path.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + text.encode(encoding))
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "coco", path, "--check-images", "none"])
+    _refused(code, out, f"{path}: not UTF-8 text: it is {name or 'UTF-16-BE'} (its byte-order mark says so)",
+             f"iconv -f {name or 'UTF-16-BE'} -t UTF-8")
+    _no_store(tmp_path)
+
+
+def test_a_latin1_byte_deep_in_a_coco_file_is_named_at_its_offset(tmp_path, capsys):
+    """The text reader decodes in chunks: its error's position counts from the chunk, not the file."""
+    data = {"images": [{"id": i, "file_name": f"{i}.png"} for i in range(1, 30_000)], "annotations": [],
+            "categories": [{"id": 1, "name": "café"}]}
+    raw = json.dumps(data, ensure_ascii=False).encode()
+    at = raw.index("é".encode())
+    path = tmp_path / "a.json"
+    path.write_bytes(raw[:at] + b"\xe9" + raw[at + 2:])
+    code, out = _run(capsys, ["--db", tmp_path / "s.duckdb", "ingest", "coco", path, "--check-images", "none"])
+    _refused(code, out, f"not UTF-8 text (invalid continuation byte: byte 0xe9 at offset {at})")
+    assert at > 1 << 20

@@ -25,7 +25,7 @@ from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, AnnotationColumns, IngestBatch
 from labelfix.io.common import file_sha256, id_range_error, is_int_id
 from labelfix.io.images import SHOWN_NAMES, check_image_files, image_file_key, normalize_file_name
-from labelfix.io.json_stream import iter_top_level
+from labelfix.io.json_stream import iter_top_level, not_utf8
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
 NEGATIVES_KEY = "negative_labels"  # labels.json's verified-absent cells (labelfix's own key; COCO tools ignore it)
@@ -70,8 +70,7 @@ def load_json(path: Path) -> Any:
                          record=f"line {error.lineno}, column {error.colno}",
                          fix="repair the file (e.g. `python -m json.tool FILE` shows the spot)") from error
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", file=path,
-                         fix="save the annotations as UTF-8 JSON") from error
+        raise not_utf8(path, error) from error
 
 
 def read_coco(path: str | Path, *, images_root: str | Path | None, check_images: CheckImages = "full",

@@ -12,6 +12,7 @@ for 860k annotations with floats costs as much as parsing them (``labelfix/bench
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import re
@@ -233,5 +234,37 @@ def iter_top_level(path: Path, *, arrays: tuple[str, ...]) -> Iterator[tuple[str
             if stream.peek():
                 raise stream.error("extra data after the top-level object")
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", file=path,
-                         fix="save the annotations as UTF-8 JSON") from error
+        raise not_utf8(path, error) from error
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> InputError:
+    """The message for a JSON file that is not UTF-8: the first bad byte's offset in the file (the text reader's
+    error counts from its own chunk), and UTF-16/32 named when a byte-order mark shows it."""
+    head = b""
+    offset = error.start
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        read = 0
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            head = head or chunk[:4]
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as found:
+                offset = read - pending + found.start
+                break
+            read += len(chunk)
+    encoding = next((name for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"), (b"\xff\xfe", "UTF-16-LE"),
+        (b"\xfe\xff", "UTF-16-BE")) if head.startswith(bom)), None)
+    if encoding:
+        return InputError(f"not UTF-8 text: it is {encoding} (its byte-order mark says so)", file=path,
+                          fix=f"save the annotations as UTF-8 JSON (e.g. `iconv -f {encoding} -t UTF-8 FILE`)")
+    return InputError(f"not UTF-8 text ({error.reason}: byte {_byte_at(path, offset)} at offset {offset})",
+                      file=path, fix="save the annotations as UTF-8 JSON")
+
+
+def _byte_at(path: Path, offset: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return f"{handle.read(1)[0]:#04x}"
