@@ -241,3 +241,12 @@ def test_a_store_of_version_7_gets_each_sources_labels(tmp_path, images):
     # The table's 1.png was given first by the COCO file: before version 8 no record of it is left.
     assert backfilled == [cell for cell in expected if cell != (2, 1, 1)]
     assert (1, 1, 1) in backfilled and (2, 5, 1) in backfilled
+
+
+def test_replace_source_that_finds_nothing_says_so(tmp_path, images, capsys):
+    """The fresh user's persons_v2.json: another name, so not taken for a version (two passes have other names)."""
+    db = tmp_path / "s.duckdb"
+    _run(capsys, ["--db", db, "ingest", "coco", _persons(tmp_path / "persons.json", [1]), "--images", images])
+    code, text = _run(capsys, ["--db", db, "ingest", "coco", _persons(tmp_path / "persons_v2.json", [3]),
+                               "--images", images, "--replace-source"])
+    assert code == 0 and "note: --replace-source replaced nothing: no earlier version of persons_v2.json" in text

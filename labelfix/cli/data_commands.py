@@ -52,7 +52,15 @@ def ingest_coco_command(
                               check_images=cast("CheckImages", check_images_value(check_images)), split=split,
                               replace_source=replace_source)
     console.print(f"{annotations}: {summary.describe()}")
+    _say_nothing_replaced(summary, path=annotations, replace_source=replace_source)
     _say_unchecked(summary, images=images, check_images=check_images)
+
+
+def _say_nothing_replaced(summary: "IngestSummary", *, path: Path, replace_source: bool) -> None:
+    """--replace-source that found no earlier version (a file renamed, e.g. persons_v2.json) says so."""
+    if replace_source and not summary.replaced and not summary.empty_input:
+        console.print(f"note: --replace-source replaced nothing: no earlier version of {path.name} is in the store "
+                      f"(an earlier version has the same path, or the same file name over the same images)")
 
 
 def _say_unchecked(summary: "IngestSummary", *, images: Path | None, check_images: str) -> None:
@@ -89,6 +97,7 @@ def ingest_table_command(
                                label_separator=label_separator_value(label_separator), replace_source=replace_source)
         discarded = summary.empty_input and store.discard_if_new()
     console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
+    _say_nothing_replaced(summary, path=table, replace_source=replace_source)
     _say_unchecked(summary, images=images, check_images=check_images)
 
 
@@ -114,6 +123,7 @@ def ingest_features_command(
         summary = ingest_features(store, table=table, add_classes=add_classes, split=split,
                                   replace_source=replace_source)
     console.print(f"{table}: {summary.describe()}")
+    _say_nothing_replaced(summary, path=table, replace_source=replace_source)
 
 
 @export_app.command("coco")
