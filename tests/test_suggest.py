@@ -50,7 +50,8 @@ def build_store(path: Path, *, method: str = "splc", n_runs: int = 1) -> tuple[S
     observed[train_rows, 0] |= ~observed[train_rows].any(axis=1)
     observed[0, 0] = True
     with store.transaction():
-        store.execute("INSERT INTO sources VALUES (1, 'coco', 'x.json', 'abc', NULL, NULL, now())")
+        store.execute("INSERT INTO sources (source_id, kind, path, sha256, images_root, header, ingested_at) "
+                      "VALUES (1, 'coco', 'x.json', 'abc', NULL, NULL, now())")
         for cid, name in CLASSES.items():
             store.execute("INSERT INTO categories VALUES (?, ?, NULL, '{}')", [cid, name])
         for image_id in image_ids.tolist():

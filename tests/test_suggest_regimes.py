@@ -39,7 +39,8 @@ def make_store(path: Path, *, names: list[str], observed: np.ndarray, scores: np
     image_ids = np.arange(1, observed.shape[0] + 1)
     category_ids = np.arange(1, len(names) + 1)
     with store.transaction():
-        store.execute("INSERT INTO sources VALUES (1, 'coco', 'x.json', 'abc', NULL, NULL, now())")
+        store.execute("INSERT INTO sources (source_id, kind, path, sha256, images_root, header, ingested_at) "
+                      "VALUES (1, 'coco', 'x.json', 'abc', NULL, NULL, now())")
         for category_id, name in zip(category_ids.tolist(), names):
             store.execute("INSERT INTO categories VALUES (?, ?, NULL, '{}')", [category_id, name])
         for row, image_id in enumerate(image_ids.tolist()):

@@ -17,6 +17,12 @@ from labelfix.store import open_store
 if TYPE_CHECKING:
     from labelfix.io.coco import CheckImages
     from labelfix.io.demo_data import DemoDataset
+    from labelfix.store.catalog import IngestSummary
+
+ReplaceSourceOption = Annotated[bool, typer.Option(
+    "--replace-source", help="This file is an edited version of one ingested before (the same path, or the same "
+                             "name over the same images): replace it. Original labels only the earlier version "
+                             "had are removed; reviewers' decisions are kept.")]
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Add labelled images to the store.")
 ingest_app.callback()(group_options)  # `labelfix ingest --db X CMD` works too
@@ -31,6 +37,7 @@ def ingest_coco_command(
     db: DbOption = None,
     check_images: CheckImagesOption = "full",
     split: SplitOption = "train",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a COCO file: an image's labels are the categories of its annotations."""
     from labelfix.ingest import ingest_coco
@@ -46,8 +53,29 @@ def ingest_coco_command(
                                                   "without image files (e.g. for a features table later)")
     with open_store(db) as store:
         summary = ingest_coco(store, annotations=annotations, images=images,
-                              check_images=cast("CheckImages", check_images_value(check_images)), split=split)
+                              check_images=cast("CheckImages", check_images_value(check_images)), split=split,
+                              replace_source=replace_source)
     console.print(f"{annotations}: {summary.describe()}")
+    _say_nothing_replaced(summary, path=annotations, replace_source=replace_source)
+    _say_unchecked(summary, images=images, check_images=check_images)
+
+
+def _say_nothing_replaced(summary: "IngestSummary", *, path: Path, replace_source: bool) -> None:
+    """--replace-source that found no earlier version (a file renamed, e.g. persons_v2.json) says so."""
+    if replace_source and not summary.replaced and not summary.empty_input:
+        console.print(f"note: --replace-source replaced nothing: no earlier version of {path.name} is in the store "
+                      f"(an earlier version has the same path, or the same file name over the same images)")
+
+
+def _say_unchecked(summary: "IngestSummary", *, images: Path | None, check_images: str) -> None:
+    """One line when the image files were not looked at, so a missing folder or file is not a surprise later."""
+    if check_images_value(check_images) != "none" or summary.already_ingested or summary.empty_input:
+        return
+    if images is None:
+        console.print("note: no image file was checked (no --images folder): the labels are stored without them")
+        return
+    console.print(f"note: the image files in {images} were not checked (--check-images none): `labelfix embed` "
+                  f"names any that are missing or unreadable; `--check-images header` checks them at ingest")
 
 
 @ingest_app.command("table")
@@ -60,6 +88,7 @@ def ingest_table_command(
     split: SplitOption = "train",
     label_separator: Annotated[str, typer.Option(
         "--label-separator", help="What separates the labels in a cell (' ' splits on white space).")] = ";",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a label table, one row per image."""
     from labelfix.ingest import ingest_table
@@ -69,8 +98,11 @@ def ingest_table_command(
     with open_store(db) as store:
         summary = ingest_table(store, table=table, images=images, add_classes=add_classes,
                                check_images=cast("CheckImages", check_images_value(check_images)), split=split,
-                               label_separator=label_separator_value(label_separator))
-    console.print(f"{table}: {summary.describe()}")
+                               label_separator=label_separator_value(label_separator), replace_source=replace_source)
+        discarded = summary.empty_input and store.discard_if_new()
+    console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
+    _say_nothing_replaced(summary, path=table, replace_source=replace_source)
+    _say_unchecked(summary, images=images, check_images=check_images)
 
 
 def label_separator_value(value: str) -> str:
@@ -85,14 +117,17 @@ def ingest_features_command(
     db: DbOption = None,
     add_classes: Annotated[bool, typer.Option("--add-classes", help="Create classes the store lacks.")] = False,
     split: SplitOption = "train",
+    replace_source: ReplaceSourceOption = False,
 ) -> None:
     """Ingest a features table (precomputed embeddings; no image files needed)."""
     from labelfix.ingest import ingest_features
 
     input_file(table, what="features table")
     with open_store(db) as store:
-        summary = ingest_features(store, table=table, add_classes=add_classes, split=split)
+        summary = ingest_features(store, table=table, add_classes=add_classes, split=split,
+                                  replace_source=replace_source)
     console.print(f"{table}: {summary.describe()}")
+    _say_nothing_replaced(summary, path=table, replace_source=replace_source)
 
 
 @export_app.command("coco")

@@ -23,13 +23,12 @@ import numpy as np
 
 from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, AnnotationColumns, IngestBatch
-from labelfix.io.common import file_sha256, is_int_id
+from labelfix.io.common import file_sha256, id_range_error, is_int_id
 from labelfix.io.images import SHOWN_NAMES, check_image_files, image_file_key, normalize_file_name
-from labelfix.io.json_stream import iter_top_level
+from labelfix.io.json_stream import iter_top_level, not_utf8
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
 NEGATIVES_KEY = "negative_labels"  # labels.json's verified-absent cells (labelfix's own key; COCO tools ignore it)
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT ids
 CheckImages = Literal["full", "header", "none"]
 
 
@@ -71,8 +70,7 @@ def load_json(path: Path) -> Any:
                          record=f"line {error.lineno}, column {error.colno}",
                          fix="repair the file (e.g. `python -m json.tool FILE` shows the spot)") from error
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", file=path,
-                         fix="save the annotations as UTF-8 JSON") from error
+        raise not_utf8(path, error) from error
 
 
 def read_coco(path: str | Path, *, images_root: str | Path | None, check_images: CheckImages = "full",
@@ -235,8 +233,9 @@ class _Reader:
         category_id, name = record.get("id"), record.get("name")
         if not is_int_id(category_id):
             raise self.fail(f"category id {category_id!r} is not an integer", where, "use integer category ids")
-        if not INT64_MIN <= category_id <= INT64_MAX:
-            raise self.fail(f"category id {category_id} does not fit in 64 bits", where, "renumber the categories")
+        out_of_range = id_range_error(category_id, name="category id", file=self.path, record=where)
+        if out_of_range:
+            raise out_of_range
         where = f"category id {category_id}"
         if not isinstance(name, str) or not name:
             raise self.fail(f"category name {name!r} is not a non-empty string", where, "give every category a name")
@@ -265,9 +264,9 @@ class _Reader:
         image_id = record.get("id")
         if not is_int_id(image_id):
             raise self.fail(f"image id {image_id!r} is not an integer", where, "use integer image ids")
-        if not INT64_MIN <= image_id <= INT64_MAX:
-            raise self.fail(f"image id {image_id} does not fit in 64 bits", where,
-                            "renumber the images (ids from 1 up are usual)")
+        out_of_range = id_range_error(image_id, name="image id", file=self.path, record=where)
+        if out_of_range:
+            raise out_of_range
         where = f"image id {image_id}"
         if image_id in self.image_rows:
             raise self.fail("duplicate image id", where, "give each image its own id")
@@ -327,9 +326,9 @@ class _Reader:
             raise self.fail(f"image_id {image_id!r} / category_id {category_id!r} must be integers",
                             f"annotation id {annotation_id}", "use the integer ids of images and categories")
         for name, value in (("annotation id", annotation_id), ("image_id", image_id), ("category_id", category_id)):
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise self.fail(f"{name} {value} does not fit in 64 bits", f"annotations[{position}]",
-                                "renumber (ids from 1 up are usual)")
+            out_of_range = id_range_error(value, name=name, file=self.path, record=f"annotations[{position}]")
+            if out_of_range:
+                raise out_of_range
 
     def finish_annotations(self) -> tuple[AnnotationColumns, np.ndarray]:
         """Check the annotations' ids and references (vectorised) and return them as columns."""

@@ -24,12 +24,12 @@ def normalize_file_name(file_name: object, *, source: str | Path | None = None, 
     """A stored ``file_name`` as a clean relative POSIX path, checked without touching the disk.
 
     Windows separators become ``/`` (``images\\x.png`` is ``images/x.png``: a file name written on Windows),
-    ``./`` and repeated separators go.
+    ``./`` and repeated separators go, and ``dir/..`` is dropped (the name stays inside the folder).
 
     Raises
     ------
     InputError
-        For an empty name, an absolute path or a ``..`` component.
+        For an empty name, an absolute path or a ``..`` that leads out of the images folder.
 
     Examples
     --------
@@ -37,6 +37,8 @@ def normalize_file_name(file_name: object, *, source: str | Path | None = None, 
     'images/train/1.png'
     >>> normalize_file_name("./a//b.png")
     'a/b.png'
+    >>> normalize_file_name("./sub/../1.png")
+    '1.png'
     """
     if isinstance(file_name, str) and _PLAIN_NAME.fullmatch(file_name) and "//" not in file_name \
             and "/." not in file_name:
@@ -48,11 +50,16 @@ def normalize_file_name(file_name: object, *, source: str | Path | None = None, 
     if posix.is_absolute() or windows.is_absolute() or windows.drive:
         raise InputError(f"file_name {file_name!r} is an absolute path", file=source, record=record,
                          fix="store file names relative to the --images directory")
-    parts = [part for part in file_name.replace("\\", "/").split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise InputError(f"file_name {file_name!r} escapes the images directory with '..'",
-                         file=source, record=record,
-                         fix="store file names relative to, and inside, the --images directory")
+    parts: list[str] = []
+    for part in file_name.replace("\\", "/").split("/"):
+        if part == "..":
+            if not parts:  # above the images folder
+                raise InputError(f"file_name {file_name!r} escapes the images directory with '..'",
+                                 file=source, record=record,
+                                 fix="store file names relative to, and inside, the --images directory")
+            parts.pop()  # lexically, as os.path.normpath: "sub/../1.png" is "1.png", inside the folder
+        elif part not in ("", "."):
+            parts.append(part)
     if not parts:
         raise InputError(f"file_name {file_name!r} names no file", file=source, record=record,
                          fix="give every image a relative file_name")

@@ -12,6 +12,7 @@ for 860k annotations with floats costs as much as parsing them (``labelfix/bench
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import re
@@ -51,6 +52,7 @@ class JsonStream:
         self.pos = 0
         self.eof = not self.buffer
         self.lines_before = 0  # newlines in the text already dropped from the window
+        self.column_before = 0  # characters of the window's first line that were dropped with it
         self.decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 
     # -- the window ----------------------------------------------------------------------------------
@@ -59,7 +61,11 @@ class JsonStream:
         if self.eof:
             return False
         chunk = self.handle.read(WINDOW)
-        self.lines_before += self.buffer.count("\n", 0, self.pos)
+        dropped_lines = self.buffer.count("\n", 0, self.pos)
+        self.lines_before += dropped_lines
+        # The window now starts inside a line: remember how far into it, for the column of an error.
+        self.column_before = (self.pos - self.buffer.rfind("\n", 0, self.pos) - 1 if dropped_lines
+                              else self.column_before + self.pos)
         self.buffer = self.buffer[self.pos:] + chunk
         self.pos = 0
         self.eof = not chunk
@@ -67,9 +73,9 @@ class JsonStream:
 
     def where(self, pos: int | None = None) -> str:
         pos = self.pos if pos is None else pos
-        line = self.lines_before + self.buffer.count("\n", 0, pos) + 1
-        column = pos - self.buffer.rfind("\n", 0, pos)
-        return f"line {line}, column {column}"
+        lines = self.buffer.count("\n", 0, pos)
+        column = pos - self.buffer.rfind("\n", 0, pos) if lines else self.column_before + pos + 1
+        return f"line {self.lines_before + lines + 1}, column {column}"
 
     def error(self, problem: str, pos: int | None = None) -> InputError:
         return InputError(f"invalid JSON: {problem}", file=self.path, record=self.where(pos),
@@ -228,5 +234,37 @@ def iter_top_level(path: Path, *, arrays: tuple[str, ...]) -> Iterator[tuple[str
             if stream.peek():
                 raise stream.error("extra data after the top-level object")
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", file=path,
-                         fix="save the annotations as UTF-8 JSON") from error
+        raise not_utf8(path, error) from error
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> InputError:
+    """The message for a JSON file that is not UTF-8: the first bad byte's offset in the file (the text reader's
+    error counts from its own chunk), and UTF-16/32 named when a byte-order mark shows it."""
+    head = b""
+    offset = error.start
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        read = 0
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            head = head or chunk[:4]
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as found:
+                offset = read - pending + found.start
+                break
+            read += len(chunk)
+    encoding = next((name for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"), (b"\xff\xfe", "UTF-16-LE"),
+        (b"\xfe\xff", "UTF-16-BE")) if head.startswith(bom)), None)
+    if encoding:
+        return InputError(f"not UTF-8 text: it is {encoding} (its byte-order mark says so)", file=path,
+                          fix=f"save the annotations as UTF-8 JSON (e.g. `iconv -f {encoding} -t UTF-8 FILE`)")
+    return InputError(f"not UTF-8 text ({error.reason}: byte {_byte_at(path, offset)} at offset {offset})",
+                      file=path, fix="save the annotations as UTF-8 JSON")
+
+
+def _byte_at(path: Path, offset: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return f"{handle.read(1)[0]:#04x}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 from collections.abc import Mapping
@@ -12,51 +13,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from labelfix.errors import InputError, LabelfixWarning
 from labelfix.ingest_contract import SPLITS, IngestBatch, KnownVocabulary
-from labelfix.io.common import file_sha256, is_int_id
+from labelfix.io.common import file_sha256, id_range_error, is_int_id
+from labelfix.io.csv_text import read_csv_table
 from labelfix.io.coco import CheckImages
 from labelfix.io.images import check_image_files, image_file_key, normalize_file_name, safe_image_path
 
 
-SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
-
-
-def _csv_format(path: Path, required: tuple[str, ...]) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV: UTF-8 (with or without BOM), else Windows-1252 (with a warning);
-    comma, else the semicolon or tab that splits the header into the required columns (Excel writes ``;``
-    where the decimal mark is a comma)."""
-    raw = path.read_bytes()
-    try:
-        text, encoding = raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError as error:
-        try:
-            text, encoding = raw.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError:
-            raise InputError(f"not UTF-8 text (byte {raw[error.start]:#04x} at offset {error.start}) and not "
-                             f"Windows-1252 either", file=path,
-                             fix="save the table as CSV UTF-8 (Excel: Save As > CSV UTF-8)") from error
-        warnings.warn(LabelfixWarning(
-            f"{path.name} is not UTF-8 (byte {raw[error.start]:#04x} at offset {error.start}): read as Windows-1252, "
-            f"as Excel saves it. Check the class and file names; to be sure, save it as CSV UTF-8"), stacklevel=4)
-    header = text.split("\n", 1)[0].strip("\r")
-    names = {delimiter: [name.strip().strip('"') for name in header.split(delimiter)] for delimiter in SEPARATORS}
-    if all(column in names[","] for column in required):
-        return encoding, ","
-    for delimiter in (";", "\t"):
-        if all(column in names[delimiter] for column in required):
-            return encoding, delimiter
-    found = max(names.values(), key=len)
-    hint = next((f" (the header is separated by {SEPARATORS[d]}, not commas)" for d in (";", "\t")
-                 if len(names[d]) > 1), "")
-    missing = [repr(column) for column in required if column not in found]
-    raise InputError(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}{hint} "
-                     f"(found: {', '.join(found)})", file=path,
-                     fix=f"a label table needs the columns {', '.join(required)} in its first line, separated "
-                         f"by commas (or semicolons or tabs)")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 
 
 def _read_arrow(path: Path, *, required: tuple[str, ...] = ()) -> pa.Table:
@@ -65,14 +32,8 @@ def _read_arrow(path: Path, *, required: tuple[str, ...] = ()) -> pa.Table:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".tsv", ".txt"):
-            encoding, delimiter = _csv_format(path, required)
-            # Read every column as text: ids and labels are parsed (and checked) below.
-            return pacsv.read_csv(
-                path, read_options=pacsv.ReadOptions(encoding=encoding),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={"labels": pa.string(), "file_name": pa.string(), "split": pa.string(),
-                                  "image_id": pa.string()}, strings_can_be_null=False))
+            # Every column as text: ids and labels are parsed (and checked) below.
+            return read_csv_table(path, required=required, text_columns=("labels", "file_name", "split", "image_id"))
         if suffix in (".parquet", ".pq"):
             return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
@@ -83,7 +44,7 @@ def _read_arrow(path: Path, *, required: tuple[str, ...] = ()) -> pa.Table:
 
 def _row_label(path: Path, index: int) -> str:
     # CSV line numbers count the header as line 1; Parquet rows are 0-based.
-    return f"line {index + 2}" if path.suffix.lower() == ".csv" else f"row {index}"
+    return f"line {index + 2}" if path.suffix.lower() in (".csv", ".tsv", ".txt") else f"row {index}"
 
 
 def _parse_labels(value: Any, *, path: Path, where: str, separator: str = ";") -> list[str]:
@@ -224,7 +185,7 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
                              file=path, record=where, fix="one row per image: merge the label lists")
         seen_files[file_name] = index
         image_id = row.get("image_id")
-        if isinstance(image_id, str) and image_id.strip().lstrip("-").isdigit():
+        if isinstance(image_id, str) and _INTEGER.fullmatch(image_id.strip()):
             image_id = int(image_id)
         if image_id == "":
             image_id = None
@@ -232,6 +193,9 @@ def read_label_table(path: str | Path, *, images_root: str | Path, known: KnownV
             raise InputError(f"image_id {image_id!r} is not an integer", file=path, record=where,
                              fix="use integer image ids, or leave the column out")
         if image_id is not None:
+            out_of_range = id_range_error(image_id, name="image_id", file=path, record=where)
+            if out_of_range:
+                raise out_of_range
             if image_id in seen_ids:
                 raise InputError(f"duplicate image_id {image_id}", file=path, record=where,
                                  fix="give each image its own id")
@@ -305,6 +269,10 @@ def read_features_table(path: str | Path, *, known: KnownVocabulary | None = Non
         if not is_int_id(image_id) and not (isinstance(image_id, str) and image_id.strip()):
             raise InputError(f"image_id {image_id!r} is neither an integer nor a non-empty string", file=path,
                              record=where, fix="use integer ids, or names (file names, UUIDs) as strings")
+        out_of_range = id_range_error(image_id, name="image_id", file=path, record=where) if is_int_id(image_id) \
+            else None
+        if out_of_range:
+            raise out_of_range
         if image_id in seen:
             raise InputError(f"duplicate image_id {image_id!r} (also {_row_label(path, seen[image_id])})", file=path,
                              record=where, fix="one row per image")

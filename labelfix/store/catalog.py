@@ -28,9 +28,11 @@ from labelfix.errors import InputError
 from labelfix.ingest_contract import IngestBatch, KnownVocabulary
 from labelfix.store.database import Store
 from labelfix.store.embeddings import write_embedding_set
-from labelfix.store.labels import add_original_positives, add_verified_negatives
+from labelfix.store.labels import add_original_positives, add_verified_negatives, remove_original_positives
+from labelfix.store.source_versions import VersionDiff, compare_versions, find_earlier_versions, only_in_sql
 
 
+_INT64_MAX = 2**63 - 1  # the largest BIGINT id
 INGEST_MEMORY_LIMIT = "192MB"  # DuckDB's memory while an ingest writes (the Python side is apart)
 
 
@@ -46,31 +48,48 @@ class IngestSummary:
     new_positive_labels: int
     known_images: int = 0  # images of the file already in the store (same file): labels merged
     new_category_names: tuple[str, ...] = ()
+    empty_input: bool = False  # the file holds no rows: nothing was ingested (not recorded as a source)
+    versions: VersionDiff | None = None  # earlier versions of this file in the store, and what only they give
+    replaced: bool = False  # ... which this file replaced (--replace-source): their labels only they gave are gone
 
     def describe(self) -> str:
+        replaced = ""
+        if self.replaced and self.versions is not None:
+            diff = self.versions
+            images = (f"; {diff.images_not_in_file} images only it listed stay in the store"
+                      if diff.images_not_in_file else "")
+            example = f" (e.g. {diff.example})" if diff.example else ""
+            labels = "original label" if diff.labels_not_in_file == 1 else "original labels"
+            replaced = (f"; replaced the earlier version {diff.names()}: removed {diff.labels_not_in_file} "
+                        f"{labels} only it had{example}, reviewers' decisions kept{images}")
         if self.already_ingested:
-            return "already ingested (same file content): nothing changed"
+            return f"already ingested (same file content){replaced or ': nothing changed'}"
+        if self.empty_input:
+            return "nothing ingested (the table has no rows)"
         known = f" ({self.known_images} already in the store: labels merged)" if self.known_images else ""
         names = ""
         if self.new_category_names:
             shown = ", ".join(self.new_category_names[:12])
             names = f" ({shown}{', ...' if len(self.new_category_names) > 12 else ''})"
         return (f"added {self.new_images} images{known}, {self.new_categories} categories{names}, "
-                f"{self.new_annotations} annotations, {self.new_positive_labels} positive labels")
+                f"{self.new_annotations} annotations, {self.new_positive_labels} positive labels{replaced}")
 
 
 def is_ingested(store: Store, *, sha256: str, kind: str, images_root: Path | None) -> bool:
     """Whether a file with this content was already ingested as ``kind`` over the same images folder
     (checked before the file is read; the same annotations over another folder are other images)."""
     return bool(store.scalar("SELECT count(*) FROM sources WHERE sha256 = ? AND kind = ? "
-                             "AND images_root IS NOT DISTINCT FROM ?",
+                             "AND images_root IS NOT DISTINCT FROM ? AND replaced_by IS NULL",
                              [sha256, kind, None if images_root is None else str(images_root)]))
 
 
 def known_vocabulary(store: Store) -> KnownVocabulary:
     """Category names already in the store, to reuse their ids."""
     category_ids = dict(store.fetchall("SELECT name, category_id FROM categories"))
-    next_category = store.scalar("SELECT coalesce(max(category_id), 0) + 1 FROM categories")
+    # Below 2^62, so a source's category ids up to the 64-bit limit cannot make it overflow (the store
+    # gives a taken id's category a free one in any case).
+    next_category = store.scalar("SELECT coalesce(max(category_id) FILTER (WHERE category_id < 4611686018427387904), "
+                                 "0) + 1 FROM categories")
     return KnownVocabulary(category_ids=category_ids, next_category_id=int(next_category))
 
 
@@ -99,10 +118,8 @@ def _store_category_ids(store: Store, batch: IngestBatch) -> tuple[dict[int, int
         else:
             later.append(category)
         new.append(category)
-    next_id = max(taken, default=0) + 1
-    for category in later:
-        mapping[category["category_id"]] = next_id
-        next_id += 1
+    for category, new_id in zip(later, _free_ids(taken, len(later))):
+        mapping[category["category_id"]] = new_id
     return mapping, new
 
 
@@ -144,11 +161,30 @@ def _store_image_ids(store: Store, batch: IngestBatch) -> tuple[np.ndarray, list
             taken.add(source_id)
         else:
             unassigned.append(row)
-    next_id = max(taken, default=0) + 1
-    for row in unassigned:
-        ids[row] = next_id
-        next_id += 1
+    for row, new_id in zip(unassigned, _free_ids(taken, len(unassigned))):
+        ids[row] = new_id
     return ids, new_rows
+
+
+def _free_ids(taken: set[int], count: int) -> Iterator[int]:
+    """``count`` ids not in ``taken``: after the largest one, or, when a source used ids up to the 64-bit
+    limit (2^63-1), the free ones from 1 up.
+
+    Examples
+    --------
+    >>> list(_free_ids({3, 5}, 2)), list(_free_ids({1, 2**63 - 1}, 2))
+    ([6, 7], [2, 3])
+    """
+    start = max(taken, default=0) + 1
+    if start + count <= _INT64_MAX:
+        yield from range(start, start + count)
+        return
+    candidate = 1
+    for _ in range(count):
+        while candidate in taken:
+            candidate += 1
+        yield candidate
+        candidate += 1
 
 
 def _lookup(values: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
@@ -158,11 +194,13 @@ def _lookup(values: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     return targets[order][np.searchsorted(keys[order], values)]
 
 
-def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
+def ingest_batch(store: Store, batch: IngestBatch, *, replace: bool = False) -> IngestSummary:
     """Add a validated batch to the store in one transaction; re-ingesting a file changes nothing.
 
     Images already in the store (the same file) keep their id and gain this source's labels; every
     source's own ids and records are kept in ``source_images`` / ``source_categories`` for its export.
+    Earlier versions of the file (:mod:`labelfix.store.source_versions`) are reported in
+    :attr:`IngestSummary.versions`; with ``replace`` this file replaces them (:func:`replace_sources`).
 
     Raises
     ------
@@ -174,17 +212,17 @@ def ingest_batch(store: Store, batch: IngestBatch) -> IngestSummary:
     # spills to disk (the store's .tmp folder), which the streaming inserts barely need.
     store.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     try:
-        return _ingest(store, batch)
+        return _ingest(store, batch, replace=replace)
     except duckdb.OutOfMemoryException:
         if store.in_transaction:  # an outer transaction is aborted: nothing to retry in
             raise
         store.execute(f"SET memory_limit = '{limit}'")  # an unusual file: the rollback is done, try with room
-        return _ingest(store, batch)
+        return _ingest(store, batch, replace=replace)
     finally:
         store.execute(f"SET memory_limit = '{limit}'")
 
 
-def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
+def _ingest(store: Store, batch: IngestBatch, *, replace: bool) -> IngestSummary:
     with store.transaction():
         if is_ingested(store, sha256=batch.sha256, kind=batch.kind, images_root=batch.images_root):
             return IngestSummary(None, True, 0, 0, 0, 0)
@@ -212,6 +250,8 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
                                f"FROM batch_positives c WHERE NOT EXISTS (SELECT 1 FROM original_labels o "
                                f"WHERE o.image_id = c.image_id AND o.category_id = c.category_id)",
                                batch_positives=positives)
+            store.insert_arrow(f"INSERT INTO source_labels SELECT {source_id}, image_id, category_id "
+                               f"FROM batch_positives", batch_positives=positives)
         if len(batch.negatives):
             added_labels += add_verified_negatives(store, cells={
                 "image_id": image_ids[batch.negatives[:, 0]], "category_id": _lookup(batch.negatives[:, 1],
@@ -219,9 +259,62 @@ def _ingest(store: Store, batch: IngestBatch) -> IngestSummary:
         if batch.embeddings is not None:
             write_embedding_set(store, name=f"features-{batch.sha256[:12]}", backbone="features",
                                 weights_hash=batch.sha256[:12], image_ids=image_ids, embeddings=batch.embeddings)
+        versions = _versions(store, source_id=source_id, replace=replace)
         return IngestSummary(source_id, False, len(new_rows), len(new_categories), new_annotations, added_labels,
                              known_images=len(batch.images) - len(new_rows),
-                             new_category_names=tuple(c["name"] for c in new_categories))
+                             new_category_names=tuple(c["name"] for c in new_categories), versions=versions,
+                             replaced=replace and versions is not None)
+
+
+def _versions(store: Store, *, source_id: int, replace: bool) -> VersionDiff | None:
+    """The earlier versions of a source just written, and what only they give; replaced with ``replace``."""
+    earlier = find_earlier_versions(store, source_id=source_id)
+    if not earlier:
+        return None
+    diff = compare_versions(store, earlier=earlier)
+    if replace:
+        replace_sources(store, old=[old for old, _ in earlier], new=source_id)
+    return diff
+
+
+def replace_in_force(store: Store, *, sha256: str, kind: str, images_root: Path | None) -> IngestSummary:
+    """``--replace-source`` for a file already ingested (a plain ingest of the new version came first): it
+    replaces its earlier versions now, without being read again."""
+    with store.transaction():
+        source_id = store.scalar("SELECT max(source_id) FROM sources WHERE sha256 = ? AND kind = ? "
+                                 "AND images_root IS NOT DISTINCT FROM ? AND replaced_by IS NULL",
+                                 [sha256, kind, None if images_root is None else str(images_root)])
+        versions = None if source_id is None else _versions(store, source_id=int(source_id), replace=True)
+    return IngestSummary(None if source_id is None else int(source_id), True, 0, 0, 0, 0, versions=versions,
+                         replaced=versions is not None)
+
+
+def replace_sources(store: Store, *, old: list[int], new: int) -> None:
+    """Source ``new`` replaces the sources ``old`` (earlier versions of its file), in the caller's transaction.
+
+    The old sources stay as history (their ``sources`` row, marked ``replaced_by``); their ids, records,
+    annotations and cells go, so exports and boxes follow the new version. Original labels that no source in
+    force gives any longer become unknown; a cell a person decided (accepted, rejected, added, auto) keeps
+    its decision. Images only the old versions listed stay (with their decisions); those the new version
+    lists take its record. Suggestions are left alone: the next ``suggest`` run supersedes open ones.
+    """
+    ids = ", ".join(str(int(source_id)) for source_id in old)
+    gone = store.execute(only_in_sql(old, table="source_labels", columns="image_id, category_id")).fetchnumpy()
+    store.execute(f"UPDATE sources SET replaced_by = {int(new)} WHERE source_id IN ({ids})")
+    for table in ("annotations", "source_categories", "source_labels"):
+        store.execute(f"DELETE FROM {table} WHERE source_id IN ({ids})")
+    store.execute(f"UPDATE images SET source_id = {int(new)}, record = s.record FROM source_images s "
+                  f"WHERE s.source_id = {int(new)} AND s.image_id = images.image_id AND images.source_id IN ({ids})")
+    store.execute(f"DELETE FROM source_images WHERE source_id IN ({ids})")
+    # A cell the old versions gave first keeps its original label when a source in force also gives it.
+    store.execute(f"DELETE FROM original_labels WHERE source_id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM "
+                  f"source_labels l WHERE l.image_id = original_labels.image_id "
+                  f"AND l.category_id = original_labels.category_id)")
+    store.execute(f"UPDATE original_labels SET source_id = (SELECT min(l.source_id) FROM source_labels l "
+                  f"WHERE l.image_id = original_labels.image_id AND l.category_id = original_labels.category_id) "
+                  f"WHERE source_id IN ({ids})")
+    if len(gone["image_id"]):
+        remove_original_positives(store, cells=gone)
 
 
 def _spooled(path: Path, *, ids: str, id_key: str) -> str:
@@ -335,15 +428,16 @@ def _texts(store: Store, sql: str, parameters: list[Any] | None = None) -> Itera
 
 
 def source_headers(store: Store, *, kind: str | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """(source_id, COCO top-level keys) of every source (of one ``kind``), in ingest order."""
-    where, parameters = ("", []) if kind is None else ("WHERE kind = ?", [kind])
-    return [(int(source_id), _loads(text)) for source_id, text in
-            store.fetchall(f"SELECT source_id, header FROM sources {where} ORDER BY source_id", parameters)]
+    """(source_id, COCO top-level keys) of every source in force (of one ``kind``), in ingest order."""
+    where, parameters = ("", []) if kind is None else ("AND kind = ?", [kind])
+    return [(int(source_id), _loads(text)) for source_id, text in store.fetchall(
+        f"SELECT source_id, header FROM sources WHERE replaced_by IS NULL {where} ORDER BY source_id", parameters)]
 
 
 def source_paths(store: Store) -> dict[int, Path]:
-    """The file each source was ingested from."""
-    return {int(source_id): Path(path) for source_id, path in store.fetchall("SELECT source_id, path FROM sources")}
+    """The file each source in force was ingested from (replaced versions are history)."""
+    return {int(source_id): Path(path) for source_id, path in
+            store.fetchall("SELECT source_id, path FROM sources WHERE replaced_by IS NULL")}
 
 
 def image_record_texts(store: Store) -> Iterator[str]:

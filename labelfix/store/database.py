@@ -175,6 +175,7 @@ class Store:
         self._lock = threading.RLock()
         # Set by open_store for a store it created: what to remove if the first `with` block fails.
         self._created: list[Path] = []
+        self._discard = False
 
     # -- plumbing -------------------------------------------------------------------------------
     def execute(self, sql: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
@@ -252,8 +253,14 @@ class Store:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
-        if exc_type is not None and self._created:
+        if (exc_type is not None or self._discard) and self._created:
             _remove_created(self._created)  # a command that failed on a new path leaves no file behind
+
+    def discard_if_new(self) -> bool:
+        """Remove the store when the ``with`` block ends if :func:`open_store` created it (a first command that
+        added nothing leaves no empty store behind); True when it will be removed."""
+        self._discard = bool(self._created)
+        return self._discard
 
     @property
     def cache_dir(self) -> Path:

@@ -98,6 +98,16 @@ def add_verified_negatives(store: Store, *, cells: dict[str, np.ndarray]) -> int
     return _add_new_cells(store, cells=cells, state=NEGATIVE, origin="manual")
 
 
+def remove_original_positives(store: Store, *, cells: pa.Table | dict[str, np.ndarray]) -> int:
+    """Cells (columns ``image_id``, ``category_id``) that no source gives any longer: those still positive with
+    origin ``original`` become unknown; a cell a person or an auto-accept decided keeps its row. Return how many."""
+    before = store.scalar("SELECT count(*) FROM labels")
+    store.insert_arrow(f"DELETE FROM labels WHERE origin = 'original' AND state = {POSITIVE} AND EXISTS "
+                       f"(SELECT 1 FROM _labelfix_cells c WHERE c.image_id = labels.image_id "
+                       f"AND c.category_id = labels.category_id)", _labelfix_cells=cells)
+    return int(before - store.scalar("SELECT count(*) FROM labels"))
+
+
 def _add_new_cells(store: Store, *, cells: pa.Table | dict[str, np.ndarray], state: int, origin: str) -> int:
     """Insert the distinct ``cells`` that have no row yet with ``state`` and ``origin``; return how many."""
     before = store.scalar("SELECT count(*) FROM labels")

@@ -39,7 +39,8 @@ CREATE OR REPLACE TEMP MACRO u(i, c, k) AS (hash(i, c, k) % 1000003) / 1000003.0
 CREATE OR REPLACE TEMP TABLE class_rates AS
     SELECT c, {P} * w / sum(w) OVER () AS p, 0.07 * {Q} + 0.35 * {Q} * w / max(w) OVER () AS q
     FROM (SELECT c, pow(c + 1, -0.8) AS w FROM range({C}) t(c));
-INSERT INTO sources VALUES (1, 'coco', 'synthetic.json', '-', '/nonexistent', NULL, now());
+INSERT INTO sources (source_id, kind, path, sha256, images_root, header, ingested_at)
+    VALUES (1, 'coco', 'synthetic.json', '-', '/nonexistent', NULL, now());
 INSERT INTO categories SELECT c + 1, 'class_' || lpad((c + 1)::VARCHAR, 3, '0'), NULL, '{{}}' FROM range({C}) t(c);
 INSERT INTO images (image_id, file_name, width, height, split, source_id, images_root, record)
     SELECT i + 1, printf('img_%07d.jpg', i + 1), 640, 480, CASE WHEN i % 10 = 0 THEN 'val' ELSE 'train' END, 1,

@@ -38,7 +38,8 @@ CREATE OR REPLACE TEMP MACRO truth(i, c) AS u(i, c, 1) < 0.3 * pow(0.95, c);
 -- val (every 10th image) is complete, as if verified; train misses 40% of its positives.
 CREATE OR REPLACE TEMP MACRO observed(i, c) AS
     (truth(i, c) AND (i % 10 = 0 OR u(i, c, 2) >= 0.4)) OR (NOT truth(i, c) AND u(i, c, 4) < 0.002);
-INSERT INTO sources VALUES (1, 'features', 'synthetic', '-', NULL, NULL, now());
+INSERT INTO sources (source_id, kind, path, sha256, images_root, header, ingested_at)
+    VALUES (1, 'features', 'synthetic', '-', NULL, NULL, now());
 INSERT INTO categories SELECT c + 1, 'class_' || lpad((c + 1)::VARCHAR, 3, '0'), NULL, '{{}}' FROM range({C}) t(c);
 INSERT INTO images (image_id, split, source_id, record)
     SELECT i + 1, CASE WHEN i % 10 = 0 THEN 'val' ELSE 'train' END, 1, '{{}}' FROM range({N}) t(i);
