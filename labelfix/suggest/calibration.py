@@ -192,7 +192,8 @@ def calibrate_classes(
     (['no-train-positives'], [False], 'no train positives: nothing to learn from, so no')
 
     Negatives score like positives: precision 0.9 is out of reach, so the class gets a short ranked list,
-    bounded by its expected missing count (20 train positives, about one missed per labelled one: 20).
+    bounded by its expected missing count: the labelled positives score 0.9, so c = 0.9 and the 20 train
+    positives stand for about 20 x 0.1 / 0.9 = 2.2 missed: 3 cells.
 
     >>> scores = np.array([[0.9]] * 4 + [[0.9]] * 4 + [[0.9]] * 4 + [[0.1]] * 4)
     >>> observed = np.array([[True]] * 4 + [[False]] * 12)
@@ -200,7 +201,7 @@ def calibrate_classes(
     ...                            candidate=~observed, min_support=2, train_positives=np.array([20]),
     ...                            below_target_top_k=50)
     >>> result.source.tolist(), result.below_target.tolist(), result.list_lengths.tolist()
-    (['pu-unreachable'], [True], [20])
+    (['pu-unreachable'], [True], [3])
     >>> result.notes[0][:70]
     'below target precision: ranked only, best precision on validation 0.50'
     """
