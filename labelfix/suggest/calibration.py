@@ -203,7 +203,7 @@ def calibrate_classes(
     >>> result.source.tolist(), result.below_target.tolist(), result.list_lengths.tolist()
     (['pu-unreachable'], [True], [3])
     >>> result.notes[0][:70]
-    'below target precision: ranked only, best precision on validation 0.50'
+    'below target precision: ranked only, best precision on validation 0.06'
     """
     scores = np.asarray(scores, dtype=np.float64)
     observed, hidden = np.asarray(observed, dtype=bool), np.asarray(hidden, dtype=bool)
