@@ -20,6 +20,16 @@
 #   g0  GR, seed 0, both regimes, re-run after predictions became float64 (h0 / s0 ran with float32
 #       probabilities, which tied GR's top cells at 1.0)         -> adapt_{hide40,single}_gr_f64
 #   c   the ceiling: the oracle at 224 px, 8 epochs, seed 0 (caches the 224 px maps first) -> adapt_oracle224
+#   The adapt defaults (224 px, 8 epochs), one folder per seed so a stopped run keeps what finished
+#   (pooled over seeds with benchmarks/combine_adapt_results.py):
+#   d0 d1 d2  hide40, seed N, AN, GR, WAN + the oracle (3-fold)  -> adapt224_hide40_sN
+#   dra   hide40, seed 0, CLS, HILL, EM, COMIC, focal            -> adapt224_hide40_rest_a
+#   drb   hide40, seed 0, focal margin, SPLC, EM+APL, ASL, cleanlab (3-fold) -> adapt224_hide40_rest_b
+#   e0 e1 e2  single positive, seed N, AN, GR, WAN               -> adapt224_single_sN
+#   ec    single positive, seeds 0,1,2, CLS                      -> adapt224_single_cls
+#   Run as two processes (one core each), the 3-seed steps first:
+#     STEPS="d0 d1 d2 dra" BENCH_CACHE=cacheA benchmarks/run_adapt_bench.sh &
+#     STEPS="e0 e1 e2 ec drb" BENCH_CACHE=cacheB benchmarks/run_adapt_bench.sh &
 #
 # Settings: 160 px images (96x10x10 maps, 19,200 B per image), adapt's defaults otherwise (4 epochs,
 # in-sample scoring, EMA, map augmentation, model choice on val mAP of the observed labels), cleanlab
@@ -35,6 +45,8 @@ STEPS=${STEPS:-h0 s0 h12 s12}
 BEST=${BEST_METHODS:-an,wan,gr,cls}  # AN + the three best of seed 0 (hide40: wan, gr, cls; single: gr, cls, wan)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 160 --baseline-folds 3)
+D224=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 224 --epochs 8
+      --baseline-folds 3 --no-baselines)
 MEMO=("${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods an,gr --no-baselines)
 ALL=an,wan,focal,asl,hill,focal_margin,splc,em,em_apl,gr,comic,comic_nohtb,cls,cleanlab,oracle
 
@@ -60,6 +72,16 @@ for step in $STEPS; do
     c)   $LABELFIX bench --coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 224 \
            --baseline-folds 3 --cache "$CACHE" --hide 0.4 --seeds 0 --methods oracle --no-baselines --epochs 8 \
            --out benchmarks/results/adapt_oracle224 ;;
-    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c)" >&2; exit 2 ;;
+    d0|d1|d2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#d}" --methods an,gr,wan,oracle \
+           --out "benchmarks/results/adapt224_hide40_s${step#d}" ;;
+    dra) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods cls,hill,em,comic,focal \
+           --out benchmarks/results/adapt224_hide40_rest_a ;;
+    drb) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --hide 0.4 --seeds 0 \
+           --methods focal_margin,splc,em_apl,asl,cleanlab --out benchmarks/results/adapt224_hide40_rest_b ;;
+    e0|e1|e2) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#e}" --methods an,gr,wan \
+           --out "benchmarks/results/adapt224_single_s${step#e}" ;;
+    ec)  $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds 0,1,2 --methods cls \
+           --out benchmarks/results/adapt224_single_cls ;;
+    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec)" >&2; exit 2 ;;
   esac
 done

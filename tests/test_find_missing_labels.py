@@ -72,14 +72,17 @@ def test_without_val_arrays_the_arrays_calibrate_themselves():
     assert (states[own["image"], own["class"]] == 0).all()
 
 
-def test_unreachable_target_returns_no_rows_unless_a_fallback_is_given():
+def test_unreachable_target_returns_a_below_target_ranked_list_unless_a_fallback_is_given():
     val_states = np.array([[1, 1], [1, 1], [1, 1], [1, 1], [0, 0], [0, 0]], np.int8)
     val_probs = np.full(val_states.shape, 0.5)  # every cell ties: precision never reaches 0.99
     label_states = np.zeros((2, 2), np.int8)
     pred_probs = np.array([[0.7, 0.2], [0.4, 0.6]])
     kwargs = dict(val_label_states=val_states, val_pred_probs=val_probs, min_support=1, target_precision=0.99)
-    empty = find_missing_labels(label_states, pred_probs, **kwargs)
-    assert empty.dtype == MISSING_LABEL_DTYPE and len(empty) == 0
+    # Below target: each class's best unknown cell(s), marked calibrated False (never auto-accepted).
+    ranked = find_missing_labels(label_states, pred_probs, **kwargs)
+    assert ranked.dtype == MISSING_LABEL_DTYPE
+    assert ranked.tolist() == [(0, 0, 0.7, False), (1, 1, 0.6, False)]  # bounded by the expected missing count
+    assert len(find_missing_labels(label_states, pred_probs, below_target_top_k=0, **kwargs)) == 0
     fallback = find_missing_labels(label_states, pred_probs, threshold_fallback=0.6, **kwargs)
     assert fallback.tolist() == [(0, 0, 0.7, True), (1, 1, 0.6, True)]
 
@@ -226,3 +229,29 @@ def test_a_known_answer_on_a_hand_made_single_positive_array():
     rows = find_missing_labels(states, scores, uncalibrated_top_k=2, **kwargs)
     assert rows.tolist() == [(0, 0, 0.95, True), (3, 0, 0.92, True), (1, 1, 0.7, False), (0, 1, 0.3, False)]
     assert find_missing_labels(states, scores, uncalibrated_top_k=0, **kwargs).tolist() == rows[:2].tolist()
+
+
+def _two_class_val():
+    """Every val image has both classes (hiding keeps one): positives score 0.95, unknown cells 0.1."""
+    states = np.array([[1, 1]] * 6 + [[0, 0]] * 6, np.int8)
+    return states, np.where(states == 1, 0.95, 0.1)
+
+
+def test_a_threshold_no_unknown_cell_reaches_gives_a_below_target_list():
+    """Class 0 is calibrated on val (threshold 0.95) but every unknown train cell scores below it."""
+    val_states, val_probs = _two_class_val()
+    label_states = np.array([[0, 1], [0, 1], [0, 1], [1, 1]], np.int8)
+    pred_probs = np.array([[0.3, 0.9], [0.5, 0.9], [0.4, 0.9], [0.9, 0.9]])
+    rows = find_missing_labels(label_states, pred_probs, val_label_states=val_states, val_pred_probs=val_probs,
+                               min_support=1, below_target_top_k=2)
+    assert rows.tolist() == [(1, 0, 0.5, False)]  # at most its expected missing count (about 0 here: 1 cell)
+
+
+def test_tied_float32_scores_keep_their_float64_order():
+    """Probabilities within float32's spacing of 1.0 tie as float32; the float64 order must survive."""
+    probs = np.array([[1 - 1e-9, 0.0], [1 - 1e-12, 0.0], [1 - 1e-10, 0.0]])
+    assert len(np.unique(probs[:, 0].astype(np.float32))) == 1
+    val_states, val_probs = _two_class_val()
+    rows = find_missing_labels(np.array([[0, 1]] * 3, np.int8), probs, val_label_states=val_states,
+                               val_pred_probs=val_probs, min_support=1)
+    assert rows["image"].tolist() == [1, 2, 0] and rows["calibrated"].all()

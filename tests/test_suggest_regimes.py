@@ -146,10 +146,16 @@ def test_unreachable_pu_target_is_said_in_words(tmp_path: Path):
     scores = pu_scores(truth, rng, positive=(0.3, 0.7), negative=(0.0, 0.7))
     with make_store(tmp_path / "overlap.duckdb", names=["dog"], observed=observed, scores=scores,
                     n_train=n_train) as store:
-        (summary,) = suggest_quietly(store, SuggestConfig()).classes
-    assert summary.method == PU and summary.threshold_source == "pu-unreachable" and summary.missing == 0
-    assert summary.note.startswith("threshold for precision 0.9 not reachable on validation (PU estimate")
-    best = float(summary.note.split("best precision ")[1].split()[0])
+        (summary,) = suggest_quietly(store, SuggestConfig(auto_accept_above=0.0)).classes
+        rows = filed(store, 1)
+    # Below target: a short ranked list (at most 10, the cap), never calibrated, never auto-accepted, in words.
+    assert summary.method == PU and summary.threshold_source == "pu-unreachable" and summary.below_target
+    assert 0 < summary.missing <= 10 and not summary.calibrated and summary.auto_accepted == 0
+    assert summary.note.startswith("below target precision: ranked only, best precision on validation ")
+    assert "threshold for precision 0.9 not reachable on validation" in summary.note
+    assert len(rows) == summary.missing and all(r[4] is None and r[5].startswith("BELOW TARGET") for r in rows)
+    assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True)
+    best = float(summary.note.split("best precision on validation ")[1].split()[0])
     assert 0.5 < best < 0.9  # the truth is about 0.64 at every threshold above 0.3
 
 

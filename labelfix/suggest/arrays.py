@@ -111,6 +111,8 @@ def calibrate_validation(
     seed: int = 0,
     top_k: int = 20,
     train_positives: np.ndarray | None = None,
+    below_target_top_k: int = 10,
+    searched_positives: np.ndarray | None = None,
 ) -> tuple[ClassCalibration, list[str]]:
     """Each class's calibration method and threshold from validation cells, as ``labelfix suggest`` chooses them.
 
@@ -127,6 +129,9 @@ def calibrate_validation(
         Ranked-list length of a class no estimate calibrates.
     train_positives : np.ndarray, optional
         int [C] positives per class among the cells being searched; a class with 0 gets nothing.
+    below_target_top_k, searched_positives
+        As :func:`~labelfix.suggest.calibration.calibrate_classes`: the cap on a below-target class's ranked
+        list, and the labelled positives among the searched cells that bound it by the expected missing count.
 
     Returns
     -------
@@ -175,7 +180,8 @@ def calibrate_validation(
     calibration = calibrate_classes(
         scores=np.nan_to_num(scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
         target_precision=target_precision, min_support=min_support, fallback=fallback,
-        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives)
+        unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives,
+        below_target_top_k=below_target_top_k, searched_positives=searched_positives)
     return calibration, notes
 
 
@@ -193,6 +199,7 @@ def find_missing_labels(
     threshold_fallback: float | None = None,
     uncalibrated_top_k: int = 20,
     seed: int = 0,
+    below_target_top_k: int = 10,
 ) -> np.ndarray:
     """Find the unknown cells that are likely missing positive labels, ranked by score.
 
@@ -214,7 +221,10 @@ def find_missing_labels(
     labels count as false positives (``expected_missing_rate`` corrects for them). Each class is
     calibrated as ``labelfix suggest`` does it (:func:`calibrate_validation`): where no positive can be
     hidden (one label per image, a one-class dataset), the positive-unlabelled estimate of Elkan & Noto
-    sets the threshold; where no estimate is possible, a ranked list of ``uncalibrated_top_k`` cells.
+    sets the threshold; where no estimate is possible, a ranked list of ``uncalibrated_top_k`` cells; where
+    the estimate says nothing reaches the target precision (no threshold on the calibration set, or no
+    unknown cell of ``label_states`` at the threshold), a ranked list of at most ``below_target_top_k``
+    cells and the class's expected missing count. Ranked-list rows are ``calibrated`` False.
 
     Parameters
     ----------
@@ -244,6 +254,10 @@ def find_missing_labels(
         few for the PU estimate): its best-scoring unknown cells, ``calibrated`` False (``0``: none).
     seed : int
         Seed of the hiding.
+    below_target_top_k : int
+        Cap on the rows of a class below the target precision (no threshold reaches it on the calibration
+        set, or no unknown cell reaches its threshold): its best-scoring unknown cells, at most its
+        expected missing count (PU estimate), ``calibrated`` False (``0``: none).
 
     Returns
     -------
@@ -251,7 +265,7 @@ def find_missing_labels(
         Structured array of dtype :data:`MISSING_LABEL_DTYPE`, one row per likely missing label:
         ``image`` (int64 row index into ``label_states``), ``class`` (int64 column index),
         ``score`` (float64, ``pred_probs[image, class]``) and ``calibrated`` (bool; False for the rows of
-        an uncalibrated class's ranked list). Calibrated rows first, each part sorted by score, highest
+        a ranked list: an uncalibrated class's, or a below-target one's). Calibrated rows first, each part sorted by score, highest
         first (ties: lower image, then lower class). Empty when nothing reaches a threshold.
 
     Raises
@@ -303,19 +317,28 @@ def find_missing_labels(
     _check_settings(target_precision=target_precision, max_per_class=max_per_class,
                     val_hide_fraction=val_hide_fraction, expected_missing_rate=expected_missing_rate,
                     min_support=min_support, threshold_fallback=threshold_fallback, seed=seed,
-                    uncalibrated_top_k=uncalibrated_top_k)
+                    uncalibrated_top_k=uncalibrated_top_k, below_target_top_k=below_target_top_k)
     if not (val_states == POSITIVE).any():
         which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
         raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
                          "positives, so the calibration set needs some")
-    top_k = min(uncalibrated_top_k, max_per_class or uncalibrated_top_k)
     calibration, _ = calibrate_validation(
         states=val_states, scores=val_probs, target_precision=target_precision, hide_fraction=val_hide_fraction,
         expected_missing_rate=expected_missing_rate, min_support=min_support, fallback=threshold_fallback, seed=seed,
-        top_k=top_k)  # no train_positives: what the model behind pred_probs trained on is not known here
-    # An uncalibrated class's ranked list: every unknown cell is a candidate, the rank cut keeps top_k.
-    ranked = calibration.ranked
-    image, klass = np.nonzero((states == UNKNOWN) & ((probs >= calibration.thresholds) | ranked))
+        top_k=uncalibrated_top_k, below_target_top_k=below_target_top_k,
+        searched_positives=(states == POSITIVE).sum(axis=0))
+    # (no train_positives: what the model behind pred_probs trained on is not known here)
+    unknown = states == UNKNOWN
+    passing = unknown & (probs >= calibration.thresholds)
+    # A calibrated threshold no unknown cell reaches: the class's below-target list takes over.
+    unreached = (~calibration.ranked & np.isfinite(calibration.thresholds) & ~passing.any(axis=0)
+                 & (calibration.below_target_k > 0))
+    ranked = calibration.ranked | unreached
+    lengths = np.where(unreached, calibration.below_target_k, calibration.list_lengths)
+    if max_per_class is not None:
+        lengths = np.minimum(lengths, max_per_class)
+    # A ranked list: every unknown cell is a candidate, the rank cut keeps its length.
+    image, klass = np.nonzero(passing | (unknown & ranked))
     score = probs[image, klass]
     # Rank within each class as ``labelfix suggest`` does (score down, lower image first), keep the best.
     order = np.lexsort((image, -score, klass))
@@ -323,11 +346,11 @@ def find_missing_labels(
     if len(klass):
         starts = np.r_[0, np.flatnonzero(np.diff(klass)) + 1]
         rank = np.arange(len(klass)) - np.repeat(starts, np.diff(np.r_[starts, len(klass)]))
-        limit = np.where(ranked, top_k, max_per_class if max_per_class is not None else len(klass))[klass]
+        limit = np.where(ranked, lengths, max_per_class if max_per_class is not None else len(klass))[klass]
         keep = rank < limit
         image, klass, score = image[keep], klass[keep], score[keep]
     calibrated = ~ranked[klass]
-    # As in the review queue: an uncalibrated list (precision unknown) never outranks a calibrated row.
+    # As in the review queue: a ranked list (precision unknown or below target) never outranks a calibrated row.
     order = np.lexsort((klass, image, -score, ~calibrated))
     rows = np.empty(len(order), dtype=MISSING_LABEL_DTYPE)
     rows["image"], rows["class"], rows["score"] = image[order], klass[order], score[order]
@@ -381,7 +404,7 @@ def _is_count(value: object) -> bool:
 
 def _check_settings(*, target_precision: float, max_per_class: int | None, val_hide_fraction: float,
                     expected_missing_rate: float, min_support: int, threshold_fallback: float | None = None,
-                    seed: int = 0, uncalibrated_top_k: int = 20) -> None:
+                    seed: int = 0, uncalibrated_top_k: int = 20, below_target_top_k: int = 10) -> None:
     # Type checks first, so a string or NaN setting is one clear ValueError rather than a TypeError deep inside.
     checks = (
         (_is_number(target_precision) and 0.0 < target_precision <= 1.0,
@@ -398,6 +421,8 @@ def _check_settings(*, target_precision: float, max_per_class: int | None, val_h
         (_is_count(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}"),
         (_is_count(uncalibrated_top_k) and uncalibrated_top_k >= 0,
          f"uncalibrated_top_k must be an integer >= 0, got {uncalibrated_top_k!r}"),
+        (_is_count(below_target_top_k) and below_target_top_k >= 0,
+         f"below_target_top_k must be an integer >= 0, got {below_target_top_k!r}"),
     )
     for ok, message in checks:
         if not ok:

@@ -17,7 +17,14 @@ had nothing to learn it from, so its scores rank nothing. It gets no threshold a
 (source ``no-train-positives``), and the reason in words.
 
 A method that yields an estimate saying the target is unreachable keeps that answer (with the best
-precision it found, in words) rather than falling through to a ranked list: the estimate *is* the answer.
+precision it found, in words) rather than falling through to another method: the estimate *is* the answer.
+The class still gets a short ranked list, marked ``below target`` (``calibrated = false`` on its rows, like
+an uncalibrated list, so never auto-accepted and queued after calibrated items): its ``below_target_k``
+best unknown train cells, ``k`` bounded by the class's expected missing count (from the PU estimate's
+missed positives per labelled one, times the class's train positives) and a small cap. A reviewer then
+sees the best the model has for every class instead of nothing; the note says it is below the target
+precision and by how much. The same list goes to a class whose threshold is reachable on validation
+but that no unknown train cell reaches (``labelfix suggest`` finds that out on the train split).
 """
 
 from __future__ import annotations
@@ -58,6 +65,15 @@ class ClassCalibration:
         Why the class got this threshold (or none), in words.
     top_k : int
         Length of an uncalibrated class's ranked list.
+    below_target : np.ndarray
+        bool: the class was calibrated, but no threshold reaches the target precision on validation (and
+        there is no fallback); it gets a ranked list of ``below_target_k`` cells.
+    below_target_k : np.ndarray
+        int, the length of the class's list should its suggestions fall below the target (``below_target``,
+        or no train cell reaching its threshold): at most the cap and the expected missing count; 0 for a
+        class that was not learned or a cap of 0.
+    expected_missing : np.ndarray
+        Expected missed positives among the searched (train) cells, from the PU estimate; NaN where unknown.
     """
 
     method: np.ndarray
@@ -72,11 +88,21 @@ class ClassCalibration:
     hidden: np.ndarray
     hide: ThresholdReport
     pu: PUReport
+    below_target: np.ndarray
+    below_target_k: np.ndarray
+    expected_missing: np.ndarray
 
     @property
     def ranked(self) -> np.ndarray:
-        """(C,) bool: the classes that get an uncalibrated ranked list (not those with no train positives)."""
-        return ~self.calibrated & (self.source != NOT_LEARNED)
+        """(C,) bool: the classes that get a ranked list, uncalibrated or below target (not those with no train
+        positives); their rows are ``calibrated = false``."""
+        return (~self.calibrated & (self.source != NOT_LEARNED)) | self.below_target
+
+    @property
+    def list_lengths(self) -> np.ndarray:
+        """(C,) int: the length of each ranked class's list (``top_k`` or ``below_target_k``); 0 elsewhere."""
+        return np.where(self.below_target, self.below_target_k,
+                        np.where(self.ranked, self.top_k, 0)).astype(np.int64)
 
     def threshold_report(self) -> ThresholdReport:
         """The thresholds actually used, as a :class:`ThresholdReport` (``source`` as here)."""
@@ -93,6 +119,9 @@ class ClassCalibration:
                 "calibrated": [bool(v) for v in self.calibrated], "top_k": int(self.top_k),
                 "val_positives": [int(v) for v in self.val_positives], "hidden": [int(v) for v in self.hidden],
                 "label_frequency": finite_floats(self.pu.label_frequency), "notes": list(self.notes),
+                "below_target": [bool(v) for v in self.below_target],
+                "below_target_k": [int(v) for v in self.below_target_k],
+                "expected_missing": finite_floats(self.expected_missing),
                 "pu": self.pu.to_dict()}
 
 
@@ -109,6 +138,8 @@ def calibrate_classes(
     label_frequency: float | None = None,
     top_k: int = 20,
     train_positives: np.ndarray | None = None,
+    below_target_top_k: int = 10,
+    searched_positives: np.ndarray | None = None,
 ) -> ClassCalibration:
     """Calibrate every class with the first method that applies (module notes).
 
@@ -132,6 +163,11 @@ def calibrate_classes(
     train_positives : np.ndarray, optional
         (C,) positive labels per class on the train split; a class with 0 gets neither a threshold nor a
         ranked list (it was not learned). ``None``: not known, every class is calibrated as above.
+    below_target_top_k : int
+        Cap on the ranked list of a class below the target precision (module notes; 0: none).
+    searched_positives : np.ndarray, optional
+        (C,) labelled positives among the cells searched for missing labels, to bound that list by the
+        class's expected missing count; default ``train_positives``; neither: the cap alone.
 
     Returns
     -------
@@ -154,6 +190,20 @@ def calibrate_classes(
     ...                            candidate=~observed, min_support=2, train_positives=np.array([0]))
     >>> result.source.tolist(), result.ranked.tolist(), result.notes[0][:48]
     (['no-train-positives'], [False], 'no train positives: nothing to learn from, so no')
+
+    Negatives score like positives: precision 0.9 is out of reach, so the class gets a short ranked list,
+    bounded by its expected missing count: the labelled positives score 0.9, so c = 0.9 and the 20 train
+    positives stand for about 20 x 0.1 / 0.9 = 2.2 missed: 3 cells.
+
+    >>> scores = np.array([[0.9]] * 4 + [[0.9]] * 4 + [[0.9]] * 4 + [[0.1]] * 4)
+    >>> observed = np.array([[True]] * 4 + [[False]] * 12)
+    >>> result = calibrate_classes(scores=scores, observed=observed, hidden=np.zeros_like(observed),
+    ...                            candidate=~observed, min_support=2, train_positives=np.array([20]),
+    ...                            below_target_top_k=50)
+    >>> result.source.tolist(), result.below_target.tolist(), result.list_lengths.tolist()
+    (['pu-unreachable'], [True], [3])
+    >>> result.notes[0][:70]
+    'below target precision: ranked only, best precision on validation 0.06'
     """
     scores = np.asarray(scores, dtype=np.float64)
     observed, hidden = np.asarray(observed, dtype=bool), np.asarray(hidden, dtype=bool)
@@ -174,6 +224,9 @@ def calibrate_classes(
     notes = []
     learned = (np.ones(num_classes, dtype=bool) if train_positives is None else
                np.asarray(train_positives).reshape(num_classes) > 0)
+    searched = searched_positives if searched_positives is not None else train_positives
+    expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned)
+    below = np.zeros(num_classes, dtype=bool)
     for k in range(num_classes):
         if not learned[k]:
             method[k], source[k] = UNCALIBRATED, NOT_LEARNED
@@ -185,15 +238,19 @@ def calibrate_classes(
             method[k], source[k] = HIDE, hide.source[k]
             thresholds[k], precision[k], recall[k] = hide.thresholds[k], hide.estimated_precision[k], \
                 hide.estimated_recall[k]
+            below[k] = hide.source[k] == "unreachable"
             notes.append(_hide_note(hide, k, val_positives[k], target_precision, min_support, scores=scores,
-                                    hidden=hidden, candidate=candidate, ratio=float(ratios[k])))
+                                    hidden=hidden, candidate=candidate, ratio=float(ratios[k]),
+                                    ranked=ranked_list_words(int(list_k[k]), expected[k])))
         elif pu.estimable[k]:
             method[k] = PU
             source[k] = "pu" if pu.estimated_precision[k] >= target_precision else (
                 "pu-fallback" if math.isfinite(pu.thresholds[k]) else "pu-unreachable")
             thresholds[k], precision[k], recall[k] = pu.thresholds[k], pu.estimated_precision[k], \
                 pu.estimated_recall[k]
-            notes.append(_pu_note(pu, k, n_hidden[k], target_precision, min_support))
+            below[k] = source[k] == "pu-unreachable"
+            notes.append(_pu_note(pu, k, n_hidden[k], target_precision, min_support,
+                                  ranked=ranked_list_words(int(list_k[k]), expected[k])))
         else:
             method[k], source[k] = UNCALIBRATED, UNCALIBRATED
             notes.append(_uncalibrated_note(val_positives[k], n_hidden[k], min_support, top_k,
@@ -202,12 +259,46 @@ def calibrate_classes(
     return ClassCalibration(method=method.astype(str), source=source.astype(str), thresholds=thresholds,
                             calibrated=method != UNCALIBRATED, estimated_precision=precision,
                             estimated_recall=recall, notes=notes, top_k=top_k, val_positives=val_positives,
-                            hidden=n_hidden, hide=hide, pu=pu)
+                            hidden=n_hidden, hide=hide, pu=pu, below_target=below, below_target_k=list_k,
+                            expected_missing=expected)
+
+
+def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """(expected missed positives among the searched cells, list length) per class.
+
+    The PU estimate's missed positives per labelled one on validation (after its cap) times the class's
+    labelled positives among the searched cells; the list is at least one cell (a reviewer sees the class's
+    best candidate) and at most ``cap``. Where the estimate is not possible, the cap alone.
+    """
+    num_classes = pu.labelled.shape[0]
+    expected = np.full(num_classes, np.nan)
+    if searched is not None:
+        per_labelled = np.divide(pu.expected_missing, pu.labelled, out=np.full(num_classes, np.nan),
+                                 where=pu.estimable & (pu.labelled > 0))
+        expected = np.asarray(searched, dtype=np.float64).reshape(num_classes) * per_labelled
+    bound = np.where(np.isfinite(expected), np.ceil(np.nan_to_num(expected, nan=0.0)), cap)
+    lengths = np.where(learned & (cap > 0), np.clip(bound, 1, max(cap, 1)), 0).astype(np.int64)
+    return expected, lengths
 
 
 # -- the reasons, in words ----------------------------------------------------------------------------------
+def ranked_list_words(k: int, expected: float) -> str:
+    """How long a below-target list is and why, in words."""
+    if k == 0:
+        return "no ranked list (its length is 0)"
+    bound = f", about {expected:.0f} expected missing" if math.isfinite(expected) else ""
+    return f"its top {k} unknown train cell(s){bound}, NOT calibrated"
+
+
+def below_target_note(*, best_precision: float, detail: str, ranked: str) -> str:
+    """The words of a class whose suggestions are a below-target ranked list (``best_precision`` may be NaN)."""
+    best = "" if not math.isfinite(best_precision) else f", best precision on validation {best_precision:.2f}"
+    return f"below target precision: ranked only{best} ({detail}): {ranked}"
+
+
 def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min_support: int, *,
-               scores: np.ndarray, hidden: np.ndarray, candidate: np.ndarray, ratio: float) -> str:
+               scores: np.ndarray, hidden: np.ndarray, candidate: np.ndarray, ratio: float, ranked: str) -> str:
     support = int(hide.support[k])
     what = f"hide-and-measure ({support} of {positives} validation positives hidden)"
     if hide.source[k] == "pooled":
@@ -221,10 +312,11 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
     if hide.source[k] == "fallback":
         return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback threshold "
                 f"{hide.thresholds[k]:.3f}, estimated precision {_fmt(hide.estimated_precision[k])}")
-    return f"threshold for precision {target} not reachable on validation ({what}): {best}"
+    return below_target_note(best_precision=best_precision, detail=f"at recall {best_recall:.2f}; threshold for "
+                             f"precision {target} not reachable on validation; {what}", ranked=ranked)
 
 
-def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int) -> str:
+def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, *, ranked: str) -> str:
     why = ("none of its validation positives could be hidden" if hidden == 0 else
            f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}) and the pooled "
            f"threshold does not reach precision {target}")
@@ -237,7 +329,9 @@ def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int)
     if math.isfinite(pu.thresholds[k]):
         return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback "
                 f"threshold {pu.thresholds[k]:.3f}, estimated precision {_fmt(pu.estimated_precision[k])}")
-    return f"threshold for precision {target} not reachable on validation ({what}): {best}"
+    return below_target_note(best_precision=float(pu.best_precision[k]),
+                             detail=f"at recall {pu.best_recall[k]:.2f}; threshold for precision {target} not "
+                             f"reachable on validation; {why}; {what}", ranked=ranked)
 
 
 def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool,

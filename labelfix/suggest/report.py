@@ -19,8 +19,9 @@ class ClassSummary:
 
     ``method`` is how its threshold was calibrated (``hide-and-measure``, ``pu`` or ``uncalibrated``),
     ``threshold_source`` the finer source (see :class:`~labelfix.suggest.calibration.ClassCalibration`),
-    ``calibrated`` False for a ranked list whose precision is unknown, and ``note`` says in words how the
-    class was calibrated and why it got few or no suggestions.
+    ``calibrated`` False when its suggestions are a ranked list (precision unknown, or ``below_target``: the
+    estimate says no threshold reaches the target precision, or no train cell reaches the threshold), and
+    ``note`` says in words how the class was calibrated and why it got few or no suggestions.
     """
 
     category_id: int
@@ -40,11 +41,13 @@ class ClassSummary:
     estimated_recall: float | None = None
     label_frequency: float | None = None
     note: str = ""
+    below_target: bool = False
 
     @property
     def needs_note(self) -> bool:
         """Worth a line under the table: not an own hide-and-measure threshold, or few / no suggestions."""
-        return self.threshold_source != "class" or self.missing == 0 or self.missing < self.flagged
+        return (self.threshold_source != "class" or not self.calibrated or self.missing == 0
+                or self.missing < self.flagged)
 
 
 @dataclass
@@ -102,12 +105,14 @@ class SuggestReport:
         """The report's notes, then one line per class that needs one (tail classes first).
 
         Method column: hide = own hide-and-measure threshold, pooled = the pooled one, PU = positive-unlabelled
-        estimate, * = fallback threshold, none = target precision unreachable, ranked = uncalibrated top-k.
+        estimate, * = fallback threshold, below = below target precision (ranked top-k list), ranked =
+        uncalibrated top-k, none = no suggestions.
         """
         lines = [f"note: {n}" for n in self.notes]
         lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
-                     "estimate, none = target unreachable, ranked = top-k list, NOT calibrated, "
-                     "untrained = no train positives, no suggestions")
+                     "estimate, below = target precision not reached: ranked top-k list, NOT calibrated, "
+                     "ranked = no estimate possible: top-k list, NOT calibrated, none = target unreachable, no "
+                     "list, untrained = no train positives, no suggestions")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -160,6 +165,8 @@ def _method_label(c: ClassSummary) -> str:
     """Short enough for an 80-column table; the notes under it say the rest in words."""
     if c.threshold_source == "no-train-positives":
         return "untrained"
+    if c.below_target:
+        return "below"
     if not c.calibrated:
         return "ranked"
     return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",

@@ -31,8 +31,12 @@ that applies (:mod:`~labelfix.suggest.calibration`): hide-and-measure (own or po
 positive-unlabelled correction of Elkan & Noto 2008 fitted on the labelled val positives
 (:mod:`~labelfix.suggest.pu`), or, where no estimate is possible (no val positives, too few), a ranked
 list of its ``uncalibrated_top_k`` best unknown train cells, filed with a NULL threshold and a reason
-starting ``UNCALIBRATED``. Uncalibrated suggestions are never auto-accepted. The report says per class
-which method was used and, in words, why a class got few or none; nothing is a Python warning.
+starting ``UNCALIBRATED``. A class whose estimate says nothing reaches the target precision (no threshold
+does on validation, or no unknown train cell reaches its threshold) gets a short ranked list too, of at
+most ``below_target_top_k`` cells and its expected missing count, filed the same way with a reason
+starting ``BELOW TARGET``. So every class the model learned gets suggestions. Ranked-list suggestions
+are never auto-accepted and queue after calibrated ones. The report says per class which method was
+used and, in words, why a class got few or none; nothing is a Python warning.
 
 Replacing earlier calls
 -----------------------
@@ -44,10 +48,12 @@ and keep their history (migration ``0003_suggest``). Decided suggestions are nev
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -65,10 +71,11 @@ from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
 from labelfix.suggest.arrays import calibrate_validation
-from labelfix.suggest.calibration import ClassCalibration
+from labelfix.suggest.calibration import ClassCalibration, ranked_list_words, below_target_note
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
-from labelfix.suggest.streaming import MISSING, SPURIOUS, candidate_counts, ranked_candidates
+from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, candidate_counts,
+                                        ranked_candidates)
 
 __all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
 
@@ -100,6 +107,10 @@ class SuggestConfig(BaseModel):
         Threshold for classes whose target precision is unreachable; ``None``: no suggestions for them.
     uncalibrated_top_k : int
         Ranked-list length for a class no estimate can calibrate (``0``: no suggestions for it).
+    below_target_top_k : int
+        Cap on the ranked list of a class below the target precision (no threshold reaches it on validation,
+        or no train cell reaches the threshold); the list is also at most the class's expected missing
+        count where the PU estimate gives one (``0``: no suggestions for such a class).
     seed : int
         Seed of the validation hiding.
     spurious : bool
@@ -123,6 +134,7 @@ class SuggestConfig(BaseModel):
     min_support: int = Field(5, ge=1)
     threshold_fallback: float | None = None
     uncalibrated_top_k: int = Field(20, ge=0)
+    below_target_top_k: int = Field(10, ge=0)
     seed: int = 0
     spurious: bool = True
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
@@ -162,15 +174,11 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     calibration, notes = _val_calibration(store, source_runs=source_runs, config=config)
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
-    thresholds = {int(c): float(t) for c, t in zip(category_ids.tolist(), calibration.thresholds.tolist())}
-    top_k = min(config.uncalibrated_top_k, config.max_per_class or config.uncalibrated_top_k)
-    uncalibrated = {int(c): top_k for c, ranked in zip(category_ids.tolist(), calibration.ranked.tolist()) if ranked}
     spurious_max = config.spurious_max_score if config.spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
-    with ranked_candidates(store, score_sql=sql, thresholds=thresholds, spurious_max_score=spurious_max,
-                           uncalibrated_top_k=uncalibrated) as table:
-        counts = candidate_counts(store, table=table, max_per_class=config.max_per_class)
+    with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
+                     spurious_max_score=spurious_max, max_per_class=config.max_per_class) as (table, counts, lists):
         with store.transaction():
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
@@ -181,10 +189,10 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                           uncalibrated=list(uncalibrated))
+                                           uncalibrated=list(lists))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
-                             config=config_json, notes=notes)
+                             config=config_json, notes=notes, lists=lists)
             result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
             result.n_auto_held_back = held_back
             result.seconds = time.perf_counter() - started
@@ -239,6 +247,36 @@ def revert_auto(store: Store, *, run_id: int | None = None) -> int:
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _candidates(store: Store, *, score_sql: str, category_ids: np.ndarray, calibration: ClassCalibration,
+                spurious_max_score: float | None, max_per_class: int | None
+                ) -> Iterator[tuple[str, dict[tuple[str, int], tuple[int, int]], dict[int, tuple[int, str]]]]:
+    """The ranked candidates table, its counts, and the ranked lists ``{category id: (k, list kind)}``.
+
+    Ranked lists: the uncalibrated and below-target classes of ``calibration``; then, found on the train split,
+    each calibrated class with a threshold that no unknown train cell reaches (a second scan for those classes
+    only, so a run where every class has candidates costs one scan).
+    """
+    ids = [int(c) for c in category_ids.tolist()]
+    cap = max_per_class or max(calibration.top_k, int(calibration.below_target_k.max(initial=0)))
+    lists = {c: (min(int(k), cap), BELOW_TARGET if below else UNCALIBRATED) for c, k, below, ranked in
+             zip(ids, calibration.list_lengths.tolist(), calibration.below_target.tolist(),
+                 calibration.ranked.tolist()) if ranked}
+    thresholds = dict(zip(ids, calibration.thresholds.tolist()))
+    for attempt in range(2):
+        with ranked_candidates(store, score_sql=score_sql, thresholds=thresholds, spurious_max_score=spurious_max_score,
+                               uncalibrated_top_k={c: k for c, (k, _) in lists.items()},
+                               below_target=[c for c, (_, kind) in lists.items() if kind == BELOW_TARGET]) as table:
+            counts = candidate_counts(store, table=table, max_per_class=max_per_class)
+            unreached = {c: (min(int(k), cap), BELOW_TARGET) for c, k, t in
+                         zip(ids, calibration.below_target_k.tolist(), calibration.thresholds.tolist())
+                         if c not in lists and k > 0 and math.isfinite(t) and (MISSING, c) not in counts}
+            if attempt == 1 or not unreached:
+                yield table, counts, lists
+                return
+        lists |= unreached
+
+
 def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestConfig
                      ) -> tuple[ClassCalibration, list[str]]:
     """Per-class thresholds from val (module notes), and the notes that concern every class."""
@@ -254,7 +292,7 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
         target_precision=config.target_precision, hide_fraction=config.val_hide_fraction,
         expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
         fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
-        train_positives=train_positives)
+        train_positives=train_positives, below_target_top_k=config.below_target_top_k)
     return calibration, notes
 
 
@@ -264,7 +302,8 @@ def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.dat
     returns the count per class and how many were held back because an earlier auto-accept of the cell
     was reverted (those stay open suggestions for review).
 
-    An uncalibrated class's suggestions are never auto-accepted: nothing estimates their precision.
+    A ranked list's suggestions (uncalibrated or below target) are never auto-accepted: nothing estimates
+    their precision, or the estimate says it is below the target.
     """
     if above is None:
         return {}, 0
@@ -303,7 +342,8 @@ def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str
 
 def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
             calibration: ClassCalibration, auto: dict[int, int], run_id: int, source_runs: list[int], call_id: int,
-            replaced: int, config: dict[str, Any], notes: list[str]) -> SuggestReport:
+            replaced: int, config: dict[str, Any], notes: list[str], lists: dict[int, tuple[int, str]]
+            ) -> SuggestReport:
     names = dict(store.fetchall("SELECT category_id, name FROM categories"))
     frequency = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                     f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
@@ -315,13 +355,16 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
     for index, category_id in enumerate(category_ids.tolist()):
         flagged, kept = counts.get((MISSING, category_id), (0, 0))
         precision, recall = report.estimated_precision[index], report.estimated_recall[index]
-        calibrated = bool(calibration.calibrated[index])
+        # A class whose suggestions are a ranked list is not calibrated in the sense its rows are (precision
+        # unknown or below target), whatever method estimated its threshold.
+        length, kind = lists.get(category_id, (0, None))
+        calibrated = kind is None and bool(calibration.calibrated[index])
         among = 0.0 if flagged == 0 else flagged * precision
         estimated = among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)
         note = _train_note(calibration.notes[index], unknown=n_train - int(known.get(category_id, 0)),
-                           flagged=flagged, kept=kept, calibrated=calibrated,
-                           threshold=float(report.thresholds[index]),
-                           top_k=calibration.top_k if calibration.ranked[index] else 0)
+                           flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
+                           unreached=kind == BELOW_TARGET and not calibration.below_target[index],
+                           expected=float(calibration.expected_missing[index]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
@@ -330,6 +373,7 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
             estimated_missing=finite_or_none(estimated) if calibrated else None,
             missing=int(kept), spurious=int(counts.get((SPURIOUS, category_id), (0, 0))[1]),
             auto_accepted=auto.get(category_id, 0), method=str(calibration.method[index]), calibrated=calibrated,
+            below_target=kind == BELOW_TARGET,
             estimated_recall=finite_or_none(recall),
             label_frequency=finite_or_none(calibration.pu.label_frequency[index]), note=note))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
@@ -338,17 +382,21 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                          config=config, notes=notes, calibration=calibration)
 
 
-def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, calibrated: bool, threshold: float,
-                top_k: int) -> str:
+def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshold: float, top_k: int,
+                unreached: bool, expected: float) -> str:
     """The validation note plus what the train split did with it, in words."""
     if unknown <= 0:
         return f"no unknown train cells (every train image has this class labelled); {val_note}"
-    if calibrated and math.isfinite(threshold) and flagged == 0:
+    if unreached:  # a calibrated threshold no train cell reaches: the below-target list took over
+        return below_target_note(best_precision=math.nan, detail=f"{val_note}; no undecided unknown train cell (of "
+                                 f"{unknown} unknown) scores at or above the threshold {threshold:.3f}",
+                                 ranked=ranked_list_words(top_k, expected))
+    if top_k == 0 and math.isfinite(threshold) and flagged == 0:
         return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
                 f"threshold {threshold:.3f}")
     if kept < flagged:
         return f"{val_note}; kept the top {kept} of {flagged} flagged (max per class)"
-    if not calibrated and flagged == 0 and top_k > 0:
+    if top_k > 0 and flagged == 0:
         return f"{val_note}; no undecided unknown train cell left to rank"
     return val_note
 

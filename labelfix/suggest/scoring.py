@@ -16,7 +16,9 @@ trains unknown cells as negatives), so they rank missing labels lower; threshold
 validation are then conservative for train.
 
 Scores are computed in SQL so that millions of images stream through DuckDB without a dense
-matrix in memory; :func:`read_split_scores` densifies one split (e.g. validation) as float32.
+matrix in memory; :func:`read_split_scores` densifies one split (e.g. validation). Scores stay float64
+from ``predictions.prob`` (DOUBLE) to the ranking: float32 ties every probability above ~1 - 6e-8 at 1.0,
+which a confident method (GR in adapt mode) reaches for hundreds of cells, and a tie is one threshold.
 """
 
 from __future__ import annotations
@@ -96,12 +98,12 @@ def score_query(*, run_ids: Sequence[int], combine: Combine = "mean", prediction
     in_list = ", ".join(map(str, ids))
     # HAVING: a cell some run did not score has no comparable combined score, so it is left out.
     if combine == "rank_mean":
-        return (f"SELECT image_id, category_id, avg(r)::FLOAT AS score FROM ("
+        return (f"SELECT image_id, category_id, avg(r)::DOUBLE AS score FROM ("
                 f"SELECT image_id, category_id, percent_rank() OVER (PARTITION BY run_id, category_id ORDER BY prob) "
                 f"AS r FROM {source} WHERE run_id IN ({in_list})) GROUP BY image_id, category_id "
                 f"HAVING count(*) = {len(ids)}")
     aggregate = "avg" if combine == "mean" else "max"
-    return (f"SELECT image_id, category_id, {aggregate}(prob)::FLOAT AS score FROM {source} "
+    return (f"SELECT image_id, category_id, {aggregate}(prob)::DOUBLE AS score FROM {source} "
             f"WHERE run_id IN ({in_list}) GROUP BY image_id, category_id HAVING count(*) = {len(ids)}")
 
 
@@ -113,10 +115,10 @@ def combine_scores(*, scores: Sequence[np.ndarray], combine: Combine = "mean") -
 
     Examples
     --------
-    >>> a = np.array([[0.1], [0.9], [0.5]], np.float32)
-    >>> b = np.array([[0.3], [0.2], [0.1]], np.float32)
+    >>> a = np.array([[0.1], [0.9], [0.5]])
+    >>> b = np.array([[0.3], [0.2], [0.1]])
     >>> combine_scores(scores=[a, b], combine="max").ravel().tolist()
-    [0.30000001192092896, 0.8999999761581421, 0.5]
+    [0.3, 0.9, 0.5]
     >>> combine_scores(scores=[a, b], combine="rank_mean").ravel().tolist()
     [0.5, 0.75, 0.25]
     """
@@ -124,13 +126,13 @@ def combine_scores(*, scores: Sequence[np.ndarray], combine: Combine = "mean") -
         raise ValueError("scores must hold at least one matrix")
     if combine not in COMBINE_METHODS:
         raise ValueError(f"combine must be one of {', '.join(COMBINE_METHODS)}, got {combine!r}")
-    arrays = [np.asarray(s, dtype=np.float32) for s in scores]
+    arrays = [np.asarray(s, dtype=np.float64) for s in scores]
     if any(a.shape != arrays[0].shape or a.ndim != 2 for a in arrays):
         raise ValueError("every score matrix must be (N, C) of one shape")
     if len(arrays) == 1:
         return arrays[0]
     if combine == "mean":
-        return np.asarray(np.mean(arrays, axis=0, dtype=np.float64), dtype=np.float32)
+        return np.mean(arrays, axis=0)
     if combine == "max":
         return np.asarray(np.max(arrays, axis=0))
     total = np.zeros(arrays[0].shape, np.float64)
@@ -140,7 +142,7 @@ def combine_scores(*, scores: Sequence[np.ndarray], combine: Combine = "mean") -
             ordered = np.sort(array[:, column])
             smaller = np.searchsorted(ordered, array[:, column], side="left")
             total[:, column] += smaller / max(n_rows - 1, 1)
-    return (total / len(arrays)).astype(np.float32)
+    return total / len(arrays)
 
 
 @dataclass
@@ -149,15 +151,15 @@ class SplitScores:
 
     image_ids: np.ndarray     # int64 [N]
     category_ids: np.ndarray  # int64 [C]
-    scores: np.ndarray        # float32 [N, C]; NaN where no score exists
+    scores: np.ndarray        # float64 [N, C]; NaN where no score exists
 
 
 def read_split_scores(store: Store, *, run_ids: Sequence[int], combine: Combine = "mean", split: str = "val",
                       batch_rows: int = DEFAULT_BATCH_ROWS, predictions_parquet: str | Path | None = None
                       ) -> SplitScores:
-    """Densify the scores of one split as float32, streaming the long rows in Arrow batches.
+    """Densify the scores of one split as float64, streaming the long rows in Arrow batches.
 
-    Memory is the float32 matrix plus one batch, never a float64 [N, C] or the full long table.
+    Memory is the dense matrix of that split (val: small) plus one batch, never the full long table.
 
     Examples
     --------
@@ -169,7 +171,7 @@ def read_split_scores(store: Store, *, run_ids: Sequence[int], combine: Combine 
                               [split]).fetchnumpy()["image_id"].astype(np.int64)
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
-    scores = np.full((len(image_ids), len(category_ids)), np.nan, np.float32)
+    scores = np.full((len(image_ids), len(category_ids)), np.nan, np.float64)
     scores_sql = score_query(run_ids=run_ids, combine=combine, predictions_parquet=predictions_parquet)
     query = (f"SELECT s.image_id, s.category_id, s.score FROM ({scores_sql}) s "
              f"JOIN images i ON i.image_id = s.image_id WHERE i.split = ?")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import pyarrow as pa
 
@@ -26,19 +26,21 @@ from labelfix.store.database import Store
 from labelfix.store.reviews import DECIDED_CELLS_SQL
 
 MISSING, SPURIOUS = "missing", "spurious"
+UNCALIBRATED, BELOW_TARGET = "uncalibrated", "below target"  # the two kinds of ranked list (list_kind)
 CANDIDATES_TABLE = "_labelfix_candidates"
 
 
 @contextlib.contextmanager
 def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, float],
                       spurious_max_score: float | None, split: str = "train",
-                      uncalibrated_top_k: dict[int, int] | None = None) -> Iterator[str]:
+                      uncalibrated_top_k: dict[int, int] | None = None,
+                      below_target: Collection[int] = ()) -> Iterator[str]:
     """Materialise the cells of ``split`` that pass their threshold, ranked, in a temporary table.
 
     Missing candidates rank by score descending, spurious ones by score ascending (the lowest
     probability is the strongest evidence against an annotation); ties go to the lower image id, so
-    reruns give the same ranks. The key is ``-score`` for missing cells, compared as float32, so a NaN
-    score sorts last as it did when ranks were computed with numpy.
+    reruns give the same ranks. Scores and thresholds are compared as float64 (DOUBLE), as the
+    predictions are stored: float32 would tie probabilities within ~6e-8 of 1.0.
 
     Parameters
     ----------
@@ -56,13 +58,19 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
     uncalibrated_top_k : dict[int, int], optional
         Classes without a calibrated threshold: their ``k`` best-scoring unknown cells become missing
         candidates whatever their score, with a NULL threshold (uncalibrated). Overrides ``thresholds``.
+    below_target : Collection[int]
+        Those of ``uncalibrated_top_k``'s classes whose list is there because no threshold reaches the
+        target precision (calibrated, but below target) rather than because nothing could be estimated;
+        their rows say so (``list_kind``).
 
     Yields
     ------
     str
         The temporary table's name; columns ``image_id``, ``category_id``, ``kind`` (``missing`` or
-        ``spurious``), ``score`` (FLOAT), ``threshold`` (FLOAT; NULL for an uncalibrated class's missing
-        candidates), ``rank_in_class`` (1-based within (kind, class)). It is dropped when the block ends.
+        ``spurious``), ``score`` (DOUBLE), ``threshold`` (DOUBLE; NULL for a ranked list's missing
+        candidates), ``list_kind`` (``uncalibrated`` or ``below target`` for a ranked list's missing
+        candidates, else NULL), ``rank_in_class`` (1-based within (kind, class)). It is dropped when the
+        block ends.
 
     Examples
     --------
@@ -73,18 +81,22 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
     top_k = {int(c): int(k) for c, k in (uncalibrated_top_k or {}).items() if k > 0}
     finite = {int(c): float(t) for c, t in thresholds.items() if math.isfinite(t) and int(c) not in top_k}
     # One row per class with missing candidates: a threshold, or (uncalibrated) no threshold and a rank cap.
+    below = {int(c) for c in below_target}
     threshold_table = pa.table({
         "category_id": pa.array(list(finite) + list(top_k), pa.int64()),
-        "threshold": pa.array(list(finite.values()) + [None] * len(top_k), pa.float32()),
-        "max_rank": pa.array([None] * len(finite) + list(top_k.values()), pa.int32())})
+        "threshold": pa.array(list(finite.values()) + [None] * len(top_k), pa.float64()),
+        "max_rank": pa.array([None] * len(finite) + list(top_k.values()), pa.int32()),
+        "list_kind": pa.array([None] * len(finite) + [BELOW_TARGET if c in below else UNCALIBRATED for c in top_k],
+                              pa.string())})
     query = f"""
         CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS
         WITH sc AS ({score_sql}), decided AS ({DECIDED_CELLS_SQL}),
         candidates AS (
             SELECT sc.image_id, sc.category_id, sc.score,
                    CASE WHEN l.state IS NULL THEN '{MISSING}' ELSE '{SPURIOUS}' END AS kind,
-                   CASE WHEN l.state IS NULL THEN t.threshold ELSE ?::FLOAT END AS threshold,
-                   CASE WHEN l.state IS NULL THEN t.max_rank END AS max_rank
+                   CASE WHEN l.state IS NULL THEN t.threshold ELSE ?::DOUBLE END AS threshold,
+                   CASE WHEN l.state IS NULL THEN t.max_rank END AS max_rank,
+                   CASE WHEN l.state IS NULL THEN t.list_kind END AS list_kind
             FROM sc
             JOIN images i ON i.image_id = sc.image_id AND i.split = ?
             LEFT JOIN labels l ON l.image_id = sc.image_id AND l.category_id = sc.category_id
@@ -93,7 +105,7 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
                    OR (l.state = 1 AND l.origin = 'original' AND sc.score <= ?))
               AND NOT EXISTS (SELECT 1 FROM decided d
                               WHERE d.image_id = sc.image_id AND d.category_id = sc.category_id))
-        SELECT image_id, category_id, kind, score, threshold,
+        SELECT image_id, category_id, kind, score, threshold, list_kind,
                row_number() OVER (PARTITION BY kind, category_id
                                   ORDER BY CASE WHEN kind = '{MISSING}' THEN -score ELSE score END, image_id
                                   )::INTEGER AS rank_in_class
