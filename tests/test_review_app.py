@@ -219,7 +219,9 @@ def test_accept_all_above_a_score_shows_the_precision_estimate(store):
     at.button(key="focus_reject_5").click().run()
     at.session_state["accept_above_box"] = True
     at.run()
-    assert any("Your last 2 decisions on 'dog' added it 1 times: precision **50%**" in t for t in texts(at))
+    said = next(t for t in texts(at) if t.startswith("Estimate from your last 2 decisions on 'dog' (1 added)"))
+    assert "precision about **50%**, 95% interval 9%–91%" in said
+    assert "No stopping score yet" in said and "≥" not in said  # two decisions support no claim
     at.number_input(key="above_2").set_value(0.6).run()
     assert at.button(key="accept_above_ask").label == "Add 'dog' to 1 images"
     at.button(key="accept_above_ask").click().run()

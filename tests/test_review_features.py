@@ -263,7 +263,10 @@ def test_precision_estimate_stop_score_and_accept_above(tmp_path, clock):
         estimate = service.precision_estimate(reviewer="ana", category_id=7, last_n=5, target=0.8)
         assert (estimate.n, estimate.accepted) == (5, 4) and estimate.precision == pytest.approx(0.8)
         assert estimate.low < 0.8 < estimate.high
-        assert estimate.stop_score == pytest.approx(0.89)  # 5 of the 6 from the top: 0.83 >= 0.8
+        # 5 of the 6 from the top is 0.83 >= 0.8, but six decisions do not support it: the Wilson lower
+        # bound is far below 0.8, so no stopping score yet, and 20 more accepts would be needed
+        assert estimate.stop_score is None and not estimate.supported
+        assert estimate.more_needed == 20
         assert estimate.lowest_score_seen == pytest.approx(0.89)
         # another reviewer holds one of the rest; accept all from 0.84 up in one transaction
         held = service.next_items(reviewer="bob", n=1, category_id=7)[0]

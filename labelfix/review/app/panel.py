@@ -23,7 +23,7 @@ from labelfix.review.app.keys import key_listener
 from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, page_run, page_session,
                                       service, whole_page)
 from labelfix.review.app.wording import human_time, score_text, wording
-from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
+from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, PrecisionEstimate, QueueItem
 from labelfix.review.service import ReviewService
 
 def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox], reviewer: Reviewer) -> None:
@@ -160,16 +160,7 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
         return
     estimate = service_.precision_estimate(reviewer=reviewer.name, category_id=category_id, run_id=filters.run_id)
     with box:
-        if estimate.n and estimate.precision is not None:
-            text = (f"Your last {estimate.n} decisions on '{name}' added it {estimate.accepted} times: precision "
-                    f"**{estimate.precision:.0%}** ({estimate.confidence:.0%} interval "
-                    f"{estimate.low:.0%}–{estimate.high:.0%}).")
-            if estimate.stop_score is not None:
-                text += (f" Suggested stopping score: **{score_text(estimate.stop_score)}** (your precision "
-                         f"stays ≥ {estimate.target:.0%} down to it).")
-            st.markdown(text)
-        else:
-            st.caption(f"Decide a few '{name}' items first: the estimate comes from your own decisions.")
+        st.markdown(estimate_text(estimate, name))
         default = estimate.stop_score if estimate.stop_score is not None else 0.9
         threshold = st.number_input("score at least", 0.0, 1.0, value=float(default), step=0.01, format="%.4f",
                                     key=f"above_{category_id}")
@@ -185,6 +176,36 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
             row[0].button("Confirm", key="accept_above_confirm", type="primary",
                           on_click=actions.confirm_accept_above)
             row[1].button("Cancel", key="accept_above_cancel", on_click=actions.cancel_accept_above)
+
+
+def estimate_text(estimate: PrecisionEstimate, name: str) -> str:
+    """The precision estimate in words: a claim ("stays at least 90%") only where the interval's lower bound
+    supports it, else an estimate with its interval and how many more decisions the bound needs.
+
+    Examples
+    --------
+    >>> from labelfix.review.models import PrecisionEstimate
+    >>> print(estimate_text(PrecisionEstimate(1, "ana", 4, 3, 0.75, 0.3006, 0.9544, 0.95, 0.9, None, 0.8, 49), "zero"))
+    Estimate from your last 4 decisions on 'zero' (3 added): precision about **75%**, 95% interval 30%–95%. \
+No stopping score yet: the interval's lower end must reach 90% first, which takes at least 49 more decisions \
+even if every one is added.
+    """
+    if not estimate.n or estimate.precision is None:
+        return f"Decide a few '{name}' items first: the estimate comes from your own decisions."
+    text = (f"Estimate from your last {estimate.n} decisions on '{name}' ({estimate.accepted} added): precision "
+            f"about **{estimate.precision:.0%}**, {estimate.confidence:.0%} interval "
+            f"{estimate.low:.0%}–{estimate.high:.0%}.")
+    if estimate.stop_score is not None:
+        return text + (f" Suggested stopping score: **{score_text(estimate.stop_score)}**: of the items you decided "
+                       f"scoring at least that, the share you added is ≥ {estimate.target:.0%} with "
+                       f"{estimate.confidence:.0%} confidence.")
+    if estimate.more_needed is None:
+        return text + f" No stopping score: the interval's lower end cannot reach {estimate.target:.0%}."
+    if estimate.more_needed == 0:
+        return text + (f" No stopping score yet: no score has enough decisions above it for the lower end to "
+                       f"reach {estimate.target:.0%}.")
+    return text + (f" No stopping score yet: the interval's lower end must reach {estimate.target:.0%} first, which "
+                   f"takes at least {estimate.more_needed} more decisions even if every one is added.")
 
 
 def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem],
