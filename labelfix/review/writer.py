@@ -46,9 +46,10 @@ from labelfix.store.reviews import (
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "ReviewWriter"]
 
-# A lease is a short hold: the app renews it while the reviewer looks at the item (next_items, heartbeat);
-# a closed tab frees its items after this long.
-DEFAULT_LEASE_SECONDS = 120.0
+# A lease is a short hold: the app renews it while the reviewer works (next_items, heartbeat on each run and on
+# mouse or key activity in the page); an idle reviewer's items are free again after this long (issue 14: "released
+# after short idle"), and a closed tab's within seconds (labelfix.review.app.presence).
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 @dataclasses.dataclass

@@ -20,8 +20,8 @@ from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
-from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, page_run, page_session,
-                                      service, whole_page)
+from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, other_tabs, page_run,
+                                      page_session, service, whole_page)
 from labelfix.review.app.wording import human_time, score_text, wording
 from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, PrecisionEstimate, QueueItem
 from labelfix.review.service import ReviewService
@@ -54,7 +54,7 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         else:
             st.markdown(f"**{item.status}** by {item.decided_by or '?'}")
             if item.decided_by == reviewer.name:
-                st.button("Undo this decision · U", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
+                st.button("Undo this decision", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
                           args=(item.suggestion_id,))
 
 
@@ -214,13 +214,14 @@ def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[Queu
     listing decided items: the first of the page)."""
     focus_id = st.session_state.get("focus")
     if focus_id is not None:
-        found = next((i for i in items if i.suggestion_id == focus_id), None)
-        if found is not None:
-            return found
         try:
-            return service_.item(suggestion_id=int(focus_id))  # an earlier decision, or an undone item
+            # as the store has it now, not the page's copy: another tab may have undone or decided it
+            found = service_.item(suggestion_id=int(focus_id))
         except LabelfixError:
             st.session_state.pop("focus", None)
+        else:
+            page.sync(found)
+            return found
     skipped_now = st.session_state.get("_skipped_now", set())
     fresh = [i for i in todo if i.suggestion_id not in skipped_now]
     if not fresh and not filters.leasing:
@@ -245,6 +246,16 @@ def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueI
     if filters.leasing and filters.category_id is not None and free:
         st.session_state["_class_choice"] = free[0]
         st.rerun(scope="app")  # nothing left here for you: go on to the next class with items to review
+
+
+def _same_name_warning(reviewer: Reviewer) -> None:
+    """Tell both tabs when one reviewer name is open in two (a bookmark, a second tab): leases and decisions
+    belong to the name, so the tabs share them (issue 14, fresh report item 1)."""
+    others = other_tabs(reviewer=reviewer.name)
+    if others:
+        st.container(key="same_name").warning(
+            f"The name {reviewer.name} is open in {others} other tab{'s' if others > 1 else ''}: decisions there "
+            f"count as yours, and both tabs may show the same items. U here undoes only what this tab decided.")
 
 
 @st.fragment(key="panel")
@@ -275,13 +286,14 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     if message:
         getattr(status, message[0])(message[1])
     top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
-                  help="undo your own last decision (never someone else's)")
+                  help="undo the decision the message on the left names: your latest in this tab (never someone else's)")
+    _same_name_warning(reviewer)
     _progress_line(progress.by_class, progress.overall, filters.category_id, held)
     st.session_state["_shown"] = focus
     st.session_state["_page_ids"] = [i.suggestion_id for i in items]
     if focus is not None:
         st.session_state.pop("_classes_tried", None)
-    tiles = tile_states(items, acted=current["acted"])
+    tiles = tile_states(current["items"], acted=current["acted"])  # after the focus item's sync
     if focus is None:
         _nothing_to_show(filters, items, todo, held, progress.by_class)
         key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
@@ -297,7 +309,8 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
         _accept_above(service_, reviewer, filters, name)
     # Last: the listener learns the shown item only once everything above is drawn.
     key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
-                 partial=not whole, on_ready=on_ready, page=page_run())
+                 partial=not whole, on_ready=on_ready, page=page_run(), on_alive=actions.on_alive,
+                 renew_seconds=service_.lease_seconds / 3 if filters.leasing else None)
     if not whole:
         return  # the pictures ahead are made in the whole-page run, not while this first item is sent
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)
