@@ -68,6 +68,9 @@ class QueueItem:
     images_root: str | None
     lease_reviewer: str | None = None
     lease_expires_at: dt.datetime | None = None
+    # False for an item of an uncalibrated ranked list (filed with no threshold): its score is a rank, not a
+    # precision, and the app must not word it as a confident suggestion (fresh report item 9)
+    calibrated: bool = True
 
     @property
     def action(self) -> str:
@@ -116,6 +119,7 @@ class ClassProgress:
     missing_pending: int = 0      # pending items of each kind (the queue shows missing ones first)
     spurious_pending: int = 0
     held_by_others: int = 0       # pending items leased live to reviewers other than the one asking
+    ranked_only: bool = False     # its missing-label items are an uncalibrated ranked list (precision unknown)
 
     @property
     def pending(self) -> int:

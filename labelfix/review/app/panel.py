@@ -33,9 +33,14 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         pictures.show_large(item, boxes)
         st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
     with right:
-        st.markdown(f"## :{words.color}[{words.sign} {words.question}]")
-        kind_text = ("missing label: the model sees it, the labels do not" if item.kind == "missing"
-                     else "spurious label: labelled, but the model doubts it")
+        st.markdown(f"## :{words.color}[{words.sign} {words.question}]" + _ranked_badge(item))
+        if not item.calibrated:  # an uncalibrated ranked list: a rank, not a confident suggestion
+            kind_text = ("ranked only: among this class's highest-scoring unlabelled images, but the class could "
+                         "not be calibrated, so how often such items are right is unknown")
+        elif item.kind == "missing":
+            kind_text = "missing label: the model sees it, the labels do not"
+        else:
+            kind_text = "spurious label: labelled, but the model doubts it"
         st.markdown(f"{kind_text} · score **{score_text(item.score)}** · rank {item.rank_in_class} in class")
         st.caption(f"image {item.image_id} · {item.file_name or 'no file'} · suggestion {item.suggestion_id}"
                    + (f" · {item.reason}" if item.reason else ""))
@@ -56,6 +61,22 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
             if item.decided_by == reviewer.name:
                 st.button("Undo this decision", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
                           args=(item.suggestion_id,))
+
+
+def _ranked_badge(item: QueueItem) -> str:
+    """A grey badge for an item of an uncalibrated ranked list (fresh report item 9: a score of 0.0073 must not
+    read as "the model sees it").
+
+    Examples
+    --------
+    >>> from labelfix.review.models import QueueItem
+    >>> item = QueueItem(7, 1, 3, 5, "one", "missing", 0.0073, 1, None, "open", None, 1, None, None, calibrated=False)
+    >>> _ranked_badge(item)
+    ' :gray-badge[ranked only, low score]'
+    """
+    if item.calibrated:
+        return ""
+    return " :gray-badge[ranked only" + (", low score]" if item.score < 0.5 else "]")
 
 
 def _batch_bar(items: list[QueueItem], reviewer: Reviewer, *, acted: set[int]) -> None:
@@ -94,7 +115,8 @@ def _tiles(items: list[QueueItem], boxes: dict[int, list[ImageBox]], reviewer: R
             pictures.show_thumbnail(item, boxes[item.image_id])
             held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
                 item.lease_reviewer != reviewer.name and item.status in PENDING else ""
-            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}{held}")
+            ranked = "" if item.calibrated else " · ranked"
+            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}{ranked}{held}")
             if item.suggestion_id not in acted and item.status in PENDING:
                 st.checkbox("select", key=f"sel_{item.suggestion_id}")
 
