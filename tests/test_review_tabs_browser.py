@@ -85,11 +85,22 @@ def test_s4_a_tab_answers_from_the_store_after_the_other_tab_undid(playwright_sy
             expect(one.locator(".st-key-focus_panel")).to_contain_text("Not there · X")
             _press(one, "x")
             expect(one.locator(".st-key-flash")).to_contain_text("'car' not added to image 2 (marked absent)")
+            # the other order: tab 1 shows the decided item, tab 2 undoes it, tab 1 presses without moving
+            _press(one, "k")
+            expect(one.locator(".st-key-focus_panel")).to_contain_text("rejected by lee")
+            _press(one, "x", next_item=False)  # still decided in the store: said so, nothing recorded
+            expect(one.locator(".st-key-flash")).to_contain_text(
+                "nothing recorded: 'car' on image 2 is already rejected by you")
+            _press(two, "u", next_item=False)
+            expect(two.locator(".st-key-flash")).to_contain_text("'car' on image 2 is undecided again")
+            _press(one, "a")  # the page still showed "rejected"; the store says open: the key decides it
+            expect(one.locator(".st-key-flash")).to_contain_text("'car' added to image 2 · U undoes it")
             _no_error(one)
             _no_error(two)
         finally:
             browser.close()
-    assert _events(db) == [(first, "lee", "accept"), (first, "lee", "undo"), (first, "lee", "reject")]
+    assert _events(db) == [(first, "lee", "accept"), (first, "lee", "undo"), (first, "lee", "reject"),
+                           (first, "lee", "undo"), (first, "lee", "accept")]
 
 
 def test_s3_u_undoes_only_what_its_flash_named_and_a_key_during_a_save_is_reported(playwright_sync, tmp_path):
