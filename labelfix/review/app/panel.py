@@ -116,7 +116,8 @@ def _tiles(items: list[QueueItem], boxes: dict[int, list[ImageBox]], reviewer: R
             held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
                 item.lease_reviewer != reviewer.name and item.status in PENDING else ""
             ranked = "" if item.calibrated else " · ranked"
-            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}{ranked}{held}")
+            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}"
+                        f"{ranked}{held}")
             if item.suggestion_id not in acted and item.status in PENDING:
                 st.checkbox("select", key=f"sel_{item.suggestion_id}")
 
@@ -308,7 +309,8 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     if message:
         getattr(status, message[0])(message[1])
     top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
-                  help="undo the decision the message on the left names: your latest in this tab (never someone else's)")
+                  help="undo the decision the message on the left names: your latest in this tab "
+                       "(never someone else's)")
     _same_name_warning(reviewer)
     _progress_line(progress.by_class, progress.overall, filters.category_id, held)
     st.session_state["_shown"] = focus

@@ -118,7 +118,8 @@ def draw(box: Any, reviewer: Reviewer, choice: Choice) -> None:
         st.session_state["class"] = filters.category_id
         st.selectbox("Class", [p.category_id for p in with_suggestions] + [None], key="class", on_change=_choose_class,
                      format_func=lambda c: "all classes" if c is None else
-                     f"{names[c].name} · {names[c].frequency} labelled" + (" · ranked only" if names[c].ranked_only else ""))
+                     f"{names[c].name} · {names[c].frequency} labelled"
+                     + (" · ranked only" if names[c].ranked_only else ""))
         st.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_choose_kinds,
                      help="Missing-label items ask to ADD a class; spurious-label items ask to REMOVE a label. "
                           "Missing ones come first unless you choose.")
