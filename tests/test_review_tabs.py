@@ -35,7 +35,7 @@ class FakeClock:
 
 
 def tab(reviewer: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=180)  # a loaded machine: the first run imports the app
     at.query_params["reviewer"] = reviewer
     at.run()
     assert not at.exception, at.exception
@@ -142,3 +142,13 @@ def test_an_idle_reviewers_items_go_back_after_30_s_an_active_ones_never(db, mon
     assert shown(tab("cy")) not in car
     clock.advance(6)  # ana idle for 31 s: the lease (30 s) has lapsed, the next reviewer to look gets them
     assert shown(tab("dee")) in car
+
+
+def test_after_a_rename_u_never_reaches_for_the_old_names_decisions(db):
+    one = tab("lee")
+    press(one, f"focus_accept_{shown(one)}")
+    one.query_params["reviewer"] = "ana"  # the same tab, under another name
+    one.run()
+    press(one, "undo_last")
+    assert "nothing of yours to undo" in flash(one)
+    assert [e[1:3] for e in events(db)] == [("lee", "accept")]

@@ -95,6 +95,14 @@ def test_s4_a_tab_answers_from_the_store_after_the_other_tab_undid(playwright_sy
             expect(two.locator(".st-key-flash")).to_contain_text("'car' on image 2 is undecided again")
             _press(one, "a")  # the page still showed "rejected"; the store says open: the key decides it
             expect(one.locator(".st-key-flash")).to_contain_text("'car' added to image 2 · U undoes it")
+            # mouse activity after a quiet spell renews the page's leases: the page asks the server (an
+            # "alive" event, one panel run). The quiet spell is set, not waited for: no time in the test.
+            wait_idle(one)
+            nonce = panel_nonce(one)
+            one.evaluate("() => { window.__labelfixReview.drawnAt = 0; window.__labelfixReview.aliveAt = 0; }")
+            one.mouse.move(300, 300)
+            one.mouse.move(320, 310)
+            wait_drawn(one, before_nonce=nonce)
             _no_error(one)
             _no_error(two)
         finally:

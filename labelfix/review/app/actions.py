@@ -84,7 +84,7 @@ def decide(item: QueueItem, decision: str, *, press: str) -> None:
         page.refresh()
         _redraw_page()
     assert result.event is not None
-    remember(result.event.event_id, item=item, decision=decision, text=result.message)
+    remember(result.event.event_id, reviewer=reviewer, item=item, decision=decision, text=result.message)
     flash("success", f"{result.message} · U undoes it")
     if decision in ("skip", "unsure"):
         st.session_state.setdefault("_skipped_now", set()).add(item.suggestion_id)
@@ -107,9 +107,15 @@ _UNDO = "_undo_stack"
 _UNDO_KEPT = 200
 
 
-def remember(event_id: int, *, item: QueueItem, decision: str, text: str) -> None:
-    """This tab recorded ``event_id``: U undoes it next (the decisions of this tab, newest last)."""
-    stack = st.session_state.setdefault(_UNDO, [])
+def _stack(reviewer: str) -> list[tuple[int, int, str, str]]:
+    """This tab's decisions under ``reviewer`` still to undo, newest last: (event, suggestion, decision, words).
+    Kept per name: after a rename, U never reaches for the old name's decisions."""
+    return st.session_state.setdefault(_UNDO, {}).setdefault(reviewer, [])
+
+
+def remember(event_id: int, *, reviewer: str, item: QueueItem, decision: str, text: str) -> None:
+    """This tab recorded ``event_id``: U undoes it next."""
+    stack = _stack(reviewer)
     stack.append((int(event_id), item.suggestion_id, decision, text))
     del stack[:-_UNDO_KEPT]
 
@@ -134,7 +140,7 @@ def undo_last(press: str | None = None) -> None:
     """
     reviewer = current_reviewer().name
     token = f"{_session_token()}-{press}" if press else None
-    stack = st.session_state.get(_UNDO) or []
+    stack = _stack(reviewer)
     if not stack:
         _undo_latest(reviewer, token)
         return
@@ -145,7 +151,7 @@ def undo_last(press: str | None = None) -> None:
         stack.pop()
         flash("info", f"nothing undone: your decision ({text}) was already undone elsewhere, e.g. in another "
                       f"tab under your name")
-        item = _show_again(suggestion_id)
+        _show_again(suggestion_id)
         return
     except LabelfixError as error:
         flash("warning", error.problem)
@@ -178,8 +184,9 @@ def _undo_latest(reviewer: str, token: str | None) -> None:
 
 def undo_item(suggestion_id: int) -> None:
     """Undo this reviewer's own decision on one suggestion (the "Undo this decision" button)."""
+    reviewer = current_reviewer().name
     try:
-        event = service().undo(reviewer=current_reviewer().name, suggestion_id=suggestion_id)
+        event = service().undo(reviewer=reviewer, suggestion_id=suggestion_id)
     except LabelfixError as error:
         flash("warning", error.problem)
         _show_again(suggestion_id)
@@ -187,7 +194,7 @@ def undo_item(suggestion_id: int) -> None:
     if event is None or event.suggestion_id is None:
         flash("info", "nothing of yours to undo")
         return
-    stack = st.session_state.get(_UNDO) or []
+    stack = _stack(reviewer)
     decision = next((d for e, _, d, _ in stack if e == event.undoes_event_id), "accept")
     stack[:] = [entry for entry in stack if entry[0] != event.undoes_event_id]
     item = _show_again(event.suggestion_id)
