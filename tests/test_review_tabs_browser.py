@@ -44,7 +44,7 @@ def _open(browser, url: str, name: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1250})
     page.goto(f"{url}/?reviewer={name}", wait_until="domcontentloaded")
     wait_first_item(page, timeout_ms=180_000)  # a loaded machine: the first run of a server imports the app
-    page.locator(".st-key-flash").click(position={"x": 2, "y": 2})  # an empty spot: keys go to the page
+    page.locator(".st-key-flash").click(position={"x": 2, "y": 2}, timeout=120_000)  # keys go to the page
     return page
 
 
