@@ -105,7 +105,7 @@ def test_classes_tail_first_add_then_undo_states_the_outcome(store):
     at.button(key="focus_accept_4").click().run()
     assert events(connection) == [(4, "tester", "accept", None)]
     assert cell(connection, 4, 2) == (1, "accepted")
-    assert "'dog' added to image 4 · U undoes" in texts(at)
+    assert "'dog' added to image 4 · U undoes it" in texts(at)
     at.button(key="undo_last").click().run()
     assert events(connection)[-1][2:] == ("undo", 1)
     assert cell(connection, 4, 2) is None
@@ -131,7 +131,7 @@ def test_spurious_items_ask_to_remove_and_never_lead_the_queue(store):
     assert at.button(key=f"focus_reject_{spurious_id}").label == "Keep 'car' · X"
     assert cell(connection, 1, 5) == (1, "original")
     at.button(key=f"focus_accept_{spurious_id}").click().run()
-    assert "'car' removed from image 1 · U undoes" in texts(at)
+    assert "'car' removed from image 1 · U undoes it" in texts(at)
     assert cell(connection, 1, 5) == (-1, "manual")
 
 
@@ -219,7 +219,9 @@ def test_accept_all_above_a_score_shows_the_precision_estimate(store):
     at.button(key="focus_reject_5").click().run()
     at.session_state["accept_above_box"] = True
     at.run()
-    assert any("Your last 2 decisions on 'dog' added it 1 times: precision **50%**" in t for t in texts(at))
+    said = next(t for t in texts(at) if t.startswith("Estimate from your last 2 decisions on 'dog' (1 added)"))
+    assert "precision about **50%**, 95% interval 9%–91%" in said
+    assert "No stopping score yet" in said and "≥" not in said  # two decisions support no claim
     at.number_input(key="above_2").set_value(0.6).run()
     assert at.button(key="accept_above_ask").label == "Add 'dog' to 1 images"
     at.button(key="accept_above_ask").click().run()

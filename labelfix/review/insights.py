@@ -7,7 +7,10 @@ The live precision estimate answers "is batch-accepting the rest of this class s
 reviewer's own decisions: of their last ``N`` accept/reject decisions on the class's missing-label
 items, the share accepted, with a Wilson score interval (Wilson 1927; Brown, Cai & DasGupta 2001,
 Statistical Science 16:101, recommend it over the normal interval for small ``N``), and the lowest score
-down to which their decided items were still accepted at the target rate.
+down to which the interval's *lower bound* for their decided items still reaches the target. A stopping
+score is suggested only then: three accepts out of four (interval 30%-95%) support no "precision stays
+at least 90%" (issue 14, fresh report item 8); until then the app words it as an estimate, with its
+interval and how many more decisions the bound needs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from labelfix.review.models import (
     ReviewerStats,
     ReviewEvent,
     wilson_interval,
+    wilson_low_reaches,
 )
 from labelfix.store.database import Store
 
@@ -45,20 +49,29 @@ def recent_suggestions(store: Store, *, reviewer: str, limit: int = 50, category
         [*parameters, int(limit)])]
 
 
-def stop_score(scored: list[tuple[float, bool]], *, target: float) -> float | None:
-    """The lowest score ``s`` such that the decided items scoring ``>= s`` were accepted at rate ``>= target``.
+def stop_score(scored: list[tuple[float, bool]], *, target: float, confidence: float = 0.95) -> float | None:
+    """The lowest score ``s`` such that, over the decided items scoring ``>= s``, the Wilson lower bound of the
+    share accepted reaches ``target``; ``None`` when no score does (too few decisions, or too many rejects).
 
     Parameters
     ----------
     scored
         ``(score, accepted)`` of decided items.
+    target
+        The precision the bound must reach.
+    confidence
+        Of the Wilson interval.
 
     Examples
     --------
-    >>> stop_score([(0.9, True), (0.8, True), (0.7, False), (0.6, True), (0.5, False), (0.4, False)], target=0.75)
-    0.6
-    >>> stop_score([(0.9, False)], target=0.9) is None
+    Four decisions at 75% never support 90%; 40 accepts from the top do (bound 40/(40+1.96**2) = 0.912),
+    and the two rejects below them pull the bound under 90% again:
+
+    >>> stop_score([(0.9, True), (0.8, True), (0.7, False), (0.6, True)], target=0.9) is None
     True
+    >>> scored = [(1 - i / 100, True) for i in range(40)] + [(0.5, False), (0.4, False)]
+    >>> stop_score(scored, target=0.9)
+    0.61
     """
     best = None
     accepted = 0
@@ -66,7 +79,8 @@ def stop_score(scored: list[tuple[float, bool]], *, target: float) -> float | No
     for index, (score, ok) in enumerate(ordered, start=1):
         accepted += int(ok)
         # Only where the next item scores lower: items of equal score go together.
-        if accepted / index >= target and (index == len(ordered) or ordered[index][0] < score):
+        if (index == len(ordered) or ordered[index][0] < score) \
+                and wilson_interval(accepted, index, confidence=confidence)[0] >= target:
             best = score
     return best
 
@@ -112,8 +126,10 @@ def precision_estimate(store: Store, *, reviewer: str, category_id: int, run_id:
     return PrecisionEstimate(
         category_id=int(category_id), reviewer=reviewer, n=n, accepted=accepted,
         precision=accepted / n if n else None, low=low, high=high, confidence=confidence, target=target,
-        stop_score=stop_score([(float(score), bool(ok)) for _, ok, score in rows], target=target),
-        lowest_score_seen=min((float(score) for _, _, score in rows), default=None))
+        stop_score=stop_score([(float(score), bool(ok)) for _, ok, score in rows], target=target,
+                              confidence=confidence),
+        lowest_score_seen=min((float(score) for _, _, score in rows), default=None),
+        more_needed=wilson_low_reaches(accepted, n, target=target, confidence=confidence))
 
 
 def reviewer_stats(store: Store, *, run_id: int | None = None) -> list[ReviewerStats]:

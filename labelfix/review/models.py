@@ -21,7 +21,7 @@ __all__ = [
     "DECISIONS", "EFFECTIVE_EVENTS_SQL", "KINDS", "PENDING", "STATUSES", "STATUS_CASE_SQL", "BatchResult", "ClassDiff",
     "ClassProgress", "Decision", "DecisionResult", "ImageBox", "ImageLabel", "PrecisionEstimate", "Progress",
     "QueueItem", "ReviewConflict", "ReviewError", "ReviewEvent", "ReviewerAgreement", "ReviewerStats", "Status",
-    "label_effect", "outcome_text", "question_text", "status_of", "utc_now", "wilson_interval",
+    "label_effect", "outcome_text", "question_text", "status_of", "utc_now", "wilson_interval", "wilson_low_reaches",
 ]
 
 Decision = Literal["accept", "reject", "skip", "unsure", "auto_accept"]
@@ -68,6 +68,9 @@ class QueueItem:
     images_root: str | None
     lease_reviewer: str | None = None
     lease_expires_at: dt.datetime | None = None
+    # False for an item of an uncalibrated ranked list (filed with no threshold): its score is a rank, not a
+    # precision, and the app must not word it as a confident suggestion (fresh report item 9)
+    calibrated: bool = True
 
     @property
     def action(self) -> str:
@@ -116,6 +119,7 @@ class ClassProgress:
     missing_pending: int = 0      # pending items of each kind (the queue shows missing ones first)
     spurious_pending: int = 0
     held_by_others: int = 0       # pending items leased live to reviewers other than the one asking
+    ranked_only: bool = False     # its missing-label items are an uncalibrated ranked list (precision unknown)
 
     @property
     def pending(self) -> int:
@@ -167,9 +171,11 @@ class PrecisionEstimate:
     """A reviewer's running precision on one class's missing-label suggestions, and where to stop.
 
     ``n`` decisions (accept/reject, in force, newest ``last_n``), ``accepted`` of them accepted;
-    ``low``/``high``: Wilson score interval at ``confidence``; ``stop_score``: the lowest score at which the
-    precision of this reviewer's decided items scoring at least that much is still ``>= target``
-    (``None`` when no such score: too few decisions or precision below target from the top).
+    ``low``/``high``: Wilson score interval at ``confidence``; ``stop_score``: the lowest score such that the
+    Wilson *lower bound* of the precision of this reviewer's decided items scoring at least that much reaches
+    ``target`` (``None`` until the data supports it: a handful of decisions never does, issue 14 fresh
+    report item 8); ``more_needed``: how many more decisions, every one accepted, the window needs before
+    its lower bound can reach ``target`` (0 when it does; ``None`` when it never can, e.g. ``target`` 1).
     """
 
     category_id: int
@@ -183,6 +189,12 @@ class PrecisionEstimate:
     target: float
     stop_score: float | None
     lowest_score_seen: float | None
+    more_needed: int | None = None
+
+    @property
+    def supported(self) -> bool:
+        """Whether the interval's lower bound reaches the target (the estimate may be stated as a claim)."""
+        return self.n > 0 and self.low >= self.target
 
 
 @dataclass(frozen=True)
@@ -339,6 +351,38 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_low_reaches(accepted: int, n: int, *, target: float, confidence: float = 0.95,
+                       limit: int = 100_000) -> int | None:
+    """How many more decisions, all accepted, before the Wilson lower bound of ``accepted / n`` reaches ``target``.
+
+    ``0`` when it already does; ``None`` when it never can within ``limit`` more (``target`` 1 or above).
+    With no rejects the lower bound is ``n / (n + z**2)``, so at 95% and a 90% target 35 decisions are needed.
+
+    Examples
+    --------
+    >>> wilson_low_reaches(0, 0, target=0.9), wilson_low_reaches(35, 35, target=0.9)
+    (35, 0)
+    >>> wilson_low_reaches(3, 4, target=1.0) is None
+    True
+    """
+    if wilson_interval(accepted, n, confidence=confidence)[0] >= target:
+        return 0
+    if target >= 1.0:
+        return None
+    low, high = 0, 1
+    while wilson_interval(accepted + high, n + high, confidence=confidence)[0] < target:  # grows with k
+        low, high = high, high * 2
+        if high > limit:
+            return None
+    while high - low > 1:  # the lower bound rises with every accept: bisect for the first k that reaches
+        middle = (low + high) // 2
+        if wilson_interval(accepted + middle, n + middle, confidence=confidence)[0] >= target:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def status_of(decision: str | None) -> str:

@@ -218,8 +218,9 @@ class ReviewQueries:
             resolved = self._resolve_run(store, run_id, fingerprints=fingerprints)
             frequencies = caches.class_frequencies(store, fingerprints=fingerprints)
             names = caches.category_names(store, fingerprints=fingerprints)
-            totals = caches.suggestion_facts(store, fingerprints=fingerprints)["totals"].get(resolved, {}) \
-                if resolved else {}
+            facts = caches.suggestion_facts(store, fingerprints=fingerprints)
+            totals = facts["totals"].get(resolved, {}) if resolved else {}
+            ranked = facts["uncalibrated"].get(resolved, set()) if resolved else set()
             decided = state_counts(store, run_id=resolved) if resolved is not None else {}
             held = self._held_by_others(store, reviewer=reviewer, run_id=resolved) if reviewer and resolved else {}
         by_class = []
@@ -241,7 +242,8 @@ class ReviewQueries:
                 frequency=frequencies.get(category_id, 0), total=total,
                 open=total - counts["accepted"] - counts["rejected"] - counts["skipped"], skipped=counts["skipped"],
                 accepted=counts["accepted"], rejected=counts["rejected"], missing_pending=pending["missing"],
-                spurious_pending=pending["spurious"], held_by_others=held.get(category_id, 0)))
+                spurious_pending=pending["spurious"], held_by_others=held.get(category_id, 0),
+                ranked_only=category_id in ranked))
         fields = ("frequency", "total", "open", "skipped", "accepted", "rejected", "missing_pending",
                   "spurious_pending", "held_by_others")
         overall = ClassProgress(category_id=None, name="all classes",

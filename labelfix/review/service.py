@@ -76,7 +76,8 @@ class ReviewService(ReviewWriter):
         An open store (each call uses its own cursor of it), or a
         :class:`~labelfix.store.access.SharedStoreFile` (see :meth:`open`).
     lease_seconds
-        How long :meth:`next_items` and :meth:`heartbeat` reserve items for a reviewer (default 2 minutes).
+        How long :meth:`next_items` and :meth:`heartbeat` reserve items for a reviewer (default 30 s: renewed
+        while the reviewer works, free soon after they stop).
     clock
         Returns the current time as naive UTC; tests pass a fake clock to expire leases.
 

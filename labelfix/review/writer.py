@@ -46,9 +46,10 @@ from labelfix.store.reviews import (
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "ReviewWriter"]
 
-# A lease is a short hold: the app renews it while the reviewer looks at the item (next_items, heartbeat);
-# a closed tab frees its items after this long.
-DEFAULT_LEASE_SECONDS = 120.0
+# A lease is a short hold: the app renews it while the reviewer works (next_items, heartbeat on each run and on
+# mouse or key activity in the page); an idle reviewer's items are free again after this long (issue 14: "released
+# after short idle"), and a closed tab's within seconds (labelfix.review.app.presence).
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 @dataclasses.dataclass
@@ -140,7 +141,8 @@ class ReviewWriter(ReviewQueries):
         """The suggestion (kind, cell, score, ...), its decision in force (and by whom), lease and image file."""
         row = store.fetchone(
             "SELECT s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, ls.expires_at, s.run_id, "
-            "s.score, s.rank_in_class, s.reason, c.name, im.file_name, im.images_root "
+            "s.score, s.rank_in_class, s.reason, c.name, im.file_name, im.images_root, "
+            "s.threshold IS NOT NULL OR s.kind <> 'missing' "
             "FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
             "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id "
             "LEFT JOIN categories c ON c.category_id = s.category_id "
@@ -148,7 +150,7 @@ class ReviewWriter(ReviewQueries):
         if row is None:
             raise ReviewError(f"no suggestion {suggestion_id}", fix="pick a suggestion from the review queue")
         keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires",
-                "run_id", "score", "rank_in_class", "reason", "category_name", "file_name", "images_root")
+                "run_id", "score", "rank_in_class", "reason", "category_name", "file_name", "images_root", "calibrated")
         current = dict(zip(keys, row))
         current["suggestion_id"] = int(suggestion_id)
         current["status"] = status_of(current["decision"])
@@ -168,7 +170,8 @@ class ReviewWriter(ReviewQueries):
             score=float(current["score"]), rank_in_class=int(current["rank_in_class"]), reason=current["reason"],
             status=current["status"], decided_by=current["decided_by"],
             class_frequency=int(cached[1].get(category_id, 0)) if cached else 0, file_name=current["file_name"],
-            images_root=current["images_root"], lease_reviewer=holder, lease_expires_at=expires)
+            images_root=current["images_root"], lease_reviewer=holder, lease_expires_at=expires,
+            calibrated=bool(current["calibrated"]))
 
     def _conflict(self, current: dict[str, Any], *, suggestion_id: int, reviewer: str,
                   override_lease: bool) -> str | None:

@@ -18,7 +18,7 @@ from labelfix.review.app import keys, page
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.state import flash, log_timing, service
 from labelfix.review.app.wording import wording
-from labelfix.review.models import PENDING, QueueItem, ReviewEvent
+from labelfix.review.models import PENDING, QueueItem, ReviewConflict
 
 NEXT_KEYS = ("j", "arrowright")
 PREVIOUS_KEYS = ("k", "arrowleft")
@@ -40,26 +40,52 @@ def shown() -> QueueItem | None:
     return st.session_state.get("_shown")
 
 
+def _fresh(item: QueueItem) -> QueueItem | None:
+    """The item as the store has it now (``None``: a new ``labelfix suggest`` replaced it); the page follows."""
+    try:
+        fresh = service().item(suggestion_id=item.suggestion_id)
+    except LabelfixError:
+        return None
+    page.sync(fresh)
+    return fresh
+
+
 def decide(item: QueueItem, decision: str, *, press: str) -> None:
-    """Record ``decision`` on ``item`` (as shown) for the current reviewer; ``press`` names the key press or click."""
-    if item.status not in PENDING:
-        flash("info", f"'{item.category_name}' on image {item.image_id} is already {item.status}: "
-                      f"U undoes your last decision")
-        return
+    """Record ``decision`` on ``item`` (as shown) for the current reviewer; ``press`` names the key press or click.
+
+    The page's copy of an item may be old: another tab of the same reviewer may have undone or decided it.
+    So a press on an item the page shows as decided asks the store first and answers from it; if the item is
+    open again there, the press decides it (issue 14, fresh report item 1).
+    """
     reviewer = current_reviewer().name
+    if item.status not in PENDING:
+        fresh = _fresh(item)
+        if fresh is None:
+            flash("warning", f"suggestion {item.suggestion_id} is gone (a new suggest run replaced it)")
+            page.refresh()
+            _redraw_page()
+        assert fresh is not None
+        if fresh.status not in PENDING:
+            who = "you" if fresh.decided_by == reviewer else (fresh.decided_by or "someone")
+            flash("info", f"nothing recorded: '{fresh.category_name}' on image {fresh.image_id} is already "
+                          f"{fresh.status} by {who}" + (" (Undo this decision reverses it)" if who == "you" else ""))
+            _redraw_page()
+        item = fresh  # open again (undone elsewhere): the key decides it
     try:
         result = service().submit(suggestion_id=item.suggestion_id, reviewer=reviewer, decision=decision,  # type: ignore[arg-type]
                                   expected_status=item.status, token=f"{_session_token()}-{press}")
     except LabelfixError as error:
         flash("warning", error.problem)
         return
-    if not result.applied:
+    if not result.applied or result.event is None:
         # Double presses never get here (the page sends one key per drawn item, and a key for an item no
         # longer shown is dropped in on_key): this is news, e.g. someone else took the item meanwhile.
         flash("warning", f"nothing recorded: {result.message}")
         page.refresh()
         _redraw_page()
-    flash("success", f"{result.message} · U undoes")
+    assert result.event is not None
+    remember(result.event.event_id, reviewer=reviewer, item=item, decision=decision, text=result.message)
+    flash("success", f"{result.message} · U undoes it")
     if decision in ("skip", "unsure"):
         st.session_state.setdefault("_skipped_now", set()).add(item.suggestion_id)
     page.mark_decided(item.suggestion_id, decision=decision, reviewer=reviewer)
@@ -76,35 +102,117 @@ def on_button(suggestion_id: int, decision: str) -> None:
     decide(item, decision, press=f"button-{suggestion_id}-{decision}-{st.session_state.get('_nonce')}")
 
 
-def undo_last() -> None:
-    """Undo this reviewer's own last decision and show that item again."""
-    _undo(None)
+# -- undo: exactly the decision the flash named ------------------------------------------------------------------
+_UNDO = "_undo_stack"
+_UNDO_KEPT = 200
 
 
-def undo_item(suggestion_id: int) -> None:
-    """Undo this reviewer's own decision on one suggestion."""
-    _undo(suggestion_id)
+def _stack(reviewer: str) -> list[tuple[int, int, str, str]]:
+    """This tab's decisions under ``reviewer`` still to undo, newest last: (event, suggestion, decision, words).
+    Kept per name: after a rename, U never reaches for the old name's decisions."""
+    return st.session_state.setdefault(_UNDO, {}).setdefault(reviewer, [])
 
 
-def _undo(suggestion_id: int | None) -> None:
+def remember(event_id: int, *, reviewer: str, item: QueueItem, decision: str, text: str) -> None:
+    """This tab recorded ``event_id``: U undoes it next."""
+    stack = _stack(reviewer)
+    stack.append((int(event_id), item.suggestion_id, decision, text))
+    del stack[:-_UNDO_KEPT]
+
+
+def forget_undo() -> None:
+    """After a batch: U no longer goes back past it to an older single decision of this tab."""
+    st.session_state.pop(_UNDO, None)
+
+
+def _undone_words(decision: str, item: QueueItem) -> str:
+    if decision in ("skip", "unsure"):
+        return (f"undid your {'skip' if decision == 'skip' else 'unsure'}: '{item.category_name}' on image "
+                f"{item.image_id} is back in its place in the queue")
+    return f"undid your decision: {item.outcome('undo')}"
+
+
+def undo_last(press: str | None = None) -> None:
+    """Undo the decision the flash named: this tab's latest one still to undo (never someone else's).
+
+    If another tab of the same reviewer undid it meanwhile, say so and undo nothing else. A tab with no
+    decision of its own (a fresh page) undoes the reviewer's latest decision still in force, and says which.
+    """
+    reviewer = current_reviewer().name
+    token = f"{_session_token()}-{press}" if press else None
+    stack = _stack(reviewer)
+    if not stack:
+        _undo_latest(reviewer, token)
+        return
+    event_id, suggestion_id, decision, text = stack[-1]
     try:
-        event = service().undo(reviewer=current_reviewer().name, suggestion_id=suggestion_id)
+        event = service().undo(reviewer=reviewer, event_id=event_id, token=token)
+    except ReviewConflict:
+        stack.pop()
+        flash("info", f"nothing undone: your decision ({text}) was already undone elsewhere, e.g. in another "
+                      f"tab under your name")
+        _show_again(suggestion_id)
+        return
     except LabelfixError as error:
         flash("warning", error.problem)
         return
-    _after_undo(event)
-
-
-def _after_undo(event: ReviewEvent | None) -> None:
+    stack.pop()
     if event is None or event.suggestion_id is None:
         flash("info", "nothing of yours to undo")
         return
-    item = service().item(suggestion_id=event.suggestion_id)
-    flash("success", f"undid your decision: {item.outcome('undo')}")
+    item = _show_again(event.suggestion_id)
+    if item is not None:
+        flash("success", _undone_words(decision, item))
+
+
+def _undo_latest(reviewer: str, token: str | None) -> None:
+    try:
+        event = service().undo(reviewer=reviewer, token=token)
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        return
+    if event is None or event.suggestion_id is None:
+        flash("info", "nothing of yours to undo")
+        return
+    undone = next((e for e in service().history(suggestion_id=event.suggestion_id)
+                   if e.event_id == event.undoes_event_id), None)
+    item = _show_again(event.suggestion_id)
+    if item is not None:
+        flash("success", _undone_words(undone.decision if undone else "accept", item)
+              + " (your latest decision, from this page or another)")
+
+
+def undo_item(suggestion_id: int) -> None:
+    """Undo this reviewer's own decision on one suggestion (the "Undo this decision" button)."""
+    reviewer = current_reviewer().name
+    try:
+        event = service().undo(reviewer=reviewer, suggestion_id=suggestion_id)
+    except LabelfixError as error:
+        flash("warning", error.problem)
+        _show_again(suggestion_id)
+        return
+    if event is None or event.suggestion_id is None:
+        flash("info", "nothing of yours to undo")
+        return
+    stack = _stack(reviewer)
+    decision = next((d for e, _, d, _ in stack if e == event.undoes_event_id), "accept")
+    stack[:] = [entry for entry in stack if entry[0] != event.undoes_event_id]
+    item = _show_again(event.suggestion_id)
+    if item is not None:
+        flash("success", _undone_words(decision, item))
+
+
+def _show_again(suggestion_id: int) -> QueueItem | None:
+    """Show the item large again, as the store has it now, and let the page and the counts follow."""
+    try:
+        item = service().item(suggestion_id=suggestion_id)
+    except LabelfixError:
+        return None
     st.session_state.get("_skipped_now", set()).discard(item.suggestion_id)
-    page.mark_decided(item.suggestion_id, decision=None, reviewer=None)
+    page.sync(item)
     page.forget_counts()
     st.session_state["focus"] = item.suggestion_id
+    return item
 
 
 def _move(step: int) -> None:
@@ -156,7 +264,7 @@ def _on_key() -> None:
     elif key in PREVIOUS_KEYS:
         _move(-1)
     elif key == "u":
-        undo_last()
+        undo_last(press=f"key-{event.get('seq')}")
     else:
         words = wording(item.kind, item.category_name)
         action = words.action_for_key(key)
@@ -165,6 +273,14 @@ def _on_key() -> None:
             flash("info", f"this item asks to {words.question} Keys: {keys_here}")
             return
         decide(item, action.decision, press=f"key-{event.get('seq')}")
+
+
+def on_alive() -> None:
+    """Mouse or key activity after a quiet spell: the reviewer is at work, renew the page's leases."""
+    try:
+        page.renew(service())
+    except LabelfixError as error:  # the store is busy: the next run or activity renews
+        flash("warning", error.problem)
 
 
 def on_view() -> None:
@@ -207,6 +323,7 @@ def confirm_batch() -> None:
         flash("warning", error.problem)
         return
     page.refresh()
+    forget_undo()
     text = f"{len(result.events)} recorded"
     if result.conflicts:
         text += f", {len(result.conflicts)} left alone ({'; '.join(sorted(set(result.conflicts.values())))})"
@@ -240,6 +357,7 @@ def confirm_accept_above() -> None:
         flash("warning", error.problem)
         return
     page.refresh()
+    forget_undo()
     text = f"added '{name}' to {len(result.events)} images (every open suggestion scoring ≥ {min_score:.4f})"
     if result.conflicts:
         text += f"; {len(result.conflicts)} left alone (held by others or decided meanwhile)"

@@ -12,6 +12,9 @@ whatever button sat at that place. Here one listener on the whole page (capture 
   element is blurred); only typing in a text field, or in an open dropdown's search, keeps the key.
 * zoom and pan of the large image: mouse wheel, drag, double click to reset, keys ``+ - 0``.
 * clicks on a grid thumbnail: show that item large.
+* a key pressed while the previous one is still being applied: not sent, and a note says so ("X ignored:
+  still saving the previous decision (A)"); a queued key would act on an item not yet seen.
+* activity (mouse, wheel, keys) after a quiet spell: an ``alive`` event renews the page's leases.
 * the grid's tiles: which one is shown large, and what was decided on each (so a key press does not
   redraw the grid).
 """
@@ -36,6 +39,7 @@ export default function (component) {
   // load and always read root.data / root.send, so no listener of an older draw answers a key.
   root.data = data;
   root.send = setTriggerValue;
+  root.drawnAt = Date.now();
   if (root.nonce !== data.nonce) { root.nonce = data.nonce; root.pending = false; }
   window.clearTimeout(root.release);
   // A page that never draws again (an error, a lost connection) must not keep keys blocked for long.
@@ -115,8 +119,42 @@ export default function (component) {
   const send = (name, value) => {
     root.pending = true;
     root.seq += 1;
+    root.lastKey = value.key || name;
     root.send(name, Object.assign({ seq: root.seq }, value));
   };
+  // A key pressed while the previous one is still being applied is not sent (each suggestion is decided at
+  // most once per press, and a queued key would act on an item the reviewer has not seen yet); say so.
+  const label = (key) => ({ arrowleft: "←", arrowright: "→" })[key] || key.toUpperCase();
+  const ignored = (key) => {
+    root.ignored = (root.ignored || []).concat([key]).slice(-50);
+    const last = root.lastKey || "";
+    const what = ["j", "k", "arrowleft", "arrowright", "view"].includes(last) ? "move"
+      : last === "u" ? "undo" : "decision";
+    let note = doc.getElementById("lf-ignored");
+    if (!note) {
+      note = doc.createElement("div");
+      note.id = "lf-ignored";
+      note.setAttribute("role", "status");
+      doc.body.appendChild(note);
+    }
+    note.textContent = `${label(key)} ignored: still saving the previous ${what} (${label(last)})`;
+    note.hidden = false;
+    window.clearTimeout(root.noteTimer);
+    root.noteTimer = window.setTimeout(() => { note.hidden = true; }, 2500);
+  };
+  // Mouse, wheel and key activity renews the page's leases (an "alive" event at most every renew_ms of quiet):
+  // a reviewer studying an image keeps it, an idle one's items go back after the lease time.
+  const activity = () => {
+    const every = root.data.renew_ms;
+    if (!every || root.pending || root.data.item === null) return;
+    const now = Date.now();
+    if (now - Math.max(root.drawnAt || 0, root.aliveAt || 0) < every) return;
+    root.aliveAt = now;
+    root.send("alive", { item: root.data.item });
+  };
+  for (const name of ["mousemove", "wheel", "keydown", "pointerdown", "scroll", "touchstart"]) {
+    doc.addEventListener(name, activity, { passive: true, capture: true });
+  }
   doc.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (typing(event.target)) return;
@@ -135,7 +173,8 @@ export default function (component) {
     event.stopImmediatePropagation();
     const active = doc.activeElement;
     if (active && active !== doc.body && active.blur) active.blur();
-    if (event.repeat || root.pending) return;  // a held key, or the page has not drawn the next item yet
+    if (event.repeat) return;  // a held key
+    if (root.pending) { ignored(key); return; }  // the page has not drawn the next item yet
     send("key", { key: key, item: root.data.item });
   }, true);
   doc.addEventListener("click", (event) => {
@@ -183,6 +222,8 @@ _CSS = """
   text-align: center; pointer-events: none; }
 [data-lf-state] img { opacity: 0.45; }
 [data-lf-state] [class*="st-key-sel_"] { opacity: 0; pointer-events: none; }
+#lf-ignored { position: fixed; left: 50%; bottom: 24px; transform: translateX(-50%); z-index: 1000;
+  padding: 6px 12px; border-radius: 6px; background: rgba(25, 25, 25, 0.85); color: #fff; font-size: 0.9rem; }
 .st-key-actions_missing button[data-testid="stBaseButton-primary"] { background: #1b7f3b; border-color: #1b7f3b; }
 .st-key-actions_spurious button[data-testid="stBaseButton-primary"] { background: #c62828; border-color: #c62828; }
 """
@@ -195,7 +236,8 @@ def _component() -> Any:
 
 def key_listener(*, item: int | None, nonce: int, tiles: dict[str, str], on_key: Callable[[], None],
                  on_view: Callable[[], None], partial: bool = False,
-                 on_ready: Callable[[], None] | None = None, page: int = 0) -> None:
+                 on_ready: Callable[[], None] | None = None, page: int = 0,
+                 on_alive: Callable[[], None] | None = None, renew_seconds: float | None = None) -> None:
     """Mount the page's key and mouse listener for the item shown large (``item``; ``None``: no item).
 
     ``nonce`` must change on every run that draws the page, so the listener knows the page is current.
@@ -204,11 +246,14 @@ def key_listener(*, item: int | None, nonce: int, tiles: dict[str, str], on_key:
     ``partial``: only this panel is drawn yet; once the item's picture is on screen the listener sends a
     ``ready`` event and ``on_ready`` runs (it asks for the whole page). ``page``: the full run this panel
     belongs to (:func:`labelfix.review.app.state.page_end_marker`; browser checks wait for its marker).
+    ``on_alive``: runs when the reviewer moves the mouse, scrolls or presses a key after ``renew_seconds`` of
+    quiet (no run of the page): the page's leases are renewed while the reviewer works.
     """
     _component()(key="review_keys",
                  data={"item": item, "nonce": nonce, "keys": list(SENT_KEYS), "tiles": tiles, "partial": partial,
-                       "page": page},
+                       "page": page, "renew_ms": int(renew_seconds * 1000) if renew_seconds and on_alive else 0},
                  on_key_change=on_key, on_view_change=on_view, on_ready_change=on_ready or _nothing,
+                 on_alive_change=on_alive or _nothing,
                  width="stretch", height=1)
 
 

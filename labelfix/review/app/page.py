@@ -3,9 +3,10 @@
 A page is leased in one call (``next_items``) and then worked through: each decision changes the item's
 status in the page (its tile shows what was done, and "previous" can go back to it) and moves the large
 view to the next undecided item; the page is fetched again only when none is left or the filters
-change, and its leases are renewed (``heartbeat``) while the reviewer works; when the tab is closed they are
-released within seconds (:mod:`.presence`); after an idle spell longer than a lease the items are free for
-others again, and the page is fetched anew. The class counts follow the
+change, and its leases (30 s) are renewed (``heartbeat``) while the reviewer works: on the page's runs and on
+mouse or key activity in the page (:func:`renew`); when the tab is closed they are released within seconds
+(:mod:`.presence`); after an idle spell longer than a lease the items are free for others again, and the page
+is fetched anew. The class counts follow the
 reviewer's own decisions at once and are read again from the store every few seconds (other reviewers'
 work). So a key press costs no queue query, and the page does not reshuffle under the reviewer's eyes.
 """
@@ -40,23 +41,34 @@ def current(service: ReviewService, *, reviewer: str, filters: Filters) -> dict:
     ``acted`` (suggestion ids decided or skipped on this page); from the session, or fetched (and leased)
     again when needed."""
     cache = st.session_state.get(_KEY)
-    age = time.monotonic() - cache["at"] if cache else 0.0
+    # the service's clock (the one its leases run on; tests inject one)
+    age = (service.clock() - cache["at"]).total_seconds() if cache else 0.0
     if cache is None or cache["filters"] != filters or cache["reviewer"] != reviewer \
             or (filters.leasing and (not todo(cache) or age > service.lease_seconds)):
         # a new page; also after an idle spell longer than a lease (others may have taken its items)
         items = page_items(service, reviewer=reviewer, filters=filters)
-        cache = {"filters": filters, "reviewer": reviewer, "at": time.monotonic(), "items": items, "acted": set(),
+        cache = {"filters": filters, "reviewer": reviewer, "at": service.clock(), "items": items, "acted": set(),
                  "boxes": service.image_boxes(image_ids=[i.image_id for i in items]),
                  "held": service.held_by_others(reviewer=reviewer, run_id=filters.run_id)}
         st.session_state[_KEY] = cache
         if filters.leasing:
             show_leased(service, reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in items])
     elif filters.leasing and age > service.lease_seconds / 3:
-        # renew what is still to decide before the leases run out; others may now hold more or less
-        service.heartbeat(reviewer=reviewer, suggestion_ids=[i.suggestion_id for i in todo(cache)])
-        cache["held"] = service.held_by_others(reviewer=reviewer, run_id=filters.run_id)
-        cache["at"] = time.monotonic()
+        renew(service, cache=cache)
     return cache
+
+
+def renew(service: ReviewService, *, cache: dict | None = None) -> int:
+    """The reviewer is at work (a run of the page, or mouse and key activity in it): renew the leases of the
+    page's items still to decide, so an active reviewer's items are never taken from under them while an idle
+    one's lapse after ``lease_seconds``. Returns how many were renewed."""
+    cache = cache if cache is not None else st.session_state.get(_KEY)
+    if not cache or not cache["filters"].leasing:
+        return 0
+    renewed = service.heartbeat(reviewer=cache["reviewer"], suggestion_ids=[i.suggestion_id for i in todo(cache)])
+    cache["held"] = service.held_by_others(reviewer=cache["reviewer"], run_id=cache["filters"].run_id)  # may change
+    cache["at"] = service.clock()
+    return renewed
 
 
 def refresh() -> None:
@@ -102,6 +114,21 @@ def _count(item: QueueItem, after: str) -> None:
         overall=_moved(value.overall, item.status, after, item.kind),
         by_class=[_moved(row, item.status, after, item.kind) if row.category_id == item.category_id else row
                   for row in value.by_class])
+
+
+def sync(item: QueueItem) -> None:
+    """Take the store's copy of one item into the page (another tab of the same reviewer, or another reviewer,
+    may have decided or undone it): the page never answers from an old copy (issue 14, fresh report item 1)."""
+    cache = st.session_state.get(_KEY)
+    if not cache:
+        return
+    old = next((i for i in cache["items"] if i.suggestion_id == item.suggestion_id), None)
+    if old is None or (old.status, old.decided_by) == (item.status, item.decided_by):
+        return
+    cache["items"] = [item if i.suggestion_id == item.suggestion_id else i for i in cache["items"]]
+    if item.status == "open":
+        cache["acted"].discard(item.suggestion_id)  # open again: to decide on this page
+    forget_counts()
 
 
 def mark_decided(suggestion_id: int, *, decision: str | None, reviewer: str | None) -> None:

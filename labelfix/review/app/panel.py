@@ -20,10 +20,10 @@ from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.components import label_chips
 from labelfix.review.app.identity import Reviewer
 from labelfix.review.app.keys import key_listener
-from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, page_run, page_session,
-                                      service, whole_page)
+from labelfix.review.app.state import (draw_whole_page, last_flash, log_timing, on_ready, other_tabs, page_run,
+                                      page_session, service, whole_page)
 from labelfix.review.app.wording import human_time, score_text, wording
-from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, QueueItem
+from labelfix.review.models import PENDING, ClassProgress, ImageBox, ImageLabel, PrecisionEstimate, QueueItem
 from labelfix.review.service import ReviewService
 
 def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox], reviewer: Reviewer) -> None:
@@ -33,9 +33,14 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         pictures.show_large(item, boxes)
         st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
     with right:
-        st.markdown(f"## :{words.color}[{words.sign} {words.question}]")
-        kind_text = ("missing label: the model sees it, the labels do not" if item.kind == "missing"
-                     else "spurious label: labelled, but the model doubts it")
+        st.markdown(f"## :{words.color}[{words.sign} {words.question}]" + _ranked_badge(item))
+        if not item.calibrated:  # an uncalibrated ranked list: a rank, not a confident suggestion
+            kind_text = ("ranked only: among this class's highest-scoring unlabelled images, but the class could "
+                         "not be calibrated, so how often such items are right is unknown")
+        elif item.kind == "missing":
+            kind_text = "missing label: the model sees it, the labels do not"
+        else:
+            kind_text = "spurious label: labelled, but the model doubts it"
         st.markdown(f"{kind_text} · score **{score_text(item.score)}** · rank {item.rank_in_class} in class")
         st.caption(f"image {item.image_id} · {item.file_name or 'no file'} · suggestion {item.suggestion_id}"
                    + (f" · {item.reason}" if item.reason else ""))
@@ -54,8 +59,24 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         else:
             st.markdown(f"**{item.status}** by {item.decided_by or '?'}")
             if item.decided_by == reviewer.name:
-                st.button("Undo this decision · U", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
+                st.button("Undo this decision", key=f"undo_{item.suggestion_id}", on_click=actions.undo_item,
                           args=(item.suggestion_id,))
+
+
+def _ranked_badge(item: QueueItem) -> str:
+    """A grey badge for an item of an uncalibrated ranked list (fresh report item 9: a score of 0.0073 must not
+    read as "the model sees it").
+
+    Examples
+    --------
+    >>> from labelfix.review.models import QueueItem
+    >>> item = QueueItem(7, 1, 3, 5, "one", "missing", 0.0073, 1, None, "open", None, 1, None, None, calibrated=False)
+    >>> _ranked_badge(item)
+    ' :gray-badge[ranked only, low score]'
+    """
+    if item.calibrated:
+        return ""
+    return " :gray-badge[ranked only" + (", low score]" if item.score < 0.5 else "]")
 
 
 def _batch_bar(items: list[QueueItem], reviewer: Reviewer, *, acted: set[int]) -> None:
@@ -94,7 +115,9 @@ def _tiles(items: list[QueueItem], boxes: dict[int, list[ImageBox]], reviewer: R
             pictures.show_thumbnail(item, boxes[item.image_id])
             held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
                 item.lease_reviewer != reviewer.name and item.status in PENDING else ""
-            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}{held}")
+            ranked = "" if item.calibrated else " · ranked"
+            st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}"
+                        f"{ranked}{held}")
             if item.suggestion_id not in acted and item.status in PENDING:
                 st.checkbox("select", key=f"sel_{item.suggestion_id}")
 
@@ -160,16 +183,7 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
         return
     estimate = service_.precision_estimate(reviewer=reviewer.name, category_id=category_id, run_id=filters.run_id)
     with box:
-        if estimate.n and estimate.precision is not None:
-            text = (f"Your last {estimate.n} decisions on '{name}' added it {estimate.accepted} times: precision "
-                    f"**{estimate.precision:.0%}** ({estimate.confidence:.0%} interval "
-                    f"{estimate.low:.0%}–{estimate.high:.0%}).")
-            if estimate.stop_score is not None:
-                text += (f" Suggested stopping score: **{score_text(estimate.stop_score)}** (your precision "
-                         f"stays ≥ {estimate.target:.0%} down to it).")
-            st.markdown(text)
-        else:
-            st.caption(f"Decide a few '{name}' items first: the estimate comes from your own decisions.")
+        st.markdown(estimate_text(estimate, name))
         default = estimate.stop_score if estimate.stop_score is not None else 0.9
         threshold = st.number_input("score at least", 0.0, 1.0, value=float(default), step=0.01, format="%.4f",
                                     key=f"above_{category_id}")
@@ -187,19 +201,50 @@ def _accept_above(service_: ReviewService, reviewer: Reviewer, filters: Filters,
             row[1].button("Cancel", key="accept_above_cancel", on_click=actions.cancel_accept_above)
 
 
+def estimate_text(estimate: PrecisionEstimate, name: str) -> str:
+    """The precision estimate in words: a claim ("stays at least 90%") only where the interval's lower bound
+    supports it, else an estimate with its interval and how many more decisions the bound needs.
+
+    Examples
+    --------
+    >>> from labelfix.review.models import PrecisionEstimate
+    >>> print(estimate_text(PrecisionEstimate(1, "ana", 4, 3, 0.75, 0.3006, 0.9544, 0.95, 0.9, None, 0.8, 49), "zero"))
+    Estimate from your last 4 decisions on 'zero' (3 added): precision about **75%**, 95% interval 30%–95%. \
+No stopping score yet: the interval's lower end must reach 90% first, which takes at least 49 more decisions \
+even if every one is added.
+    """
+    if not estimate.n or estimate.precision is None:
+        return f"Decide a few '{name}' items first: the estimate comes from your own decisions."
+    text = (f"Estimate from your last {estimate.n} decisions on '{name}' ({estimate.accepted} added): precision "
+            f"about **{estimate.precision:.0%}**, {estimate.confidence:.0%} interval "
+            f"{estimate.low:.0%}–{estimate.high:.0%}.")
+    if estimate.stop_score is not None:
+        return text + (f" Suggested stopping score: **{score_text(estimate.stop_score)}**: of the items you decided "
+                       f"scoring at least that, the share you added is ≥ {estimate.target:.0%} with "
+                       f"{estimate.confidence:.0%} confidence.")
+    if estimate.more_needed is None:
+        return text + f" No stopping score: the interval's lower end cannot reach {estimate.target:.0%}."
+    if estimate.more_needed == 0:
+        return text + (f" No stopping score yet: no score has enough decisions above it for the lower end to "
+                       f"reach {estimate.target:.0%}.")
+    return text + (f" No stopping score yet: the interval's lower end must reach {estimate.target:.0%} first, which "
+                   f"takes at least {estimate.more_needed} more decisions even if every one is added.")
+
+
 def _focus_item(service_: ReviewService, items: list[QueueItem], todo: list[QueueItem],
                 filters: Filters) -> QueueItem | None:
     """The item to show large: the one navigated to, else the page's first item still to decide (when
     listing decided items: the first of the page)."""
     focus_id = st.session_state.get("focus")
     if focus_id is not None:
-        found = next((i for i in items if i.suggestion_id == focus_id), None)
-        if found is not None:
-            return found
         try:
-            return service_.item(suggestion_id=int(focus_id))  # an earlier decision, or an undone item
+            # as the store has it now, not the page's copy: another tab may have undone or decided it
+            found = service_.item(suggestion_id=int(focus_id))
         except LabelfixError:
             st.session_state.pop("focus", None)
+        else:
+            page.sync(found)
+            return found
     skipped_now = st.session_state.get("_skipped_now", set())
     fresh = [i for i in todo if i.suggestion_id not in skipped_now]
     if not fresh and not filters.leasing:
@@ -224,6 +269,16 @@ def _nothing_to_show(filters: Filters, items: list[QueueItem], todo: list[QueueI
     if filters.leasing and filters.category_id is not None and free:
         st.session_state["_class_choice"] = free[0]
         st.rerun(scope="app")  # nothing left here for you: go on to the next class with items to review
+
+
+def _same_name_warning(reviewer: Reviewer) -> None:
+    """Tell both tabs when one reviewer name is open in two (a bookmark, a second tab): leases and decisions
+    belong to the name, so the tabs share them (issue 14, fresh report item 1)."""
+    others = other_tabs(reviewer=reviewer.name)
+    if others:
+        st.container(key="same_name").warning(
+            f"The name {reviewer.name} is open in {others} other tab{'s' if others > 1 else ''}: decisions there "
+            f"count as yours, and both tabs may show the same items. U here undoes only what this tab decided.")
 
 
 @st.fragment(key="panel")
@@ -254,13 +309,15 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
     if message:
         getattr(status, message[0])(message[1])
     top[1].button("Undo last · U", key="undo_last", on_click=actions.undo_last, width="stretch",
-                  help="undo your own last decision (never someone else's)")
+                  help="undo the decision the message on the left names: your latest in this tab "
+                       "(never someone else's)")
+    _same_name_warning(reviewer)
     _progress_line(progress.by_class, progress.overall, filters.category_id, held)
     st.session_state["_shown"] = focus
     st.session_state["_page_ids"] = [i.suggestion_id for i in items]
     if focus is not None:
         st.session_state.pop("_classes_tried", None)
-    tiles = tile_states(items, acted=current["acted"])
+    tiles = tile_states(current["items"], acted=current["acted"])  # after the focus item's sync
     if focus is None:
         _nothing_to_show(filters, items, todo, held, progress.by_class)
         key_listener(item=None, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
@@ -276,7 +333,8 @@ def _draw_panel(filters: Filters, reviewer: Reviewer, classes_box) -> None:
         _accept_above(service_, reviewer, filters, name)
     # Last: the listener learns the shown item only once everything above is drawn.
     key_listener(item=focus.suggestion_id, nonce=nonce, tiles=tiles, on_key=actions.on_key, on_view=actions.on_view,
-                 partial=not whole, on_ready=on_ready, page=page_run())
+                 partial=not whole, on_ready=on_ready, page=page_run(), on_alive=actions.on_alive,
+                 renew_seconds=service_.lease_seconds / 3 if filters.leasing else None)
     if not whole:
         return  # the pictures ahead are made in the whole-page run, not while this first item is sent
     pictures.render_ahead([i for i in todo if i.suggestion_id != focus.suggestion_id][:3], boxes)

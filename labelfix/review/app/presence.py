@@ -6,6 +6,12 @@ sessions that hold a page of leased items, and asks Streamlit's runtime whether 
 network drop reconnects within it) has its page's items released, except those another live session of the
 same reviewer (a second tab) shows. The lease expiry (``lease_seconds``) stays the fallback, e.g. when the
 server itself stops.
+
+It also knows which reviewer name each connected session works under, so two tabs under one name (a
+bookmark, a copied address) are both told: leases and decisions belong to the name, so the tabs share them.
+Why not leases per tab: a reviewer name is the identity on every decision, and an undo, a lead's revert and
+the per-reviewer counts all go by it; one person's two tabs are one reviewer, and keeping them apart by
+session would make them block each other's items with nothing gained.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Presence:
         self._clock = clock
         self._grace = grace_seconds
         self._held: dict[str, _Held] = {}
+        self._names: dict[str, tuple[str, str]] = {}  # tab -> (session id, the reviewer name it works under)
         self._lock = threading.Lock()
 
     def hold(self, *, session_id: str, service: ReviewService, reviewer: str, suggestion_ids: Iterable[int]) -> None:
@@ -64,6 +71,18 @@ class Presence:
         with self._lock:
             self._held.pop(session_id, None)
 
+    def visit(self, *, session_id: str, reviewer: str, tab: str | None = None) -> int:
+        """The session works under ``reviewer`` now; return how many *other* connected tabs use that name.
+
+        ``tab`` tells apart tabs that share a session id (Streamlit's test harness gives every run one id);
+        by default the session is the tab.
+        """
+        tab = tab or session_id
+        with self._lock:
+            self._names[tab] = (session_id, reviewer)
+            others = [sid for other, (sid, name) in self._names.items() if other != tab and name == reviewer]
+        return sum(1 for sid in others if self._is_active(sid))
+
     def sessions(self) -> list[str]:
         with self._lock:
             return list(self._held)
@@ -73,6 +92,8 @@ class Presence:
         now = self._clock()
         due: list[tuple[str, _Held]] = []
         with self._lock:
+            for tab in [tab for tab, (sid, _) in self._names.items() if not self._is_active(sid)]:
+                del self._names[tab]  # a closed tab no longer counts as a second tab
             for session_id, held in self._held.items():
                 if self._is_active(session_id):
                     held.gone_since = None

@@ -80,7 +80,10 @@ def choose(service: ReviewService) -> Choice:
     options: list[int | None] = [p.category_id for p in with_suggestions] + [None]
     current = st.session_state.get("_class_choice", "unset")
     if current not in options:
-        pending = [p.category_id for p in with_suggestions if waiting(p, Filters(kinds=kinds))]
+        # classes whose suggestions are calibrated first: the page never opens on an uncalibrated ranked list
+        # while calibrated items wait (fresh report item 9); rare classes first within each
+        pending = [p.category_id for p in sorted(with_suggestions, key=lambda p: p.ranked_only)
+                   if waiting(p, Filters(kinds=kinds))]
         current = pending[0] if pending else options[0]
     # The choice lives in our own state: the order of options changes with the class order.
     st.session_state["_class_choice"] = current
@@ -115,7 +118,8 @@ def draw(box: Any, reviewer: Reviewer, choice: Choice) -> None:
         st.session_state["class"] = filters.category_id
         st.selectbox("Class", [p.category_id for p in with_suggestions] + [None], key="class", on_change=_choose_class,
                      format_func=lambda c: "all classes" if c is None else
-                     f"{names[c].name} · {names[c].frequency} labelled")
+                     f"{names[c].name} · {names[c].frequency} labelled"
+                     + (" · ranked only" if names[c].ranked_only else ""))
         st.selectbox("Suggestions", list(KIND_CHOICES), key="kinds", on_change=_choose_kinds,
                      help="Missing-label items ask to ADD a class; spurious-label items ask to REMOVE a label. "
                           "Missing ones come first unless you choose.")

@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,18 @@ def show_leased(service_: ReviewService, *, reviewer: str, suggestion_ids: list[
     if context is not None:
         _presence().hold(session_id=context.session_id, service=service_, reviewer=reviewer,
                          suggestion_ids=suggestion_ids)
+
+
+def other_tabs(*, reviewer: str) -> int:
+    """How many other connected browser sessions show the app under ``reviewer`` (this session is counted in)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if context is None:
+        return 0
+    if "_tab" not in st.session_state:
+        st.session_state["_tab"] = uuid.uuid4().hex
+    return _presence().visit(session_id=context.session_id, reviewer=reviewer, tab=st.session_state["_tab"])
 
 
 @contextlib.contextmanager
