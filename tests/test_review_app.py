@@ -203,12 +203,38 @@ def test_status_filter_lead_counts_and_export_into_the_export_folder(store, tmp_
     diff = next(f for f in frames if "class" in f.columns)
     car = diff[diff["class"] == "car"].iloc[0]
     assert (car["source"], car["export"], car["added"]) == (1, 2, 1)
-    assert not (tmp_path / "exports" / "labels.json").exists()  # the diff comes before writing
+    assert not (tmp_path / "exports").exists() or not any((tmp_path / "exports").rglob("*.json"))  # diff first
+    at.text_input(key="export_name").input("round-1")
+    at.checkbox(key="export_inline").check()
     at.button(key="export_write").click().run()
-    document = json.loads((tmp_path / "exports" / "labels.json").read_text())
+    assert not at.exception and not at.error
+    # this store's own folder (two stores beside each other share exports/, never a file), then the sub-folder
+    written = tmp_path / "exports" / "review" / "round-1"
+    document = json.loads((written / "labels.json").read_text())
     assert {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}[
         (2, 5)] == "accepted"
-    assert at.get("download_button")  # the file is offered for download
+    assert sorted(p.name for p in written.iterdir()) == ["instances_corrected.json", "labels.json"]
+    buttons = at.get("download_button")  # every file this export wrote is offered for download
+    assert sorted(b.proto.label for b in buttons) == ["Download instances_corrected.json", "Download labels.json"]
+    assert str(written) in " ".join(s.value for s in at.success)  # loopback: the local user sees where
+
+
+def test_export_refuses_names_that_leave_the_folder_and_time_stamps_each_export(store, tmp_path):
+    db, connection = store
+    at = start(db)
+    at.session_state["export_box"] = True
+    at.run()
+    for name in ("../x", "/tmp/x", "a/b"):
+        at.text_input(key="export_name").input(name)
+        at.button(key="export_write").click().run()
+        assert any("is not a sub-folder name" in e.value for e in at.error), name
+        assert not at.get("download_button")
+    assert not (tmp_path / "x").exists() and not any((tmp_path / "exports").rglob("*.json"))
+    at.text_input(key="export_name").input("")
+    at.button(key="export_write").click().run()
+    at.button(key="export_write").click().run()
+    folders = sorted((tmp_path / "exports" / "review").iterdir())
+    assert len(folders) == 2 and all(f.name.startswith("export-") for f in folders)  # never one over the other
 
 
 def test_accept_all_above_a_score_shows_the_precision_estimate(store):
