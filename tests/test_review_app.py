@@ -266,3 +266,28 @@ def test_filters_by_image_and_current_label(store):
     at.text_input(key="image_filter").input("").run()
     at.selectbox(key="with_label").select(1).run()  # images that currently carry 'cat' (1-6)
     assert any(t.startswith("image 2 ·") for t in [c.value for c in at.caption])
+
+
+def test_a_download_serves_only_the_bytes_this_export_wrote(store, tmp_path):
+    """Another export under the same name (another session or server) replaces the file: the button of the
+    first export is withdrawn, and its reader refuses to serve different bytes (FRESH 2)."""
+    from labelfix.errors import LabelfixError
+    from labelfix.review.app.export_panel import FILES_KEY, _reader
+
+    db, connection = store
+    at = start(db)
+    at.session_state["export_box"] = True
+    at.run()
+    at.text_input(key="export_name").input("same")
+    at.button(key="export_write").click().run()
+    [file] = at.session_state[FILES_KEY]
+    written = tmp_path / "exports" / "review" / "same" / "labels.json"
+    assert file.shown == "review/same/labels.json" and _reader(file)() == written.read_bytes()
+    original = written.read_bytes()
+    written.write_bytes(original.replace(b'"', b"'"))  # same size, other bytes
+    with pytest.raises(LabelfixError, match="changed since this export"):
+        _reader(file)()
+    written.write_bytes(original + b"\n")
+    at.run()
+    assert not at.get("download_button")
+    assert any("changed since this export" in c.value for c in at.caption)
