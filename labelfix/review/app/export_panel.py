@@ -106,6 +106,8 @@ def _write(service: ReviewService, reviewer: Reviewer | None, *, team: bool) -> 
     where = files[0].shown.rsplit("/", 1)[0] if team else str(Path(files[0].path).parent)
     st.success(f"wrote {', '.join(Path(f.shown).name for f in files)} into {where} "
                f"({summary.n_annotations} labels: {summary.by_source})")
+    for warning in summary.warnings:  # e.g. the inline option on a store ingested from tables only
+        st.warning(warning)
 
 
 def export_panel(service: ReviewService, reviewer: Reviewer | None) -> None:
@@ -136,8 +138,9 @@ def export_panel(service: ReviewService, reviewer: Reviewer | None) -> None:
                         placeholder="export-YYYYMMDD-HHMMSS",
                         help="Letters, digits, '_' and '-'; empty: a new time-stamped folder. The same name "
                              "again replaces that export.")
-        right.checkbox("Also each COCO source with the added labels inline (instances_corrected.json)",
-                       key="export_inline")
+        right.checkbox("Also each COCO source with the added labels inline", key="export_inline",
+                       help="instances_corrected.json (one per source: <source>_corrected.json), as "
+                            "`labelfix export coco --inline`.")
         diff = service.label_diff()
         st.dataframe([{"class": d.name, "source": d.original_positive, "export": d.exported_positive,
                        "added": d.added, "removed": d.removed, "verified absent": d.verified_negative}
