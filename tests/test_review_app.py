@@ -203,12 +203,38 @@ def test_status_filter_lead_counts_and_export_into_the_export_folder(store, tmp_
     diff = next(f for f in frames if "class" in f.columns)
     car = diff[diff["class"] == "car"].iloc[0]
     assert (car["source"], car["export"], car["added"]) == (1, 2, 1)
-    assert not (tmp_path / "exports" / "labels.json").exists()  # the diff comes before writing
+    assert not (tmp_path / "exports").exists() or not any((tmp_path / "exports").rglob("*.json"))  # diff first
+    at.text_input(key="export_name").input("round-1")
+    at.checkbox(key="export_inline").check()
     at.button(key="export_write").click().run()
-    document = json.loads((tmp_path / "exports" / "labels.json").read_text())
+    assert not at.exception and not at.error
+    # this store's own folder (two stores beside each other share exports/, never a file), then the sub-folder
+    written = tmp_path / "exports" / "review" / "round-1"
+    document = json.loads((written / "labels.json").read_text())
     assert {(a["image_id"], a["category_id"]): a["attributes"]["source"] for a in document["annotations"]}[
         (2, 5)] == "accepted"
-    assert at.get("download_button")  # the file is offered for download
+    assert sorted(p.name for p in written.iterdir()) == ["instances_corrected.json", "labels.json"]
+    buttons = at.get("download_button")  # every file this export wrote is offered for download
+    assert sorted(b.proto.label for b in buttons) == ["Download instances_corrected.json", "Download labels.json"]
+    assert str(written) in " ".join(s.value for s in at.success)  # loopback: the local user sees where
+
+
+def test_export_refuses_names_that_leave_the_folder_and_time_stamps_each_export(store, tmp_path):
+    db, connection = store
+    at = start(db)
+    at.session_state["export_box"] = True
+    at.run()
+    for name in ("../x", "/tmp/x", "a/b"):
+        at.text_input(key="export_name").input(name)
+        at.button(key="export_write").click().run()
+        assert any("is not a sub-folder name" in e.value for e in at.error), name
+        assert not at.get("download_button")
+    assert not (tmp_path / "x").exists() and not any((tmp_path / "exports").rglob("*.json"))
+    at.text_input(key="export_name").input("")
+    at.button(key="export_write").click().run()
+    at.button(key="export_write").click().run()
+    folders = sorted((tmp_path / "exports" / "review").iterdir())
+    assert len(folders) == 2 and all(f.name.startswith("export-") for f in folders)  # never one over the other
 
 
 def test_accept_all_above_a_score_shows_the_precision_estimate(store):
@@ -242,3 +268,28 @@ def test_filters_by_image_and_current_label(store):
     at.text_input(key="image_filter").input("").run()
     at.selectbox(key="with_label").select(1).run()  # images that currently carry 'cat' (1-6)
     assert any(t.startswith("image 2 ·") for t in [c.value for c in at.caption])
+
+
+def test_a_download_serves_only_the_bytes_this_export_wrote(store, tmp_path):
+    """Another export under the same name (another session or server) replaces the file: the button of the
+    first export is withdrawn, and its reader refuses to serve different bytes (FRESH 2)."""
+    from labelfix.errors import LabelfixError
+    from labelfix.review.app.export_panel import FILES_KEY, _reader
+
+    db, connection = store
+    at = start(db)
+    at.session_state["export_box"] = True
+    at.run()
+    at.text_input(key="export_name").input("same")
+    at.button(key="export_write").click().run()
+    [file] = at.session_state[FILES_KEY]
+    written = tmp_path / "exports" / "review" / "same" / "labels.json"
+    assert file.shown == "review/same/labels.json" and _reader(file)() == written.read_bytes()
+    original = written.read_bytes()
+    written.write_bytes(original.replace(b'"', b"'"))  # same size, other bytes
+    with pytest.raises(LabelfixError, match="changed since this export"):
+        _reader(file)()
+    written.write_bytes(original + b"\n")
+    at.run()
+    assert not at.get("download_button")
+    assert any("changed since this export" in c.value for c in at.caption)

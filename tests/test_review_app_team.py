@@ -95,7 +95,7 @@ def test_an_annotator_decides_under_the_signed_in_name_and_sees_no_lead_tools(te
         at.text_input(key="reviewer")  # no typed name in team mode
     assert "Export corrected labels" not in text and "Team (lead)" not in text
     with pytest.raises(KeyError):
-        at.button(key="export_preview")
+        at.button(key="export_write")
     at.button(key="focus_accept_1").click().run()
     assert events(db) == [(1, "ana", "accept")]
     at.button(key="sign_out").click().run()
@@ -112,14 +112,19 @@ def test_a_lead_sees_the_team_and_exports_into_the_export_folder(team_app, tmp_p
     assert "Signed in as **lee** · lead" in text and "Team (lead)" in text and "Export corrected labels" in text
     stats = next(frame.value for frame in at.dataframe if "reviewer" in frame.value.columns)
     assert stats.iloc[0]["reviewer"] == "ana" and stats.iloc[0]["✓"] == 1
-    # no path can be typed in the browser: the export goes into the folder fixed at server start
-    with pytest.raises(KeyError):
-        at.text_input(key="export_name")
+    # only a sub-folder name can be typed: the export goes into this store's folder inside the export folder
     at.session_state["export_box"] = True  # open the export box (it computes only while open)
     at.run()
+    at.text_input(key="export_name").input("../../x")
     at.button(key="export_write").click().run()
-    assert (tmp_path / "exports" / "labels.json").is_file()
+    assert any("is not a sub-folder name" in e.value for e in at.error)
+    at.text_input(key="export_name").input("round-1")
+    at.button(key="export_write").click().run()
+    assert (tmp_path / "exports" / "review" / "round-1" / "labels.json").is_file()
     assert not (tmp_path.parent / "x").exists()
+    # a team-mode browser never sees the server's absolute paths
+    text = page_text(at)
+    assert str(tmp_path) not in text and "review/round-1" in text
     # the lead reverts ana
     at.selectbox(key="lead_revert_who").select("ana").run()
     at.button(key="lead_revert").click().run()

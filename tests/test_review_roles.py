@@ -20,6 +20,8 @@ from labelfix.review.export_folder import (
     export_as,
     export_subfolder,
     prepare_export_dir,
+    store_export_dir,
+    store_folder_name,
 )
 from labelfix.review.lead import PermissionRefused, revert_reviewer, reviewer_stats, undo_as
 from labelfix.review.service import ReviewService
@@ -158,3 +160,39 @@ def test_the_export_folder_must_be_a_writable_folder(tmp_path):
         prepare_export_dir(tmp_path / "file")
     with pytest.raises(LabelfixError, match="cannot create"):
         prepare_export_dir(tmp_path / "file" / "below")
+
+
+def test_each_store_exports_into_its_own_folder(service, tmp_path):
+    """Two stores beside each other share exports/ but never a file (FRESH 2)."""
+    folder = prepare_export_dir(tmp_path / "exports")
+    mine = store_export_dir(folder, store_path=tmp_path / "tm.duckdb")
+    theirs = store_export_dir(folder, store_path=tmp_path / "rv.duckdb")
+    assert (mine, theirs) == (folder / "tm", folder / "rv")
+    assert store_folder_name(tmp_path / "tm.db") != store_folder_name(tmp_path / "tm.duckdb")
+    assert store_folder_name(tmp_path / "a b.duckdb") != store_folder_name(tmp_path / "a_b.duckdb")
+    for odd in ("..duckdb", ".hidden.duckdb", "../x.duckdb", "a/b.duckdb"):
+        name = store_folder_name(tmp_path / odd)
+        assert "/" not in name and "." not in name and name[0].isalnum()
+    first = export_as(service.store, reviewer=LEE, export_dir=mine, name="r1")
+    second = export_as(service.store, reviewer=LEE, export_dir=theirs, name="r1")
+    assert first.paths[0] == folder / "tm" / "r1" / "labels.json"
+    assert second.paths[0] == folder / "rv" / "r1" / "labels.json"
+
+
+def test_a_store_folder_that_is_a_link_or_a_file_is_refused(tmp_path):
+    folder = prepare_export_dir(tmp_path / "exports")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.symlink(outside, folder / "tm")
+    (folder / "rv").write_text("x")
+    for store in ("tm.duckdb", "rv.duckdb"):
+        with pytest.raises(ExportRefused, match="not a plain folder"):
+            store_export_dir(folder, store_path=tmp_path / store)
+    assert list(outside.iterdir()) == [] and (folder / "rv").read_text() == "x"
+
+
+def test_time_stamped_exports_never_share_a_folder(service, tmp_path):
+    folder = prepare_export_dir(tmp_path / "exports")
+    paths = [export_as(service.store, reviewer=None, export_dir=folder).paths[0] for _ in range(3)]
+    assert len({p.parent for p in paths}) == 3  # even within one second
+    assert all(p.parent.parent == folder and p.parent.name.startswith("export-") for p in paths)

@@ -10,9 +10,12 @@ same mode. Checked, in one server run:
 - an annotator signs in, decides with the keyboard under the signed-in name, and has neither the lead's
   team panel nor the export panel;
 - a lead signs in, sees the annotator's counts, is refused a sub-folder ``../../x``, exports into the
-  export folder and downloads the file;
+  store's folder inside the export folder and downloads the file, and the page shows no server path;
 - the store afterwards holds exactly the annotator's decision, and nothing was written outside the
   export folder.
+
+A second test: a session survives a refresh, a second tab and a bookmark (one open session), and ends on
+sign-out and when it expires (the sign-in form again, the cookie removed).
 
 Skips (never fails) where /usr/bin/chromium or the playwright package is missing.
 """
@@ -213,20 +216,31 @@ def test_team_mode_in_a_browser(playwright_sync, team_server, tmp_path):
         lead_sidebar.get_by_text("Team (lead)").click()
         team_table = lead_sidebar.get_by_test_id("stDataFrame").last
         expect(team_table).to_be_visible()
-        # the export: no path can be typed; it goes into the folder fixed at server start, then downloads
-        expect(lead.get_by_role("textbox", name="Sub-folder name (optional)")).to_have_count(0)
+        # the export: only a sub-folder name can be typed; a path is refused; the files go into this store's
+        # folder inside the export folder fixed at server start, then download
         lead.get_by_text("Export corrected labels").click()
         write = lead.get_by_role("button", name="Write labels.json")
         expect(write).to_be_visible(timeout=30_000)
+        _settled(lead)
+        sub_folder = lead.get_by_role("textbox", name="Sub-folder name (optional)")
+        sub_folder.fill("../../x")
+        sub_folder.press("Enter")
+        _settled(lead)
+        write.click()
+        expect(lead.get_by_test_id("stAlert").filter(has_text="is not a sub-folder name")).to_be_visible(
+            timeout=30_000)
+        sub_folder.fill("")
+        sub_folder.press("Enter")
         _settled(lead)
         write.click()
         download = lead.get_by_role("button", name="Download labels.json")
         expect(download).to_be_visible(timeout=60_000)
         _settled(lead)
-        written = db.parent / "exports" / "labels.json"
+        [written] = (db.parent / "exports").rglob("labels.json")
         with lead.expect_download(timeout=30_000) as download_info:
             download.click()
         assert Path(download_info.value.path()).read_bytes() == written.read_bytes()
+        assert str(db.parent) not in lead.locator("body").inner_text()  # no server path in a team browser
         lead.screenshot(path=str(tmp_path / "lead.png"), full_page=True)
     finally:
         browser.close()
@@ -242,7 +256,111 @@ def test_team_mode_in_a_browser(playwright_sync, team_server, tmp_path):
         connection.close()
     assert events == [(1, "ana", "accept")]  # the signed-in name; the unsigned page decided nothing
     exports = db.parent / "exports"
-    assert sorted(p.relative_to(exports).as_posix() for p in exports.rglob("*")) == ["labels.json"]
+    [stamp] = [p.name for p in (exports / "review").iterdir()]
+    assert stamp.startswith("export-")  # no name typed: a new time-stamped sub-folder
+    assert sorted(p.relative_to(exports).as_posix() for p in exports.rglob("*")) == [
+        "review", f"review/{stamp}", f"review/{stamp}/labels.json"]
     assert not (tmp_path / "x").exists() and not (tmp_path.parent / "x").exists()
     log = log_path.read_text(errors="replace")
     assert not any(password in log for password in (*PASSWORDS.values(), WRONG_PASSWORD))
+
+
+def _open_sessions(db: Path, name: str) -> int:
+    return int(_with_store(db, lambda c: c.execute(
+        "SELECT count(*) FROM review_sessions WHERE name = ? AND ended_at IS NULL", [name]).fetchone()[0]))
+
+
+def _with_store(db: Path, work, *, read_only: bool = True, timeout: float = 30.0):
+    """Run ``work(connection)`` on the store; the server holds the file only while its calls run."""
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection = duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
+        try:
+            return work(connection)
+        finally:
+            connection.close()
+
+
+def _session_cookies(context) -> list[dict]:
+    return [c for c in context.cookies() if c["name"].startswith("labelfix_session_")]
+
+
+def _wait_no_session_cookie(context, timeout: float = 30.0) -> None:
+    """The page removes the cookie of an ended session (a script of its own, run when the page is drawn)."""
+    deadline = time.monotonic() + timeout
+    while _session_cookies(context):
+        assert time.monotonic() < deadline, "the ended session's cookie is still there"
+        time.sleep(0.2)
+
+
+def test_a_session_survives_a_refresh_and_ends_on_sign_out_or_expiry(playwright_sync, team_server):
+    from playwright.sync_api import expect
+
+    url, db, process, log_path = team_server
+    browser = playwright_sync.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1250})
+        page = context.new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        expect(page.get_by_label("Reviewer name")).to_be_visible(timeout=60_000)
+        _sign_in(page, "ana", PASSWORDS["ana"])
+        signed_in = page.locator(".st-key-signed_in")
+        expect(signed_in).to_contain_text("Signed in as ana · annotator", timeout=60_000)
+        _settled(page)
+        [cookie] = _session_cookies(context)  # the token only: never the name or the password
+        assert cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 11 * 3600
+        assert PASSWORDS["ana"] not in cookie["value"] and "ana" not in cookie["name"]
+
+        # -- refresh twice, and open a second tab (a bookmark): still ana, one open session ---------------------
+        for _ in range(2):
+            page.reload(wait_until="domcontentloaded")
+            expect(signed_in).to_contain_text("Signed in as ana · annotator", timeout=60_000)
+            _settled(page)
+        other = context.new_page()
+        other.goto(url, wait_until="domcontentloaded")
+        expect(other.locator(".st-key-signed_in")).to_contain_text("Signed in as ana", timeout=60_000)
+        other.close()
+        assert _open_sessions(db, "ana") == 1
+        # the refreshed page decides under the signed-in name
+        page.locator(".st-key-flash").click(position={"x": 2, "y": 2})
+        page.keyboard.press("a")
+        expect(page.locator(".st-key-flash")).to_contain_text("'car' added to image", timeout=30_000)
+        _settled(page)
+
+        # -- sign out, refresh: the sign-in form, no open session, no cookie -------------------------------------
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_text("Signed out.")).to_be_visible(timeout=30_000)
+        _wait_no_session_cookie(context)
+        page.reload(wait_until="domcontentloaded")
+        expect(page.get_by_label("Reviewer name")).to_be_visible(timeout=60_000)
+        expect(signed_in).to_have_count(0)
+        assert _open_sessions(db, "ana") == 0
+
+        # -- sign in again; the session outlives --session-hours (12): a refresh shows the sign-in form ----------
+        _sign_in(page, "ana", PASSWORDS["ana"])
+        expect(signed_in).to_contain_text("Signed in as ana", timeout=60_000)
+        _settled(page)
+        assert _open_sessions(db, "ana") == 1
+        _with_store(db, lambda c: c.execute("UPDATE review_sessions SET created_at = created_at - INTERVAL 13 HOUR "
+                                            "WHERE ended_at IS NULL"), read_only=False)
+        page.reload(wait_until="domcontentloaded")
+        expect(page.get_by_label("Reviewer name")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Your session ended: sign in again.")).to_be_visible()
+        expect(signed_in).to_have_count(0)
+        _wait_no_session_cookie(context)
+        assert _open_sessions(db, "ana") == 0
+    finally:
+        browser.close()
+    events = _with_store(db, lambda c: c.execute("SELECT suggestion_id, reviewer, decision FROM review_events"
+                                                 ).fetchall())
+    assert events == [(1, "ana", "accept")]
+    log = log_path.read_text(errors="replace")
+    assert PASSWORDS["ana"] not in log

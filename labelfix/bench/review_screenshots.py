@@ -2,7 +2,9 @@
 
 ``docs/review_demo.png``: a missing-label item ("add 'one'?") after two decisions, with the outcome of
 the last one, the page grid and the class progress. ``docs/review_app.png``: a spurious-label item
-("remove ...?") with the guidelines and keys open in the sidebar. Run::
+("remove ...?") with the guidelines and keys open in the sidebar. ``docs/review_export.png``: the lead's
+export box after an export into a named sub-folder with the inline option, with its download buttons.
+The PNGs are saved with a 256-colour palette (a quarter of the size, no visible loss on these pages). Run::
 
     python -m labelfix.bench.review_screenshots --out docs
 
@@ -14,9 +16,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from labelfix.bench.browser import launch_chromium, panel_nonce, review_server, shown_item, wait_first_item, \
-    wait_next_item
+from labelfix.bench.browser import launch_chromium, panel_nonce, review_server, settled, shown_item, \
+    wait_first_item, wait_next_item
 from labelfix.bench.speed.review_browser import build_review_store
 
 
@@ -49,9 +52,49 @@ def take(*, out: Path, work: Path, n_images: int = 120) -> list[Path]:
             page.wait_for_timeout(300)  # the expander's opening animation (a picture, not a sync point)
             saved.append(out / "review_app.png")
             page.screenshot(path=str(saved[-1]))
+            saved.append(_export_box(page, out / "review_export.png"))
         finally:
             browser.close()
+    for path in saved:
+        _palette(path)
     return saved
+
+
+def _export_box(page: Any, path: Path) -> Path:
+    """Open the export box, export into ``round-1`` with the inline option, and picture the box."""
+    page.get_by_text("Guidelines and keys").click()  # closed again: the sidebar as reviewers mostly see it
+    page.get_by_text("Export corrected labels").click()
+    write = page.get_by_role("button", name="Write labels.json")
+    write.wait_for(timeout=60_000)
+    settled(page)
+    name = page.get_by_role("textbox", name="Sub-folder name (optional)")
+    name.fill("round-1")
+    name.press("Enter")
+    settled(page)
+    page.get_by_text("Also each COCO source").click()
+    settled(page)
+    download = page.get_by_role("button", name="Download instances_corrected.json")
+    for attempt in range(3):  # a click that lands while a widget's rerun redraws the button can be lost
+        write.click()
+        try:
+            download.wait_for(timeout=20_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: click again
+            if attempt == 2:
+                raise
+    settled(page)
+    page.locator(".st-key-export_box").screenshot(path=str(path))
+    return path
+
+
+def _palette(path: Path) -> None:
+    """Re-save a screenshot with a 256-colour palette (median cut, no dithering): UI pictures stay sharp."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                              dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,7 +92,7 @@ def review_command(
 ) -> None:
     """Open the review app: decide on suggestions class by class, tail classes first (keys A/X/S/U)."""
     from labelfix.review.auth import count_enabled_reviewers, is_loopback
-    from labelfix.review.export_folder import default_export_dir, prepare_export_dir
+    from labelfix.review.export_folder import default_export_dir, prepare_export_dir, store_folder_name
 
     check_listen_address(address=address, port=port, bind=False)  # a typo fails before anything else
     if reviewer is not None:
@@ -126,7 +126,8 @@ def review_command(
         env["LABELFIX_REVIEWER"] = reviewer
     console.print(f"review app for {path} on http://{address}:{port}  (Ctrl+C stops it)", highlight=False)
     if team:
-        console.print(f"team mode: {n_reviewers} reviewer(s) can sign in; exports go to {folder}. The app has no "
+        exports = folder / store_folder_name(path)
+        console.print(f"team mode: {n_reviewers} reviewer(s) can sign in; exports go to {exports}. The app has no "
                       f"TLS of its own: put it behind a reverse proxy with TLS (README, Security).", highlight=False)
     command = streamlit_command(db=path, port=port, address=address, team=team, export_dir=folder,
                                 session_hours=session_hours, idle_minutes=idle_minutes)

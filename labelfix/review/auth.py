@@ -11,9 +11,9 @@ unknown name costs the same scrypt call as a known one, so timing does not tell 
 ``max_failures`` wrong passwords in a row for one name, that name is locked for ``lock_seconds``. Refused
 sign-ins are logged (logger ``labelfix.review.auth``: name, time, reason), never with the password.
 
-A session token (random, 256 bits) stays in the server's memory for one browser session; the store keeps
-only its sha256, with its start and last-seen times, so sessions expire (absolute and idle limits) and end
-when the account is removed or disabled.
+A session token (random, 256 bits) is held by the browser session (the review app keeps it in a cookie, so
+a refresh keeps the session); the store keeps only its sha256, with its start and last-seen times, so
+sessions expire (absolute and idle limits) and end when the account is removed or disabled.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Start it with ``labelfix review [--db STORE] [--port 8501]``; the store path com
 * the review panel (:mod:`.panel`), an ``st.fragment``: the item shown large and the live class progress;
   a key reruns only this part (the page's tiles are marked in the browser);
 * the page's tiles with batch decisions, another fragment: redrawn on its own widgets and on a new page;
-* below it, for a lead: per-reviewer counts (:mod:`.team`) and the export (:mod:`.sidebar`).
+* below it, for a lead: per-reviewer counts (:mod:`.team`) and the export (:mod:`.export_panel`).
 
 Keys (:mod:`.keys`): A add · R remove · X no / keep · S skip · U undo · J/→ next · K/← previous · + − 0 zoom.
 """
@@ -20,6 +20,7 @@ import streamlit as st
 
 from labelfix.errors import LabelfixError
 from labelfix.review.app import sidebar
+from labelfix.review.app.export_panel import export_panel
 from labelfix.review.app.identity import current_reviewer
 from labelfix.review.app.lead_panel import lead_panel
 from labelfix.review.app.panel import grid_panel, review_panel
@@ -54,7 +55,7 @@ def main() -> None:
     with page_session():
         team_section(service_, reviewer, run_id=choice.filters.run_id)
         lead_panel(service_, signed_in)  # team mode: revert a reviewer's decisions (leads only)
-        sidebar.export_section(service_, reviewer)
+        export_panel(service_, signed_in)  # loopback: None, everyone is a lead
     page_end_marker()
     log_timing("page", started)
 

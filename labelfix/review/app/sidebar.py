@@ -1,4 +1,4 @@
-"""The sidebar: who reviews, which suggestions (class, order, kind, status, score, filters), guidelines; the export.
+"""The sidebar: who reviews, which suggestions (class, order, kind, status, score, filters), guidelines.
 
 Drawn on full runs only, and after the review panel: :func:`choose` reads what the widgets hold from the
 session first, so the first item shows before the sidebar is drawn. The live class progress is drawn
@@ -15,7 +15,6 @@ import streamlit as st
 from labelfix.review.app import page
 from labelfix.review.app.backend import Filters, waiting
 from labelfix.review.app.identity import Reviewer, change_reviewer
-from labelfix.review.app.state import export_dir, flash
 from labelfix.review.app.wording import KEY_HELP
 from labelfix.review.models import PENDING, Progress
 from labelfix.review.service import ReviewService
@@ -151,41 +150,3 @@ def _guidelines() -> None:
             "Not sure? **S** skips (the item comes back at the end). Decide what you *see*, not what the score "
             "says. Boxes drawn on the image are the source annotations.")
         st.markdown("\n".join(f"- **{key}** {text}" for key, text in KEY_HELP))
-
-
-def _write_export() -> None:
-    from labelfix.export import export_coco
-    from labelfix.review.app.state import service
-
-    folder = export_dir()
-    try:
-        with service().connection() as store:
-            summary = export_coco(store, out_dir=folder)
-    except OSError as error:
-        flash("error", f"could not write into {folder}: {error}")
-        return
-    st.session_state["_exported"] = [str(p) for p in summary.paths]
-    flash("success", f"wrote {', '.join(p.name for p in summary.paths)} into {folder} "
-                     f"({summary.n_annotations} labels: {summary.by_source})")
-
-
-def export_section(service: ReviewService, reviewer: Reviewer) -> None:
-    """Export the corrected labels into the server's export folder, then offer the file for download."""
-    if reviewer.role != "lead":
-        return
-    box = st.expander("Export corrected labels", key="export_box", on_change="rerun")
-    if not box.open:
-        return  # lazy: the diff is computed only while the box is open
-    with box:
-        folder = export_dir()
-        st.caption(f"Writes labels.json into the server's export folder {folder}.")
-        diff = service.label_diff()
-        st.dataframe([{"class": d.name, "source": d.original_positive, "export": d.exported_positive,
-                       "added": d.added, "removed": d.removed, "verified absent": d.verified_negative}
-                      for d in diff], hide_index=True, width="stretch")
-        st.button("Write labels.json", key="export_write", type="primary", on_click=_write_export)
-        for path in st.session_state.get("_exported", []):
-            target = folder / path.rsplit("/", 1)[-1]
-            if target.is_file():
-                st.download_button(f"Download {target.name}", data=target.read_bytes(), file_name=target.name,
-                                   mime="application/json", key=f"download_{target.name}")

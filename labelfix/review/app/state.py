@@ -1,4 +1,4 @@
-"""Where the review app gets its service, export folder and messages (one place for each).
+"""Where the review app gets its service and messages (one place for each; the export folder: server_options).
 
 Streamlit reruns the script in a new thread on every interaction and, with fast reruns, lets the old
 run finish its current call while the new one starts (issue 14: two runs sharing one DuckDB cursor read
@@ -25,7 +25,6 @@ from labelfix.review.app.presence import Presence
 from labelfix.review.service import ReviewService
 from labelfix.store.database import DB_ENV_VAR, resolve_db_path
 
-EXPORT_DIR_ENV_VAR = "LABELFIX_EXPORT_DIR"
 TIMING_ENV_VAR = "LABELFIX_REVIEW_TIMING"
 
 
@@ -95,17 +94,6 @@ def page_session() -> Iterator[None]:
     """Keep the store file open for one script run (its calls share one open)."""
     with service().session():
         yield
-
-
-def export_dir() -> Path:
-    """The one folder the app writes exports into, fixed at server start (``--export-dir``, else ``exports/``
-    beside the store; :func:`labelfix.review.app.server_options.export_dir`).
-
-    Nothing typed in the browser reaches the file system: exports go here and nowhere else.
-    """
-    from labelfix.review.app.server_options import export_dir as server_export_dir
-
-    return server_export_dir()
 
 
 def log_timing(part: str, started: float) -> None:
