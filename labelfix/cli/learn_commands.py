@@ -17,7 +17,8 @@ from labelfix.store import open_store
 def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Optional[int],
                        config_file: Optional[Path], embedding_set: Optional[str], seed: Optional[int],
                        lr: Optional[float], folds: Optional[int] = None, resume: Optional[bool] = None,
-                       resume_run: Optional[int] = None):
+                       resume_run: Optional[int] = None, image_size: Optional[int] = None,
+                       select: Optional[str] = None):
     """A TrainConfig from the optional TOML file, with the CLI flags that were given on top."""
     from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ def build_train_config(*, method: Optional[str], mode: Optional[str], epochs: Op
 
     overrides: dict[str, Any] = {"method": method, "mode": mode, "epochs": epochs, "embedding_set": embedding_set,
                                  "seed": seed, "lr": lr, "folds": folds, "resume": resume or None,
-                                 "resume_run": resume_run}
+                                 "resume_run": resume_run, "image_size": image_size, "adapt_select": select}
     if config_file is not None:
         return TrainConfig.from_file(config_file, **overrides)
     try:
@@ -56,6 +57,11 @@ def train_command(
                                          "checkpoint.")] = False,
     run: Annotated[Optional[int], typer.Option("--run", min=1, help="With --resume: the run to continue "
                                                "(default: the latest unfinished finetune run).")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Adapt and finetune: images are resized "
+                                                      "whole to this square side in pixels, 32..1024 (default 224; "
+                                                      "the demo uses 160).")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="Adapt: the epoch whose scores are kept: val_map "
+                                                  "(default), val_hidden or train_probe (see the README).")] = None,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Finetune: DistributedDataParallel on this many "
                                        "processes (GPUs, or CPU with gloo). Adapt: cache the feature maps with this "
                                        "many processes (one per GPU).")] = 1,
@@ -70,7 +76,7 @@ def train_command(
         input_file(config_file, what="config file")
     config = build_train_config(method=method, mode=mode, epochs=epochs, config_file=config_file,
                                 embedding_set=embedding_set, seed=seed, lr=lr, folds=folds, resume=resume,
-                                resume_run=run)
+                                resume_run=run, image_size=image_size, select=select)
     from labelfix.learn.config import TRAIN_METHODS
 
     if config.method not in TRAIN_METHODS:

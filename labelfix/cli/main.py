@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import math
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional, TextIO
@@ -142,8 +144,25 @@ def _report(error: LabelfixError) -> int:
     return 2
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM / SIGHUP (a `timeout`, a closed terminal, a job scheduler) end a command like Ctrl-C does, so its
+    # clean-up runs: a training run is marked failed instead of staying 'running', temp files go.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI and return its exit code; a usage error or bad input is one message and exit code 2."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return _main(argv)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: Optional[list[str]]) -> int:
     twice = db_given_twice(sys.argv[1:] if argv is None else list(argv))
     if twice is not None:
         return _report(LabelfixError(f"--db given twice ({twice}): a command opens one store",

@@ -29,7 +29,8 @@ from labelfix.learn.losses import LOSS_NAMES
 # The flag of `labelfix train` that sets a TrainConfig field, where it is not --FIELD-NAME.
 TRAIN_OPTIONS: dict[str, str] = {"resume_run": "--run", "embedding_set": "--embedding-set", "method": "--method",
                                  "mode": "--mode", "epochs": "--epochs", "seed": "--seed", "lr": "--lr",
-                                 "folds": "--folds", "resume": "--resume"}
+                                 "folds": "--folds", "resume": "--resume",
+                                 "image_size": "--image-size", "adapt_select": "--select"}
 
 
 class TrainConfig(BaseModel):
@@ -61,7 +62,9 @@ class TrainConfig(BaseModel):
     # finetune mode
     backbone: str = "mobilenet_v2"
     weights: Optional[Path] = None
-    image_size: int = Field(224, ge=1)
+    # 32: MobileNetV2's total stride; smaller images leave the last blocks a map under one pixel (a traceback
+    # or an endless run before this bound). 1024: far above any ImageNet backbone's native size.
+    image_size: int = Field(224, ge=32, le=1024)
     num_workers: int = Field(2, ge=0)
     bf16: bool = True
     channels_last: bool = True
