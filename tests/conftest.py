@@ -72,3 +72,19 @@ def tiny_coco(tmp_path: Path) -> Path:
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "store.duckdb"
 
+
+
+@pytest.fixture
+def playwright_sync():
+    """A sync playwright for the browser tests; skips (saying how to install) without chromium or playwright."""
+    from labelfix.bench.browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
+                    f"to run the browser test")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
+    with sync_playwright() as playwright:
+        yield playwright

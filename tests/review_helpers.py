@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -85,3 +86,16 @@ def make_review_store(tmp_path: Path, *, suggestions=DEFAULT_SUGGESTIONS) -> Pat
         ingest_coco(store, annotations=coco, images=tmp_path / "data" / "images", check_images="none")
         add_suggestions(store, list(suggestions))
     return db
+
+
+class FakeClock:
+    """An injected clock for lease and session expiry: starts at 2026-01-01 12:00, moves only on advance()."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 1, 1, 12, 0, 0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)

@@ -20,23 +20,12 @@ import duckdb
 import pytest
 from review_helpers import CLASSES, POSITIVES, make_review_store
 
-from labelfix.bench.browser import (CHROMIUM, launch_chromium, panel_nonce, review_server, settled, shown_item,
+from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, settled, shown_item,
                                     wait_drawn, wait_first_item, wait_idle, wait_next_item, wait_page)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture
-def playwright_sync():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
-                    f"to run the browser test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
-    with sync_playwright() as playwright:
-        yield playwright
 
 
 def _read(db: Path, sql: str) -> list[tuple]:

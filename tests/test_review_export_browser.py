@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from review_helpers import make_review_store
 
-from labelfix.bench.browser import CHROMIUM, launch_chromium, review_server, settled
+from labelfix.bench.browser import launch_chromium, review_server, settled
 from labelfix.review.service import ReviewService
 from labelfix.states import POSITIVE
 from labelfix.store import open_store
@@ -25,17 +25,6 @@ from labelfix.store import open_store
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture
-def playwright_sync():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
-                    f"to run the browser test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
-    with sync_playwright() as playwright:
-        yield playwright
 
 
 def _two_stores(tmp_path: Path) -> tuple[Path, Path]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import threading
 from pathlib import Path
 
 import pytest
-from review_helpers import add_suggestions, make_review_store
+from review_helpers import FakeClock, add_suggestions, make_review_store
 
 from labelfix.review.models import outcome_text, question_text
 from labelfix.review.reader import caches_for, queue_page, select_items
@@ -17,15 +16,6 @@ from labelfix.store import open_store
 from labelfix.store.reviews import rebuild_state
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 1, 1, 12, 0, 0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from review_helpers import add_suggestions, make_review_store
+from review_helpers import FakeClock, add_suggestions, make_review_store
 
 from labelfix.export import export_coco
 from labelfix.review.service import ReviewConflict, ReviewError, ReviewService, label_effect
@@ -17,15 +17,6 @@ from labelfix.store import open_store
 from labelfix.store.suggestions import replace_open, start_call
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 1, 1, 12, 0, 0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture

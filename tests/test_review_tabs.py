@@ -7,12 +7,11 @@ presence registry, as two tabs do. The real keys in two real tabs: tests/test_re
 
 from __future__ import annotations
 
-import datetime as dt
 
 import duckdb
 import pytest
 import streamlit as st
-from review_helpers import make_review_store
+from review_helpers import FakeClock, make_review_store
 
 from labelfix.cli.review_commands import app_script
 from labelfix.review.service import ReviewService
@@ -23,15 +22,6 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 APP = str(app_script())
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 1, 1, 12, 0, 0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def tab(reviewer: str) -> AppTest:

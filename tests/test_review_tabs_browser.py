@@ -13,22 +13,12 @@ import duckdb
 import pytest
 from review_helpers import make_review_store
 
-from labelfix.bench.browser import (CHROMIUM, launch_chromium, panel_nonce, review_server, shown_item, wait_drawn,
+from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, shown_item, wait_drawn,
                                     wait_first_item, wait_idle, wait_next_item)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture
-def playwright_sync():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
-    with sync_playwright() as playwright:
-        yield playwright
 
 
 def _events(db: Path) -> list[tuple]:

@@ -100,17 +100,6 @@ def _wait_for_log(path: Path, text: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"{text!r} not in the server log:\n{path.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture
-def playwright_sync():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
-                    f"to run the browser test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright==1.65.2)")
-    with sync_playwright() as playwright:
-        yield playwright
 
 
 @pytest.fixture
