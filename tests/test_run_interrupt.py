@@ -62,7 +62,7 @@ def test_sigterm_marks_the_training_run_failed(tmp_path: Path, tiny_embedded_sto
     assert [run["status"] for run in runs] == ["failed"]
 
 
-@pytest.mark.parametrize("size", ["0", "-5", "7", "31", "4096"])
+@pytest.mark.parametrize("size", ["0", "-5", "7", "15", "4096"])
 def test_an_image_size_the_backbone_cannot_take_is_refused(tmp_path: Path, size: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "odd.toml"

@@ -58,7 +58,7 @@ def train_command(
     run: Annotated[Optional[int], typer.Option("--run", min=1, help="With --resume: the run to continue "
                                                "(default: the latest unfinished finetune run).")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Adapt and finetune: images are resized "
-                                                      "whole to this square side in pixels, 32..1024 (default 224; "
+                                                      "whole to this square side in pixels, 16..1024 (default 224; "
                                                       "the demo uses 160).")] = None,
     select: Annotated[Optional[str], typer.Option("--select", help="Adapt: the epoch whose scores are kept: val_map "
                                                   "(default), val_hidden or train_probe (see the README).")] = None,

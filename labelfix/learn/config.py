@@ -62,9 +62,9 @@ class TrainConfig(BaseModel):
     # finetune mode
     backbone: str = "mobilenet_v2"
     weights: Optional[Path] = None
-    # 32: MobileNetV2's total stride; smaller images leave the last blocks a map under one pixel (a traceback
-    # or an endless run before this bound). 1024: far above any ImageNet backbone's native size.
-    image_size: int = Field(224, ge=32, le=1024)
+    # 16..1024: below 16 px an image keeps no detail worth a label (0 or less was a torch traceback); 1024 is far
+    # above any ImageNet backbone's native size and bounds the feature-map cache (bytes grow with its square).
+    image_size: int = Field(224, ge=16, le=1024)
     num_workers: int = Field(2, ge=0)
     bf16: bool = True
     channels_last: bool = True
