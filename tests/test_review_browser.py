@@ -20,12 +20,10 @@ import duckdb
 import pytest
 from review_helpers import CLASSES, POSITIVES, make_review_store
 
-from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, settled, shown_item,
-                                    wait_drawn, wait_first_item, wait_idle, wait_next_item, wait_page)
+from labelfix.bench.browser import (launch_chromium, press_and_wait, panel_nonce, review_server, settled, shown_item,
+                                    wait_drawn, wait_first_item, wait_idle, wait_page)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
 
 
 def _read(db: Path, sql: str) -> list[tuple]:
@@ -44,16 +42,6 @@ def _no_error_on_page(page) -> None:
 def _focus_page(page) -> None:
     """Click an empty spot of the page (not an input), as a reviewer would before using keys."""
     page.locator(".st-key-flash").click(position={"x": 2, "y": 2})
-
-
-def _press(page, key: str, *, next_item: bool = True) -> None:
-    """Press ``key`` and wait until the panel is drawn again (showing another item when ``next_item``)."""
-    before, nonce = shown_item(page), panel_nonce(page)
-    page.keyboard.press(key)
-    if next_item:
-        wait_next_item(page, before_item=before, before_nonce=nonce)
-    else:
-        wait_drawn(page, before_nonce=nonce)
 
 
 def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_path):
@@ -85,12 +73,12 @@ def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_
             page.locator(".st-key-kinds").get_by_role("combobox").click()
             page.get_by_role("option", name="missing labels only (add)").click()
             wait_drawn(page, before_nonce=nonce)  # the run the choice caused, not the page drawn before it
-            _press(page, "a")
+            press_and_wait(page, "a")
             flash = page.locator(".st-key-flash")
             expect(flash).to_contain_text("'car' added to image 2")
             expect(large_item).to_contain_text("suggestion 2")
             _focus_page(page)
-            _press(page, "a")
+            press_and_wait(page, "a")
             expect(flash).to_contain_text("'car' added to image 3")
             expect(large_item).to_contain_text("suggestion 3")
             # the tiles say what was decided, and which one is shown large, without redrawing the grid
@@ -98,10 +86,10 @@ def test_named_reviewer_keys_after_a_dropdown_and_outcomes(playwright_sync, tmp_
             expect(page.locator(".st-key-grid_item_3")).not_to_have_attribute("data-lf-state", re.compile("."))
             expect(page.locator(".st-key-grid_item_3")).to_have_attribute("data-lf-focus", "")
             # K goes back to the decided item before, J forward again
-            _press(page, "k")
+            press_and_wait(page, "k")
             expect(large_item).to_contain_text("suggestion 2")
             expect(large_item).to_contain_text("accepted by browser-test")
-            _press(page, "j")
+            press_and_wait(page, "j")
             expect(large_item).to_contain_text("suggestion 3")
             _no_error_on_page(page)
             folder = Path(os.environ.get("LABELFIX_SCREENSHOT_DIR") or tmp_path)
@@ -173,10 +161,10 @@ def test_a_spurious_item_asks_to_remove_and_only_its_own_key_removes(playwright_
                 "e => getComputedStyle(e).color").strip("rgba()").split(",")[:3])
             assert red > green  # worded and coloured as what it does
             _focus_page(page)
-            _press(page, "a", next_item=False)  # the add key does not remove a label
+            press_and_wait(page, "a", next_item=False)  # the add key does not remove a label
             flash = page.locator(".st-key-flash")
             expect(flash).to_contain_text("this item asks to remove 'cat'?")
-            _press(page, "r", next_item=False)
+            press_and_wait(page, "r", next_item=False)
             expect(flash).to_contain_text("'cat' removed from image 1")
             _no_error_on_page(page)
         finally:

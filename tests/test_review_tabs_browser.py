@@ -13,12 +13,10 @@ import duckdb
 import pytest
 from review_helpers import make_review_store
 
-from labelfix.bench.browser import (launch_chromium, panel_nonce, review_server, shown_item, wait_drawn,
-                                    wait_first_item, wait_idle, wait_next_item)
+from labelfix.bench.browser import (launch_chromium, press_and_wait, panel_nonce, review_server, shown_item, wait_drawn,
+                                    wait_first_item, wait_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
 
 
 def _events(db: Path) -> list[tuple]:
@@ -38,15 +36,6 @@ def _open(browser, url: str, name: str):
     return page
 
 
-def _press(page, key: str, *, next_item: bool = True) -> None:
-    before, nonce = shown_item(page), panel_nonce(page)
-    page.keyboard.press(key)
-    if next_item:
-        wait_next_item(page, before_item=before, before_nonce=nonce)
-    else:
-        wait_drawn(page, before_nonce=nonce)
-
-
 def _no_error(page) -> None:
     assert page.get_by_test_id("stException").count() == 0
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
@@ -61,29 +50,29 @@ def test_s4_a_tab_answers_from_the_store_after_the_other_tab_undid(playwright_sy
         try:
             one = _open(browser, url, "lee")
             first = shown_item(one)
-            _press(one, "a")
+            press_and_wait(one, "a")
             expect(one.locator(".st-key-flash")).to_contain_text("'car' added to image 2 · U undoes it")
             two = _open(browser, url, "lee")
             expect(two.locator(".st-key-same_name")).to_contain_text(
                 "The name lee is open in 1 other tab: decisions there count as yours")
-            _press(two, "u", next_item=False)
+            press_and_wait(two, "u", next_item=False)
             expect(two.locator(".st-key-flash")).to_contain_text("undid your decision: 'car' on image 2 is "
                                                                  "undecided again")
-            _press(one, "k")  # back to the item tab 1 decided: it is shown as the store has it, open again
+            press_and_wait(one, "k")  # back to the item tab 1 decided: it is shown as the store has it, open again
             assert shown_item(one) == first
             expect(one.locator(".st-key-same_name")).to_contain_text("open in 1 other tab")  # both tabs told
             expect(one.locator(".st-key-focus_panel")).to_contain_text("Not there · X")
-            _press(one, "x")
+            press_and_wait(one, "x")
             expect(one.locator(".st-key-flash")).to_contain_text("'car' not added to image 2 (marked absent)")
             # the other order: tab 1 shows the decided item, tab 2 undoes it, tab 1 presses without moving
-            _press(one, "k")
+            press_and_wait(one, "k")
             expect(one.locator(".st-key-focus_panel")).to_contain_text("rejected by lee")
-            _press(one, "x", next_item=False)  # still decided in the store: said so, nothing recorded
+            press_and_wait(one, "x", next_item=False)  # still decided in the store: said so, nothing recorded
             expect(one.locator(".st-key-flash")).to_contain_text(
                 "nothing recorded: 'car' on image 2 is already rejected by you")
-            _press(two, "u", next_item=False)
+            press_and_wait(two, "u", next_item=False)
             expect(two.locator(".st-key-flash")).to_contain_text("'car' on image 2 is undecided again")
-            _press(one, "a")  # the page still showed "rejected"; the store says open: the key decides it
+            press_and_wait(one, "a")  # the page still showed "rejected"; the store says open: the key decides it
             expect(one.locator(".st-key-flash")).to_contain_text("'car' added to image 2 · U undoes it")
             # mouse activity after a quiet spell renews the page's leases: the page asks the server (an
             # "alive" event, one panel run). The quiet spell is set, not waited for: no time in the test.
@@ -110,23 +99,23 @@ def test_s3_u_undoes_only_what_its_flash_named_and_a_key_during_a_save_is_report
         try:
             one = _open(browser, url, "kim")
             a = shown_item(one)
-            _press(one, "x")
+            press_and_wait(one, "x")
             b = shown_item(one)
-            _press(one, "a")
+            press_and_wait(one, "a")
             flash = one.locator(".st-key-flash")
             expect(flash).to_contain_text("'car' added to image 3 · U undoes it")
             two = _open(browser, url, "kim")
-            _press(two, "u", next_item=False)  # undoes kim's latest: the add on image 3
+            press_and_wait(two, "u", next_item=False)  # undoes kim's latest: the add on image 3
             expect(two.locator(".st-key-flash")).to_contain_text("'car' on image 3 is undecided again")
-            _press(one, "u", next_item=False)
+            press_and_wait(one, "u", next_item=False)
             expect(flash).to_contain_text("nothing undone: your decision ('car' added to image 3) was already "
                                           "undone elsewhere")
-            _press(one, "u", next_item=False)
+            press_and_wait(one, "u", next_item=False)
             expect(flash).to_contain_text("undid your decision: 'car' on image 2 is undecided again")
             # S, then U: the skip is what is undone, and said so
-            _press(one, "s")
+            press_and_wait(one, "s")
             expect(flash).to_contain_text("skipped (back of the queue) · U undoes it")
-            _press(one, "u", next_item=False)
+            press_and_wait(one, "u", next_item=False)
             expect(flash).to_contain_text("undid your skip:")
             # two keys with nothing between them: the second comes while the first is being applied
             wait_idle(one)

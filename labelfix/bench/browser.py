@@ -168,3 +168,13 @@ def wait_next_item(page: Any, *, before_item: int | None, before_nonce: int, tim
     """Wait until the panel has been drawn again to its end, shows another item, and the page is settled."""
     page.wait_for_function(f"() => ({PANEL_NONCE})() > {before_nonce} && ({SHOWN_ITEM})() !== {before_item or 'null'}"
                            f" && ({SETTLED})()", timeout=timeout_ms, polling="raf")
+
+
+def press_and_wait(page: Any, key: str, *, next_item: bool = True) -> None:
+    """Press ``key`` and wait until the panel is drawn again (showing another item when ``next_item``)."""
+    before, nonce = shown_item(page), panel_nonce(page)
+    page.keyboard.press(key)
+    if next_item:
+        wait_next_item(page, before_item=before, before_nonce=nonce)
+    else:
+        wait_drawn(page, before_nonce=nonce)
