@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labelfix.errors import StoreError
@@ -83,3 +84,44 @@ def test_run_metrics_are_stored_as_strict_json(db_path):
     assert json.loads(epoch_json) == {"val_map": None, "train_loss": 0.5}
     assert json.loads(run_json) == {"val_map": None, "best_epoch": 2, "seconds": 1.5}
     assert "NaN" not in epoch_json and "Infinity" not in run_json
+
+
+def test_suggestion_scores_keep_float64_through_the_store(db_path):
+    """Two scores float32 would round to one 1.0 stay two scores (migration 0009), so rank order and shown
+    score agree."""
+    import pyarrow as pa
+
+    from labelfix.store.suggestions import add_suggestions
+
+    scores = [1 - 1e-9, 1 - 3e-9]
+    assert np.float32(scores[0]) == np.float32(scores[1]) == 1.0  # what the float32 column stored
+    cells = pa.table({"image_id": [1, 2], "category_id": [5, 5], "score": scores, "rank_in_class": [1, 2]})
+    with open_store(db_path) as store:
+        add_suggestions(store, run_id=1, cells=cells, kind="missing", reason="test")
+        assert store.fetchall("SELECT score FROM suggestions ORDER BY rank_in_class") == [(s,) for s in scores]
+        types = dict(store.fetchall("SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                                    "WHERE column_name IN ('score', 'threshold', 'prob')"))
+    assert {types[k] for k in ("suggestions.score", "suggestions.threshold", "corrections.prob",
+                               "predictions.prob")} == {"DOUBLE"}
+
+
+def test_a_version_8_store_keeps_its_float32_suggestion_scores_when_migrated(tmp_path):
+    import duckdb
+
+    from labelfix.store.database import _migration_scripts
+
+    db = tmp_path / "v8.duckdb"
+    connection = duckdb.connect(str(db))
+    connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                       "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+    for version, name, sql in _migration_scripts():
+        if version <= 8:
+            connection.execute(sql)
+            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    connection.execute("INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold) "
+                       "VALUES (1, 7, 3, 'missing', 0.25, 1, 0.5)")
+    connection.close()
+    with open_store(db) as store:
+        assert store.schema_version == latest_schema_version() >= 9
+        assert store.fetchall("SELECT score, threshold FROM suggestions") == [(0.25, 0.5)]
+        assert store.scalar("SELECT typeof(score) FROM suggestions") == "DOUBLE"

@@ -109,7 +109,7 @@ def write_corrections(store: Store, *, run_id: int, image_ids: np.ndarray, categ
         "category_id": pa.array(np.asarray(category_ids, np.int64)),
         "epoch": pa.array(np.asarray(epochs, np.int32)),
         "treated_as": pa.array(np.asarray(treated_as, np.int8)),
-        "prob": pa.array(np.full(count, np.nan, np.float32) if probs is None else np.asarray(probs, np.float32))})
+        "prob": pa.array(np.full(count, np.nan) if probs is None else np.asarray(probs, np.float64))})
     with store.transaction():
         store.insert_arrow("INSERT INTO corrections SELECT * FROM batch", batch=table)
     return count
