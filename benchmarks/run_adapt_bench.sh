@@ -27,9 +27,15 @@
 #   drb   hide40, seed 0, focal margin, SPLC, EM+APL, ASL, cleanlab (3-fold) -> adapt224_hide40_rest_b
 #   e0 e1 e2  single positive, seed N, AN, GR, WAN               -> adapt224_single_sN
 #   ec    single positive, seeds 0,1,2, CLS                      -> adapt224_single_cls
+#   r1 r2 hide40, seed N, the other methods + cleanlab (3-fold)  -> adapt224_hide40_rest_sN
+#   q0 q1 q2  single positive, seed N, the other methods          -> adapt224_single_rest_sN
+#   v0 v1 v2  hide40, seed N, GR with the paper's VOC schedule end (gr_voc) -> adapt224_hide40_grvoc_sN
 #   Run as two processes (one core each), the 3-seed steps first:
 #     STEPS="d0 d1 d2 dra" BENCH_CACHE=cacheA benchmarks/run_adapt_bench.sh &
 #     STEPS="e0 e1 e2 ec drb" BENCH_CACHE=cacheB benchmarks/run_adapt_bench.sh &
+#   then the other seeds of the other methods:
+#     STEPS="r1 r2" BENCH_CACHE=cacheA benchmarks/run_adapt_bench.sh &
+#     STEPS="q0 q1 q2" BENCH_CACHE=cacheB benchmarks/run_adapt_bench.sh &
 #
 # Settings: 160 px images (96x10x10 maps, 19,200 B per image), adapt's defaults otherwise (4 epochs,
 # in-sample scoring, EMA, map augmentation, model choice on val mAP of the observed labels), cleanlab
@@ -48,6 +54,7 @@ COMMON=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt 
 D224=(--coco "$DATA/instances_full.json" --images "$DATA/images" --mode adapt --image-size 224 --epochs 8
       --baseline-folds 3 --no-baselines)
 MEMO=("${COMMON[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods an,gr --no-baselines)
+REST=hill,em,comic,focal,focal_margin,splc,em_apl,asl  # every method but AN, GR, WAN and CLS
 ALL=an,wan,focal,asl,hill,focal_margin,splc,em,em_apl,gr,comic,comic_nohtb,cls,cleanlab,oracle
 
 if [ ! -f "$DATA/instances_full.json" ]; then
@@ -82,6 +89,12 @@ for step in $STEPS; do
            --out "benchmarks/results/adapt224_single_s${step#e}" ;;
     ec)  $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds 0,1,2 --methods cls \
            --out benchmarks/results/adapt224_single_cls ;;
-    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec)" >&2; exit 2 ;;
+    r1|r2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#r}" --methods "cls,$REST,cleanlab" \
+           --out "benchmarks/results/adapt224_hide40_rest_s${step#r}" ;;
+    q0|q1|q2) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#q}" --methods "$REST" \
+           --out "benchmarks/results/adapt224_single_rest_s${step#q}" ;;
+    v0|v1|v2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#v}" --methods gr_voc \
+           --out "benchmarks/results/adapt224_hide40_grvoc_s${step#v}" ;;
+    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec, r1, r2, q0-q2, v0-v2)" >&2; exit 2 ;;
   esac
 done

@@ -13,6 +13,9 @@ BASELINES: tuple[str, ...] = ("cleanlab", "oracle")
 METHOD_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # COMIC without its head-tail balancer (RLC + MFM only): what HTB adds (METHODS.md).
     "comic_nohtb": ("comic", {"loss_params": {"htb": False}}),
+    # GR with the paper's VOC schedule end, (w_T, b_T) = (2, -2) (Table 6), instead of the COCO end (10, -8)
+    # that labelfix uses by default: the gentler pseudo-label k(p) never passes 0.5. Chosen between on val.
+    "gr_voc": ("gr", {"loss_params": {"w_end": 2.0, "b_end": -2.0}}),
 }
 FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5)
 TARGET_PRECISION = 0.9
