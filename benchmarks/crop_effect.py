@@ -13,7 +13,7 @@ folder (the demo data):
    differs. Each is written as a fully labelled features table (``image_id, labels, embedding, split``).
 3. **Head-mode benchmark** on both tables (``labelfix bench --features``, run as a subprocess with the
    same flags): 40 % hidden with AN, GR, WAN and the oracle, and single positive with AN and GR.
-4. **Adapt mode** (``--adapt``): AN and the oracle, seed 0, on feature maps cached from each
+4. **Adapt mode** (stage ``adapt``): AN and the oracle, seed 0, on feature maps cached from each
    transform (see :func:`cache_crop_maps` for how the cropped maps are made without changing labelfix).
 5. ``results.md`` / ``results.json`` in ``--out``: mean ± std over seeds per variant.
 
@@ -22,7 +22,8 @@ Run from the repository root::
     python benchmarks/crop_effect.py --data /tmp/benchdemo/data --out benchmarks/results/crop_effect
 
 Embeddings and features tables are cached in ``--work`` (default: a folder in the system temp dir);
-a second run reuses them. ``--stages`` runs a subset (``geometry,embed,bench,adapt,report``).
+a second run reuses them. ``--stages`` runs a subset (``geometry,embed,bench,bench_demo,adapt,report``; ``bench_demo``
+repeats the head-mode runs with the demo's own size-dependent hiding).
 """
 
 from __future__ import annotations
@@ -203,6 +204,39 @@ def run_head_bench(*, work: Path, out: Path, seeds: str, baseline_folds: int) ->
     return commands
 
 
+def run_head_bench_demo_hiding(*, coco: Path, work: Path, out: Path, seeds: str, baseline_folds: int) -> None:
+    """The same head-mode runs with the demo's own hiding (small digits missed more often, as
+    ``labelfix bench --coco`` on the demo hides them), in process: the COCO file's truth, splits and
+    difficulty with each variant's embeddings. Folders ``{variant}_{run}demo``."""
+    import pyarrow.parquet as pq
+
+    from labelfix.bench.data import read_coco_truth
+    from labelfix.bench.harness import BenchSettings, parse_methods, run_benchmark
+    from labelfix.bench.report import write_json, write_markdown
+
+    for variant in VARIANTS:
+        table = pq.read_table(work / f"features_{variant}.parquet", columns=["image_id", "embedding"])
+        ids = table.column("image_id").to_numpy()
+        column = table.column("embedding").combine_chunks()
+        vectors = column.flatten().to_numpy().astype(np.float32).reshape(len(ids), -1)
+        for name, flags in HEAD_RUNS.items():
+            data = read_coco_truth(coco)
+            position = {int(i): k for k, i in enumerate(ids)}
+            data.embeddings = vectors[[position[int(i)] for i in data.image_ids]]
+            methods = flags[flags.index("--methods") + 1]
+            settings = BenchSettings(methods=parse_methods(methods, baselines=False),
+                                     seeds=[int(x) for x in seeds.split(",")], hide_rate=0.4,
+                                     single_positive="--single-positive" in flags, baseline_folds=baseline_folds)
+            target = out / f"{variant}_{name}demo"
+            print(f"[crop_effect] {variant} {name} with the demo's hiding -> {target}", flush=True)
+            run = run_benchmark(data, settings, progress=False)
+            target.mkdir(parents=True, exist_ok=True)
+            write_json(run.payload, target / "results.json")
+            write_markdown(run.payload, target / "results.md",
+                           command=f"benchmarks/crop_effect.py --stages bench_demo (variant {variant}, {name}: "
+                                   f"{' '.join(flags)} --seeds {seeds} --baseline-folds {baseline_folds})")
+
+
 # -- 4. adapt mode ---------------------------------------------------------------------------------------
 
 def cache_crop_maps(*, coco: Path, images: Path, cache: Path, image_size: int) -> None:
@@ -288,15 +322,23 @@ def _stat(summary: dict[str, Any], key: str, band: str | None = None) -> tuple[f
     return value["mean"], value["std"]
 
 
-def collect(out: Path) -> list[dict[str, Any]]:
-    """One row per (run, variant, method) from the bench results under ``out``."""
+def collect(out: Path, *, extra: dict[str, Path] | None = None) -> list[dict[str, Any]]:
+    """One row per (run, variant, method) from the bench results under ``out``.
+
+    ``extra``: ``{"<variant>_<run>": folder}`` of results made elsewhere with the same settings (e.g. the
+    whole-image adapt run already in ``benchmarks/results``); their rows name the folder in ``source``.
+    """
     rows = []
-    for folder in sorted(p for p in out.iterdir() if (p / "results.json").exists()):
-        variant, _, run = folder.name.partition("_")
+    folders = [(p.name, p, False) for p in sorted(out.iterdir()) if (p / "results.json").exists()]
+    folders += [(label, folder, True) for label, folder in sorted((extra or {}).items())]
+    for label, folder, borrowed in folders:
+        variant, _, run = label.partition("_")
         payload = json.loads((folder / "results.json").read_text())
         for summary in payload["summary"]:
+            if borrowed and summary["method"] not in ("an", "oracle"):  # the methods this script runs
+                continue
             row: dict[str, Any] = {"run": run, "variant": variant, "method": summary["method"],
-                                   "seeds": summary["seeds"]}
+                                   "seeds": summary["seeds"], "source": folder.as_posix()}
             for metric in METRICS:
                 row[metric] = dict(zip(("mean", "std"), _stat(summary, metric)))
             for band in BANDS:
@@ -344,9 +386,14 @@ def write_report(out: Path, *, rows: list[dict[str, Any]], geometry: dict[str, A
                      + " | ".join(_fmt(row[m]) for m in METRICS) + " | "
                      + " | ".join(_fmt(row[f"test_map_{b}"]) for b in BANDS) + " |")
     lines += ["", "Mean ± std over seeds. whole: labelfix's transform (whole image resized to 224×224); crop: "
-              "Resize(256) + CenterCrop(224). Head mode on a features table hides positives uniformly at random "
-              "(a features table carries no object sizes), unlike `--coco` runs on the demo, which hide small "
-              "digits more often. Adapt rows: seed 0 only (no std)."]
+              "Resize(256) + CenterCrop(224). Runs hide40 / single: `labelfix bench --features` on each table, which "
+              "hides positives uniformly at random (a features table carries no object sizes); hide40demo / "
+              "singledemo: the same in process with the demo's own hiding (small digits missed more often, as "
+              "`labelfix bench --coco` on the demo). Head mode; adapt rows: seed 0 only (no std)."]
+    borrowed = sorted({r["source"] for r in rows if not Path(r["source"]).resolve().is_relative_to(out.resolve())})
+    if borrowed:
+        lines += ["", "Rows taken from results made earlier with the same settings (not re-run here): "
+                  + ", ".join(f"`{b}`" for b in borrowed) + "."]
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -357,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "labelfix-crop-effect",
                         help="cache of embeddings, features tables and adapt maps")
     parser.add_argument("--stages", default="geometry,embed,bench,report",
-                        help="comma-separated subset of geometry,embed,bench,adapt,report")
+                        help="comma-separated subset of geometry,embed,bench,bench_demo,adapt,report")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--baseline-folds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for embedding")
@@ -366,6 +413,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapt-epochs", type=int, default=8)
     parser.add_argument("--adapt-variants", default="whole,crop",
                         help="adapt: which variants to run (whole, crop or both)")
+    parser.add_argument("--adapt-whole-from", type=Path, default=None,
+                        help="report: take the whole-image adapt rows (AN, oracle) from this bench results folder, "
+                             "run with the same settings, instead of running them again")
     parser.add_argument("--whole-maps-from", type=Path, default=None,
                         help="adapt: copy this existing whole-image map set folder instead of computing it")
     args = parser.parse_args(argv)
@@ -390,13 +440,17 @@ def main(argv: list[str] | None = None) -> None:
         agreement = embedding_agreement(args.work)
     if "bench" in stages:
         run_head_bench(work=args.work, out=args.out, seeds=args.seeds, baseline_folds=args.baseline_folds)
+    if "bench_demo" in stages:
+        run_head_bench_demo_hiding(coco=coco, work=args.work, out=args.out, seeds=args.seeds,
+                                   baseline_folds=args.baseline_folds)
     if "adapt" in stages:
         run_adapt_bench(coco=coco, images=images, work=args.work, out=args.out, image_size=args.adapt_image_size,
                         epochs=args.adapt_epochs, baseline_folds=args.baseline_folds,
                         whole_maps_from=args.whole_maps_from,
                         variants=tuple(v for v in args.adapt_variants.split(",") if v))
     if "report" in stages:
-        write_report(args.out, rows=collect(args.out), geometry=geometry, embed_info=embed_info,
+        extra = {f"whole_adapt{args.adapt_image_size}_hide40": args.adapt_whole_from} if args.adapt_whole_from else None
+        write_report(args.out, rows=collect(args.out, extra=extra), geometry=geometry, embed_info=embed_info,
                      agreement=agreement, argv=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])], load=load)
         print((args.out / "results.md").read_text())
 
