@@ -347,6 +347,28 @@ def collect(out: Path, *, extra: dict[str, Path] | None = None) -> list[dict[str
     return rows
 
 
+def paired_differences(out: Path) -> list[dict[str, Any]]:
+    """Per (run, method): whole minus crop on the same hiding seed, mean ± std over the seeds both have."""
+    results: dict[tuple[str, str], dict[tuple[str, int], dict[str, Any]]] = {}
+    for folder in sorted(p for p in out.iterdir() if (p / "results.json").exists()):
+        variant, _, run = folder.name.partition("_")
+        for record in json.loads((folder / "results.json").read_text())["results"]:
+            results.setdefault((run, variant), {})[(record["method"], int(record["seed"]))] = record
+    rows = []
+    for run in sorted({run for run, _ in results}):
+        whole, crop = results.get((run, "whole"), {}), results.get((run, "crop"), {})
+        for method in sorted({m for m, _ in whole}):
+            seeds = sorted(seed for m, seed in whole if m == method and (m, seed) in crop)
+            if not seeds:
+                continue
+            row: dict[str, Any] = {"run": run, "method": method, "seeds": seeds}
+            for metric in ("missing_label_ap", "test_map"):
+                delta = np.array([whole[(method, s)][metric] - crop[(method, s)][metric] for s in seeds])
+                row[metric] = {"mean": float(delta.mean()), "std": float(delta.std(ddof=1)) if len(delta) > 1 else None}
+            rows.append(row)
+    return rows
+
+
 def _fmt(value: dict[str, Any]) -> str:
     if value["mean"] is None:
         return "–"
@@ -377,7 +399,8 @@ def write_report(out: Path, *, rows: list[dict[str, Any]], geometry: dict[str, A
                   f"min {agreement['min_cosine']:.3f}.", ""]
     if embed_info:
         seconds = ", ".join(f"{v} {e['seconds']} s" for v, e in embed_info["variants"].items())
-        lines += [f"Embedding time ({embed_info['threads']} thread(s), niced, machine shared): {seconds}.", ""]
+        lines += [f"Embedding wall time ({embed_info['threads']} thread(s), niced, on a shared machine, so the two "
+                  f"are not comparable: the transforms cost the same): {seconds}.", ""]
     lines += ["| run | method | variant | missing-label AP | macro AP | R@P0.9 | test mAP | many | medium | few |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     order = {v: i for i, v in enumerate(VARIANTS)}
@@ -390,6 +413,18 @@ def write_report(out: Path, *, rows: list[dict[str, Any]], geometry: dict[str, A
               "hides positives uniformly at random (a features table carries no object sizes); hide40demo / "
               "singledemo: the same in process with the demo's own hiding (small digits missed more often, as "
               "`labelfix bench --coco` on the demo). Head mode; adapt rows: seed 0 only (no std)."]
+    differences = paired_differences(out)
+    if differences:
+        lines += ["", "Paired difference, whole minus crop, on the same hiding seed (mean ± std over seeds; "
+                  "positive: the whole image is better):", "",
+                  "| run | method | Δ missing-label AP | Δ test mAP |", "|---|---|---|---|"]
+        lines += [f"| {d['run']} | {d['method']} | {d['missing_label_ap']['mean']:+.3f}"
+                  + (f" ± {d['missing_label_ap']['std']:.3f}" if d['missing_label_ap']['std'] is not None else "")
+                  + f" | {d['test_map']['mean']:+.3f}"
+                  + (f" ± {d['test_map']['std']:.3f}" if d['test_map']['std'] is not None else "") + " |"
+                  for d in differences]
+        payload["paired_differences"] = differences
+        (out / "results.json").write_text(json.dumps(payload, indent=1))
     borrowed = sorted({r["source"] for r in rows if not Path(r["source"]).resolve().is_relative_to(out.resolve())})
     if borrowed:
         lines += ["", "Rows taken from results made earlier with the same settings (not re-run here): "
