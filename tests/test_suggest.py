@@ -70,8 +70,9 @@ def build_store(path: Path, *, method: str = "splc", n_runs: int = 1) -> tuple[S
         run_id = create_run(store, method=method if index == 0 else "an", mode="head", config={})
         write_predictions(store, run_id=run_id, image_ids=image_ids, category_ids=np.array(list(CLASSES)),
                           probs=probs, folds=np.where(image_ids < 100, image_ids % 3, -1))
-        record_epoch(store, run_id=run_id, epoch=9, metrics={})
-        finish_run(store, run_id=run_id, metrics={})
+        for epoch in range(10):  # trained 10 epochs (0-9); the scores stored are the best epoch's, 6 (from 0)
+            record_epoch(store, run_id=run_id, epoch=epoch, metrics={})
+        finish_run(store, run_id=run_id, metrics={"best_epoch": 6})
         run_ids.append(run_id)
     return store, run_ids
 
@@ -188,8 +189,9 @@ def test_reason_names_method_epoch_and_corrections(store: Store):
                       epochs=np.array([5, 3]), treated_as=np.array([1, 1]))
     suggest(store, config=SuggestConfig(min_support=2))
     reasons = {(r[1], r[2]): r[6] for r in suggestions(store)}
-    assert reasons[cell].startswith("splc run 1, epoch 9")
-    assert reasons[cell].endswith("corrected by splc (run 1) at epoch 3")
+    # the epoch whose scores were stored, counted from 1 like `labelfix train` / `runs` (not the last one trained)
+    assert reasons[cell].startswith("splc run 1, epoch 7: ")
+    assert reasons[cell].endswith("corrected by splc (run 1) at epoch 4")  # first treated at epoch 3 from 0
     assert sum("corrected" in r for r in reasons.values()) == 1
 
 
@@ -229,7 +231,7 @@ def test_combined_scores_in_sql_match_numpy(tmp_path: Path):
         assert report.run_id not in run_ids  # filed under an ensemble run row
         assert store.scalar("SELECT status FROM runs WHERE run_id = ?", [report.run_id]) == "ensemble"
         reason = store.scalar("SELECT reason FROM suggestions LIMIT 1")
-        assert reason.startswith("mean of splc run 1, epoch 9 + an run 2, epoch 9")
+        assert reason.startswith("mean of splc run 1, epoch 7 + an run 2, epoch 7")
         again = suggest(store, config=SuggestConfig(run_ids=run_ids, min_support=2))
         assert again.run_id == report.run_id
 

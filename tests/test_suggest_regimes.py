@@ -54,8 +54,8 @@ def make_store(path: Path, *, names: list[str], observed: np.ndarray, scores: np
     run_id = create_run(store, method="an", mode="head", config={})
     write_predictions(store, run_id=run_id, image_ids=image_ids, category_ids=category_ids,
                       probs=scores.astype(np.float32), folds=np.full(len(image_ids), -1))
-    record_epoch(store, run_id=run_id, epoch=3, metrics={})
-    finish_run(store, run_id=run_id, metrics={})
+    record_epoch(store, run_id=run_id, epoch=2, metrics={})
+    finish_run(store, run_id=run_id, metrics={"best_epoch": 2})  # named "epoch 3" in reasons (counted from 1)
     return store
 
 

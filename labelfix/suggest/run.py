@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import time
 from collections import Counter
@@ -330,14 +331,35 @@ def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.dat
 
 
 def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
-    """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``."""
+    """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``.
+
+    The epoch is the one whose scores the run stored (its best epoch), counted from 1 as ``labelfix train``
+    and ``labelfix runs`` count; a cross-fitted run names the median of its folds' best epochs.
+    """
     parts = []
     for run_id in source_runs:
-        row = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
-                             " FROM runs r WHERE r.run_id = ?", [run_id])
-        method, epoch = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
-        parts.append(f"{method} run {run_id}" + ("" if epoch is None else f", epoch {epoch}"))
+        row = store.fetchone("SELECT method, metrics FROM runs WHERE run_id = ?", [run_id])
+        method, metrics = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
+        parts.append(f"{method} run {run_id}{_epoch_words(metrics)}")
     return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
+
+
+def _epoch_words(metrics: Any) -> str:
+    """``", epoch 7"`` from a run's stored metrics (``best_epoch`` counts from 0), or ``""`` without one.
+
+    Examples
+    --------
+    >>> _epoch_words('{"best_epoch": 6}'), _epoch_words('{"best_epoch": 4, "best_epochs": [3, 4, 6]}')
+    (', epoch 7', ', epoch 5 (median of 3 folds)')
+    >>> _epoch_words(None), _epoch_words('{}')
+    ('', '')
+    """
+    values = json.loads(metrics) if isinstance(metrics, str) else (metrics or {})
+    best = values.get("best_epoch")
+    if not isinstance(best, int) or best < 0:
+        return ""
+    folds = values.get("best_epochs")
+    return f", epoch {best + 1}" + (f" (median of {len(folds)} folds)" if isinstance(folds, list) else "")
 
 
 def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
