@@ -272,6 +272,30 @@ def test_tiny_val_split_gives_every_class_suggestions_or_a_reason(tmp_path: Path
                 assert summary.note.startswith("only 1 validation positive(s) could be hidden (fewer than 5)")
 
 
+def test_tiny_val_split_is_named_and_its_remove_label_suggestions_held_back(tmp_path: Path):
+    """Fresh report 3, finding 4: a model chosen on a few val positives (an underfit epoch) scored 22 annotated,
+    true labels under 0.05, and suggest wrote them as "remove this label" without a word."""
+    rng = np.random.default_rng(2)
+    n_train = 60
+    truth = np.vstack([rng.random((n_train, 3)) < 0.5, [[1, 1, 0], [1, 0, 0], [0, 1, 1], [0, 0, 1]]]).astype(bool)
+    truth[0] = True
+    observed = truth.copy()
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    scores[0] = 0.01  # three annotated, true labels the model disputes
+    with make_store(tmp_path / "tiny.duckdb", names=["a", "b", "c"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        report = suggest_quietly(store, SuggestConfig())
+        note = report.notes[0]
+        assert note.startswith("the validation split has only 6 labelled positives for 3 trained classes "
+                               "(fewer than 5 per class)")
+        assert "holds back" in note and "--spurious writes them anyway" in note and "label the classes" in note
+        assert report.n_spurious == 0
+        assert store.scalar("SELECT count(*) FROM suggestions WHERE kind = 'spurious'") == 0
+        forced = suggest_quietly(store, SuggestConfig(spurious=True))  # asked for: written, the note still there
+        assert forced.n_spurious == 3 and "holds back" not in forced.notes[0]
+        assert forced.notes[0].startswith("the validation split has only 6")
+
+
 def test_val_without_positives_is_not_an_error(tmp_path: Path):
     rng = np.random.default_rng(4)
     truth = rng.random((50, 2)) < 0.5

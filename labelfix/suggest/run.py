@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labelfix.errors import StoreError
 from labelfix.internal.json_values import finite_or_none
+from labelfix.learn.validation import small_validation_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
@@ -114,8 +115,10 @@ class SuggestConfig(BaseModel):
         count where the PU estimate gives one (``0``: no suggestions for such a class).
     seed : int
         Seed of the validation hiding.
-    spurious : bool
-        Also suggest spurious labels (annotated positives the model strongly disputes).
+    spurious : bool, optional
+        Also suggest spurious labels (annotated positives the model strongly disputes). ``None`` (default):
+        yes, unless the val split is too small to vouch for the model (``labelfix.learn.validation``), when
+        an underfit epoch's low scores would read as "remove this label"; ``True`` writes them anyway.
     spurious_max_score : float
         Original positives with probability at or below this are spurious suggestions.
     auto_accept_above : float | None
@@ -137,7 +140,7 @@ class SuggestConfig(BaseModel):
     uncalibrated_top_k: int = Field(20, ge=0)
     below_target_top_k: int = Field(10, ge=0)
     seed: int = 0
-    spurious: bool = True
+    spurious: bool | None = None
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
     auto_accept_above: float | None = Field(None, ge=0.0, le=1.0)
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
@@ -172,10 +175,17 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     started = time.perf_counter()
     source_runs = check_runs(store, run_ids=config.run_ids if config.run_ids else [latest_run_id(store)])
     sql = score_query(run_ids=source_runs, combine=config.combine)
-    calibration, notes = _val_calibration(store, source_runs=source_runs, config=config)
+    calibration, notes, small_val = _val_calibration(store, source_runs=source_runs, config=config)
+    spurious = config.spurious if config.spurious is not None else small_val is None
+    if small_val is not None:
+        held = " and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)" \
+            if config.spurious is None else ""
+        notes.insert(0, f"{small_val}: the epoch training chose is uncertain and classes with fewer than "
+                        f"{config.min_support} val positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images (at least 5 positives per class) "
+                        f"and train again")
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
-    spurious_max = config.spurious_max_score if config.spurious else None
+    spurious_max = config.spurious_max_score if spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
     with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
@@ -279,8 +289,9 @@ def _candidates(store: Store, *, score_sql: str, category_ids: np.ndarray, calib
 
 
 def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestConfig
-                     ) -> tuple[ClassCalibration, list[str]]:
-    """Per-class thresholds from val (module notes), and the notes that concern every class."""
+                     ) -> tuple[ClassCalibration, list[str], str | None]:
+    """Per-class thresholds from val (module notes), the notes that concern every class, and why the val
+    split is too small to vouch for the model (``None`` when it is not)."""
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
@@ -294,7 +305,9 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
         expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
         fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
         train_positives=train_positives, below_target_top_k=config.below_target_top_k)
-    return calibration, notes
+    small = small_validation_text(val_positives=int((labels.states == POSITIVE).sum()),
+                                  trained_classes=int((train_positives > 0).sum()))
+    return calibration, notes, small
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
