@@ -178,11 +178,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     calibration, notes, small_val = _val_calibration(store, source_runs=source_runs, config=config)
     spurious = config.spurious if config.spurious is not None else small_val is None
     if small_val is not None:
-        held = " and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)" \
-            if config.spurious is None else ""
-        notes.insert(0, f"{small_val}: the epoch training chose is uncertain and classes with fewer than "
-                        f"{config.min_support} val positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images (at least 5 positives per class) "
-                        f"and train again")
+        notes.insert(0, _small_val_note(small_val, min_support=config.min_support,
+                                        held_back=config.spurious is None))
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
     spurious_max = config.spurious_max_score if spurious else None
@@ -308,6 +305,15 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     small = small_validation_text(val_positives=int((labels.states == POSITIVE).sum()),
                                   trained_classes=int((train_positives > 0).sum()))
     return calibration, notes, small
+
+
+def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str:
+    """What a val split too small to vouch for the model costs this call, and the fix."""
+    held = (" and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)"
+            if held_back else "")
+    return (f"{small_val}: the epoch training chose is uncertain and classes with fewer than {min_support} val "
+            f"positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images "
+            f"(at least 5 positives per class) and train again")
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
