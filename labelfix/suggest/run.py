@@ -391,6 +391,10 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
     n_train = int(store.scalar("SELECT count(*) FROM images WHERE split = 'train'"))
     known = dict(store.fetchall("SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                 "WHERE i.split = 'train' GROUP BY ALL"))
+    val_positives = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING "
+                                        f"(image_id) WHERE i.split = 'val' AND l.state = {POSITIVE} GROUP BY ALL"))
+    head_mode = any(row[0] == "head" for row in store.fetchall(
+        f"SELECT mode FROM runs WHERE run_id IN ({', '.join(str(int(r)) for r in source_runs)})"))
     report = calibration.threshold_report()
     classes = []
     for index, category_id in enumerate(category_ids.tolist()):
@@ -406,6 +410,10 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                            flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
                            unreached=kind == BELOW_TARGET and not calibration.below_target[index],
                            expected=float(calibration.expected_missing[index]))
+        if kind is not None:  # a ranked list: say what would turn it into a calibrated one
+            note += _next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
+                               val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
+                               target=float(config["target_precision"]), min_support=int(config["min_support"]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
@@ -421,6 +429,34 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                          n_missing=sum(c.missing for c in classes), n_spurious=sum(c.spurious for c in classes),
                          n_auto_accepted=sum(auto.values()), n_replaced=replaced, thresholds=report, seconds=0.0,
                          config=config, notes=notes, calibration=calibration)
+
+
+# A class gets a train list's advice only once: the first cause that applies, most basic first.
+_FEW_TRAIN_POSITIVES = 5
+
+
+def _next_step(*, kind: str, train_positives: int, val_positives: int, head_mode: bool, target: float,
+               min_support: int) -> str:
+    """What would make a class's ranked (uncalibrated or below-target) list a calibrated one, in words.
+
+    Examples
+    --------
+    >>> _next_step(kind="uncalibrated", train_positives=1, val_positives=7, head_mode=True, target=0.9,
+    ...            min_support=5).startswith(". To do: only 1 train positive(s)")
+    True
+    """
+    if train_positives < _FEW_TRAIN_POSITIVES:
+        return (f". To do: only {train_positives} train positive(s), too few to learn the class from: label it on "
+                f"more train images and train again")
+    if kind == UNCALIBRATED and val_positives < min_support:
+        return (f". To do: label this class on val images (it has {val_positives} labelled val positives; "
+                f"calibration needs {min_support}) and run suggest again")
+    stronger = ", or train a stronger model (`labelfix train --mode adapt`)" if head_mode else ""
+    if kind == BELOW_TARGET:
+        return (f". To do: review the ranked list as is, or lower --target-precision (now {target:g}){stronger}, "
+                f"or label more train images of this class")
+    # val positives enough but scored too low for an estimate: the class is not learned well enough
+    return f". To do: label more train images of this class{stronger}"
 
 
 def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshold: float, top_k: int,
