@@ -169,6 +169,26 @@ def test_rerun_replaces_open_suggestions_but_keeps_decided_ones(store: Store):
     assert current == [(first_report.call_id, 1), (report.call_id, report.n_missing + report.n_spurious)]
 
 
+def test_a_new_runs_suggestions_say_what_happens_to_an_older_runs_open_ones(tmp_path: Path, capsys):
+    """Fresh report 3, finding 11: "0 earlier open suggestions replaced" while run 1's 110 stayed open (and
+    out of the queue, which shows the newest run's)."""
+    store, run_ids = build_store(tmp_path / "two.duckdb", n_runs=2)
+    with store:
+        first = suggest(store, config=SuggestConfig(run_ids=[run_ids[0]], min_support=2))
+        assert not any("other runs" in n for n in first.notes)
+        second = suggest(store, config=SuggestConfig(run_ids=[run_ids[1]], min_support=2))
+        open_first = first.n_missing + first.n_spurious
+        assert second.n_replaced == 0
+        assert (f"earlier open suggestions of other runs are left as they are (run 1 has {open_first}): the review "
+                f"queue shows the newest run's, these (run 2); the older ones stay in the store, undecided, and are not "
+                f"shown") in second.notes
+        again = suggest(store, config=SuggestConfig(run_ids=[run_ids[0]], min_support=2))  # the older run again
+        assert again.n_replaced == open_first
+        assert any("the review queue shows the newest run's (run 2), not these" in n for n in again.notes)
+        again.print()
+    assert f"{open_first} earlier open suggestions of run 1 replaced" in " ".join(capsys.readouterr().out.split())
+
+
 def test_spurious_suggestions_for_disputed_original_labels(store: Store):
     suggest(store, config=SuggestConfig(min_support=2))
     rows = suggestions(store, kind="spurious")

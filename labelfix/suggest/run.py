@@ -68,7 +68,8 @@ from labelfix.learn.validation import small_validation_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
-from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos, reverted_auto_cells
+from labelfix.store.reviews import (DECIDED_SUGGESTIONS_SQL, auto_accepts_in_force, record_auto_accepts, record_undos,
+                                    reverted_auto_cells)
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
@@ -193,6 +194,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
             activity = queue_activity(store, run_id=run_id, now=now)
             replaced = replace_open(store, run_id=run_id, now=now)
+            notes.extend(_other_runs_note(store, run_id=run_id))
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
@@ -305,6 +307,22 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     small = small_validation_text(val_positives=int((labels.states == POSITIVE).sum()),
                                   trained_classes=int((train_positives > 0).sum()))
     return calibration, notes, small
+
+
+def _other_runs_note(store: Store, *, run_id: int) -> list[str]:
+    """Open suggestions of other runs, which this call leaves as they are (it replaces only ``run_id``'s), and
+    which of the runs the review queue shows (the newest run with current suggestions), in words."""
+    others = store.fetchall(f"SELECT run_id, count(*) FROM suggestions WHERE run_id <> ? AND superseded_at IS NULL "
+                            f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL}) GROUP BY run_id ORDER BY run_id",
+                            [run_id])
+    if not others:
+        return []
+    listed = ", ".join(f"run {r} has {n}" for r, n in others)
+    newer = [r for r, _ in others if r > run_id]
+    shown = (f"the review queue shows the newest run's (run {max(newer)}), not these" if newer else
+             f"the review queue shows the newest run's, these (run {run_id}); the older ones stay in the store, "
+             f"undecided, and are not shown")
+    return [f"earlier open suggestions of other runs are left as they are ({listed}): {shown}"]
 
 
 def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str:
