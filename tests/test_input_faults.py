@@ -422,3 +422,17 @@ def test_training_with_a_tiny_val_split_warns_once_what_it_costs(tmp_path, db_pa
     assert "the epoch it chooses" in flat and "holds back" in flat  # what it costs
     assert "at least 5 positives of each class" in flat  # how to fix it
     assert "best epoch" in flat  # it still trains and chooses
+
+
+def test_training_says_which_reviewed_cells_it_uses(tmp_path, db_path, capsys):
+    """Fresh report 3, finding 11: after a review, `train` said nothing about the accepted and rejected cells."""
+    out = _train_two_classes(tmp_path, db_path, capsys, val_labels=[["cat"], ["dog"]] * 5)
+    assert "train split: uses" not in out  # nothing reviewed yet
+    with open_store(db_path) as store:  # image 1 is a cat: a reviewer accepted "dog", one rejected "dog" on image 4
+        store.execute("INSERT INTO labels (image_id, category_id, state, origin) VALUES "
+                      "(1, (SELECT category_id FROM categories WHERE name = 'dog'), 1, 'accepted'), "
+                      "(4, (SELECT category_id FROM categories WHERE name = 'dog'), -1, 'manual')")
+    assert main(["train", "--mode", "head", "--method", "an", "--epochs", "2", "--db", str(db_path)]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert ("train split: uses 1 positive cells not in the original annotations (1 accepted in review) and 1 "
+            "verified negatives (cells marked absent") in flat and "trained as absent, never suggested again" in flat

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from labelfix.cli.common import DbOption, console
 from labelfix.errors import LabelfixError
-from labelfix.states import POSITIVE
+from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store import open_store
 
 
@@ -86,8 +86,11 @@ def train_command(
     with open_store(db, create=False) as store:
         _require_positive_labels(store)
         without_validation = _validation_problem(store)
+        reviewed = _reviewed_cells_text(store)
     if without_validation:
         _warn(without_validation)
+    if reviewed:
+        console.print(reviewed, highlight=False)
     console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
     if nproc > 1 and resolved_mode == "adapt":
         config = config.model_copy(update={"cache_nproc": nproc})
@@ -123,6 +126,26 @@ def _require_positive_labels(store: Any) -> None:
     raise LabelfixError(f"{store.path}: the store {what}: there is nothing to train on",
                         fix="ingest annotated images (`labelfix status` shows what the store holds; images "
                             "without a split key go to --split, default train)")
+
+
+def _reviewed_cells_text(store: Any) -> Optional[str]:
+    """What review (or an imported labels.json) added to the train split, which this training uses (``None``
+    when nothing): a user sees that accepted labels train as positives and verified-absent cells as negatives."""
+    rows = dict(store.fetchall(
+        f"SELECT CASE WHEN l.state = {NEGATIVE} THEN 'negative' ELSE l.origin END, count(*) FROM labels l "
+        f"JOIN images i USING (image_id) WHERE i.split = 'train' AND (l.state = {NEGATIVE} OR "
+        f"(l.state = {POSITIVE} AND l.origin <> 'original')) GROUP BY ALL"))
+    if not rows:
+        return None
+    positives = [f"{rows[origin]} {words}" for origin, words in (("accepted", "accepted in review"),
+                                                                 ("auto", "auto-accepted"),
+                                                                 ("manual", "added by hand")) if rows.get(origin)]
+    parts = ([f"{sum(rows.get(o, 0) for o in ('accepted', 'auto', 'manual'))} positive cells not in the original "
+              f"annotations ({', '.join(positives)})"] if positives else [])
+    if rows.get("negative"):
+        parts.append(f"{rows['negative']} verified negatives (cells marked absent: rejected suggestions, removed "
+                     f"labels or imported negative_labels; trained as absent, never suggested again)")
+    return "train split: uses " + " and ".join(parts)
 
 
 # Training without validation goes on (it is how a store made from one annotation file starts, and the
