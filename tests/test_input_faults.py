@@ -436,3 +436,17 @@ def test_training_says_which_reviewed_cells_it_uses(tmp_path, db_path, capsys):
     flat = " ".join(capsys.readouterr().out.split())
     assert ("train split: uses 1 positive cells not in the original annotations (1 accepted in review) and 1 "
             "verified negatives (cells marked absent") in flat and "trained as absent, never suggested again" in flat
+
+
+def test_ingest_counts_images_without_a_label(tmp_path, db_path, capsys):
+    """Fresh report 3, finding 12: 200 unlabelled train images passed without a count (a broken join looks so)."""
+    rng = np.random.default_rng(0)
+    labels = [["cat"], [], ["dog"], [], [], ["cat"]]
+    path = tmp_path / "features.parquet"
+    pd.DataFrame({"image_id": list(range(1, 7)), "labels": labels, "split": ["train"] * 4 + ["val"] * 2,
+                  "embedding": [rng.standard_normal(4).astype(np.float32) for _ in labels]}).to_parquet(path)
+    assert main(["ingest", "features", str(path), "--add-classes", "--db", str(db_path)]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "note: 3 images in the store have no positive label (train 2, val 1)" in flat
+    assert main(["ingest", "features", str(path), "--add-classes", "--db", str(db_path)]) == 0
+    assert "no positive label" not in capsys.readouterr().out  # nothing ingested: nothing to say
