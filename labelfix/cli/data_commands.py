@@ -76,8 +76,9 @@ def _unlabelled_text(store: Any, summary: "IngestSummary") -> Optional[str]:
     if not total:
         return None
     by_split = ", ".join(f"{split} {n}" for split, n in rows)
-    return (f"note: {total} images in the store have no positive label ({by_split}): right for images that show none "
-            f"of the classes; if not, check that the file's image names or ids match its labels")
+    has = "image in the store has" if total == 1 else "images in the store have"
+    return (f"note: {total} {has} no positive label ({by_split}): right for images that show none of the "
+            f"classes; if not, check that the file's image names or ids match its labels")
 
 
 def _say_nothing_replaced(summary: "IngestSummary", *, path: Path, replace_source: bool) -> None:
