@@ -428,7 +428,8 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                            flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
                            unreached=kind == BELOW_TARGET and not calibration.below_target[index],
                            expected=float(calibration.expected_missing[index]))
-        if kind is not None and length > 0:  # a ranked list: say what would turn it into a calibrated one
+        if kind is not None and length > 0 and n_train > int(known.get(category_id, 0)):  # a ranked list: what would
+            # turn it into a calibrated one (nothing for a class every train image has labelled)
             note += _next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
                                val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
                                target=float(config["target_precision"]), min_support=int(config["min_support"]))
