@@ -382,7 +382,10 @@ def test_training_without_validation_says_so_once_and_trains_every_epoch(tmp_pat
     flat = " ".join(out.split())
     assert flat.count("warning:") == 1 and said in flat
     assert "no early stopping and no choice of the best epoch" in flat and "cannot calibrate thresholds" in flat
-    assert "--split val" in flat and "split column" in flat
+    if val == "none":
+        assert "--split val" in flat and "split column" in flat
+    else:  # the split is there; it needs labels, not adding
+        assert "label the classes on the val images" in flat and "--split val" not in flat
     assert out.index("warning:") < out.index("epoch   1/4")  # up front
     assert "nan" not in out and "val mAP" not in out.replace("no val mAP", "")
     assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == ["1/4", "2/4", "3/4", "4/4"]
@@ -392,14 +395,58 @@ def test_training_without_validation_says_so_once_and_trains_every_epoch(tmp_pat
     assert "nan" not in capsys.readouterr().out
 
 
-def test_training_with_val_positives_does_not_warn(tmp_path, db_path, capsys):
+def _train_two_classes(tmp_path, db_path, capsys, *, val_labels):
     rng = np.random.default_rng(0)
-    labels = [["cat"], ["dog"], ["cat", "dog"], ["cat"], ["dog"], ["cat"], ["cat"], ["dog"]]
+    labels = [["cat"], ["dog"], ["cat", "dog"], ["cat"], ["dog"], ["cat"]] + val_labels
     path = tmp_path / "features.parquet"
-    pd.DataFrame({"image_id": list(range(1, 9)), "labels": labels, "split": ["train"] * 6 + ["val"] * 2,
+    pd.DataFrame({"image_id": list(range(1, len(labels) + 1)), "labels": labels,
+                  "split": ["train"] * 6 + ["val"] * len(val_labels),
                   "embedding": [rng.standard_normal(4).astype(np.float32) for _ in labels]}).to_parquet(path)
     with open_store(db_path) as store:
         ingest_features(store, table=path, add_classes=True)
     assert main(["train", "--mode", "head", "--method", "an", "--epochs", "2", "--db", str(db_path)]) == 0
-    out = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_training_with_val_positives_does_not_warn(tmp_path, db_path, capsys):
+    out = _train_two_classes(tmp_path, db_path, capsys, val_labels=[["cat"], ["dog"]] * 5)  # 5 per class
     assert "warning:" not in out and "val mAP" in out and "best epoch" in out
+
+
+def test_training_with_a_tiny_val_split_warns_once_what_it_costs(tmp_path, db_path, capsys):
+    """Fresh report 3, finding 4: 3 val positives chose epoch 1 of 400-image training without a word."""
+    out = _train_two_classes(tmp_path, db_path, capsys, val_labels=[["cat"], ["dog"], ["cat"]])
+    flat = " ".join(out.split())
+    assert flat.count("warning:") == 1 and out.index("warning:") < out.index("epoch   1/2")
+    assert "only 3 labelled positives for 2 trained classes (fewer than 5 per class)" in flat
+    assert "the epoch it chooses" in flat and "holds back" in flat  # what it costs
+    assert "at least 5 positives of each class" in flat  # how to fix it
+    assert "best epoch" in flat  # it still trains and chooses
+
+
+def test_training_says_which_reviewed_cells_it_uses(tmp_path, db_path, capsys):
+    """Fresh report 3, finding 11: after a review, `train` said nothing about the accepted and rejected cells."""
+    out = _train_two_classes(tmp_path, db_path, capsys, val_labels=[["cat"], ["dog"]] * 5)
+    assert "train split: uses" not in out  # nothing reviewed yet
+    with open_store(db_path) as store:  # image 1 is a cat: a reviewer accepted "dog", one rejected "dog" on image 4
+        store.execute("INSERT INTO labels (image_id, category_id, state, origin) VALUES "
+                      "(1, (SELECT category_id FROM categories WHERE name = 'dog'), 1, 'accepted'), "
+                      "(4, (SELECT category_id FROM categories WHERE name = 'dog'), -1, 'manual')")
+    assert main(["train", "--mode", "head", "--method", "an", "--epochs", "2", "--db", str(db_path)]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert ("train split: uses 1 positive cells not in the original annotations (1 accepted in review) and 1 "
+            "verified negatives (cells marked absent") in flat and "trained as absent, never suggested again" in flat
+
+
+def test_ingest_counts_images_without_a_label(tmp_path, db_path, capsys):
+    """Fresh report 3, finding 12: 200 unlabelled train images passed without a count (a broken join looks so)."""
+    rng = np.random.default_rng(0)
+    labels = [["cat"], [], ["dog"], [], [], ["cat"]]
+    path = tmp_path / "features.parquet"
+    pd.DataFrame({"image_id": list(range(1, 7)), "labels": labels, "split": ["train"] * 4 + ["val"] * 2,
+                  "embedding": [rng.standard_normal(4).astype(np.float32) for _ in labels]}).to_parquet(path)
+    assert main(["ingest", "features", str(path), "--add-classes", "--db", str(db_path)]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "note: 3 images in the store have no positive label (train 2, val 1)" in flat
+    assert main(["ingest", "features", str(path), "--add-classes", "--db", str(db_path)]) == 0
+    assert "no positive label" not in capsys.readouterr().out  # nothing ingested: nothing to say

@@ -70,8 +70,9 @@ def build_store(path: Path, *, method: str = "splc", n_runs: int = 1) -> tuple[S
         run_id = create_run(store, method=method if index == 0 else "an", mode="head", config={})
         write_predictions(store, run_id=run_id, image_ids=image_ids, category_ids=np.array(list(CLASSES)),
                           probs=probs, folds=np.where(image_ids < 100, image_ids % 3, -1))
-        record_epoch(store, run_id=run_id, epoch=9, metrics={})
-        finish_run(store, run_id=run_id, metrics={})
+        for epoch in range(10):  # trained 10 epochs (0-9); the scores stored are the best epoch's, 6 (from 0)
+            record_epoch(store, run_id=run_id, epoch=epoch, metrics={})
+        finish_run(store, run_id=run_id, metrics={"best_epoch": 6})
         run_ids.append(run_id)
     return store, run_ids
 
@@ -168,6 +169,26 @@ def test_rerun_replaces_open_suggestions_but_keeps_decided_ones(store: Store):
     assert current == [(first_report.call_id, 1), (report.call_id, report.n_missing + report.n_spurious)]
 
 
+def test_a_new_runs_suggestions_say_what_happens_to_an_older_runs_open_ones(tmp_path: Path, capsys):
+    """Fresh report 3, finding 11: "0 earlier open suggestions replaced" while run 1's 110 stayed open (and
+    out of the queue, which shows the newest run's)."""
+    store, run_ids = build_store(tmp_path / "two.duckdb", n_runs=2)
+    with store:
+        first = suggest(store, config=SuggestConfig(run_ids=[run_ids[0]], min_support=2))
+        assert not any("other runs" in n for n in first.notes)
+        second = suggest(store, config=SuggestConfig(run_ids=[run_ids[1]], min_support=2))
+        open_first = first.n_missing + first.n_spurious
+        assert second.n_replaced == 0
+        assert (f"earlier open suggestions of other runs are left as they are (run 1 has {open_first}): the review "
+                f"queue shows the newest run's, these (run 2); the older ones stay in the store, undecided, and are not "
+                f"shown") in second.notes
+        again = suggest(store, config=SuggestConfig(run_ids=[run_ids[0]], min_support=2))  # the older run again
+        assert again.n_replaced == open_first
+        assert any("the review queue shows the newest run's (run 2), not these" in n for n in again.notes)
+        again.print()
+    assert f"{open_first} earlier open suggestions of run 1 replaced" in " ".join(capsys.readouterr().out.split())
+
+
 def test_spurious_suggestions_for_disputed_original_labels(store: Store):
     suggest(store, config=SuggestConfig(min_support=2))
     rows = suggestions(store, kind="spurious")
@@ -188,8 +209,9 @@ def test_reason_names_method_epoch_and_corrections(store: Store):
                       epochs=np.array([5, 3]), treated_as=np.array([1, 1]))
     suggest(store, config=SuggestConfig(min_support=2))
     reasons = {(r[1], r[2]): r[6] for r in suggestions(store)}
-    assert reasons[cell].startswith("splc run 1, epoch 9")
-    assert reasons[cell].endswith("corrected by splc (run 1) at epoch 3")
+    # the epoch whose scores were stored, counted from 1 like `labelfix train` / `runs` (not the last one trained)
+    assert reasons[cell].startswith("splc run 1, epoch 7: ")
+    assert reasons[cell].endswith("corrected by splc (run 1) at epoch 4")  # first treated at epoch 3 from 0
     assert sum("corrected" in r for r in reasons.values()) == 1
 
 
@@ -229,7 +251,7 @@ def test_combined_scores_in_sql_match_numpy(tmp_path: Path):
         assert report.run_id not in run_ids  # filed under an ensemble run row
         assert store.scalar("SELECT status FROM runs WHERE run_id = ?", [report.run_id]) == "ensemble"
         reason = store.scalar("SELECT reason FROM suggestions LIMIT 1")
-        assert reason.startswith("mean of splc run 1, epoch 9 + an run 2, epoch 9")
+        assert reason.startswith("mean of splc run 1, epoch 7 + an run 2, epoch 7")
         again = suggest(store, config=SuggestConfig(run_ids=run_ids, min_support=2))
         assert again.run_id == report.run_id
 

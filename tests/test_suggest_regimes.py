@@ -54,8 +54,8 @@ def make_store(path: Path, *, names: list[str], observed: np.ndarray, scores: np
     run_id = create_run(store, method="an", mode="head", config={})
     write_predictions(store, run_id=run_id, image_ids=image_ids, category_ids=category_ids,
                       probs=scores.astype(np.float32), folds=np.full(len(image_ids), -1))
-    record_epoch(store, run_id=run_id, epoch=3, metrics={})
-    finish_run(store, run_id=run_id, metrics={})
+    record_epoch(store, run_id=run_id, epoch=2, metrics={})
+    finish_run(store, run_id=run_id, metrics={"best_epoch": 2})  # named "epoch 3" in reasons (counted from 1)
     return store
 
 
@@ -153,10 +153,34 @@ def test_unreachable_pu_target_is_said_in_words(tmp_path: Path):
     assert 0 < summary.missing <= 10 and not summary.calibrated and summary.auto_accepted == 0
     assert summary.note.startswith("below target precision: ranked only, best precision on validation ")
     assert "threshold for precision 0.9 not reachable on validation" in summary.note
+    # ... and what to do about it (a head-mode run: adapt mode is the stronger model)
+    assert summary.note.endswith(", NOT calibrated. To do: review the ranked "
+                                 "list as is, or lower --target-precision (now 0.9), or train a stronger model "
+                                 "(`labelfix train --mode adapt`), or label more train images of this class")
     assert len(rows) == summary.missing and all(r[4] is None and r[5].startswith("BELOW TARGET") for r in rows)
     assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True)
     best = float(summary.note.split("best precision on validation ")[1].split()[0])
     assert 0.5 < best < 0.9  # the truth is about 0.64 at every threshold above 0.3
+
+
+def test_a_class_with_one_train_positive_is_told_to_label_more_train_images(tmp_path: Path):
+    """Fresh report 3, finding 7: "three" had 1 train positive; its reason blamed the estimate and pointed at
+    --expected-missing-rate, which shrank its list from 20 to 1. The cause is the one train positive."""
+    rng = np.random.default_rng(5)
+    n_train, n_val = 100, 60
+    truth = rng.random((n_train + n_val, 2)) < 0.4
+    observed = truth & (rng.random(truth.shape) < 0.6)
+    observed[:n_train, 1] = False
+    observed[0, 1] = True  # "one": a single train positive, a few val ones
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    scores[:, 1] = rng.uniform(0.0, 0.03, len(scores))  # not learned
+    with make_store(tmp_path / "one.duckdb", names=["many", "one"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        one = suggest_quietly(store, SuggestConfig()).classes[1]
+    assert not one.calibrated and one.missing > 0
+    assert one.note.endswith(". To do: only 1 train positive(s), too few to learn the class from: label it on more "
+                             "train images and train again")
+    assert "--expected-missing-rate" not in one.note
 
 
 # -- (b) one class ------------------------------------------------------------------------------------------
@@ -207,7 +231,8 @@ def test_class_without_val_positives_gets_an_uncalibrated_ranked_list(multi_labe
     by_name = {c.name: c for c in report.classes}
     rare = by_name["rare"]
     assert rare.method == UNCALIBRATED and not rare.calibrated and rare.threshold is None
-    assert rare.note == "no validation positives: ranked list of top 5, not calibrated"
+    assert rare.note == ("no validation positives: ranked list of top 5, not calibrated. To do: label this class "
+                         "on val images (it has 0 labelled val positives; calibration needs 2) and run suggest again")
     assert rare.estimated_missing is None and rare.estimated_precision is None
     assert by_name["mid"].method == HIDE and by_name["tail"].method == HIDE and by_name["mid"].missing > 0
     rows = [r for r in filed(store, report.call_id) if r[1] == rare.category_id]
@@ -270,6 +295,30 @@ def test_tiny_val_split_gives_every_class_suggestions_or_a_reason(tmp_path: Path
                 assert summary.note.startswith("only 2 labelled validation positive(s), none hidden")
             else:
                 assert summary.note.startswith("only 1 validation positive(s) could be hidden (fewer than 5)")
+
+
+def test_tiny_val_split_is_named_and_its_remove_label_suggestions_held_back(tmp_path: Path):
+    """Fresh report 3, finding 4: a model chosen on a few val positives (an underfit epoch) scored 22 annotated,
+    true labels under 0.05, and suggest wrote them as "remove this label" without a word."""
+    rng = np.random.default_rng(2)
+    n_train = 60
+    truth = np.vstack([rng.random((n_train, 3)) < 0.5, [[1, 1, 0], [1, 0, 0], [0, 1, 1], [0, 0, 1]]]).astype(bool)
+    truth[0] = True
+    observed = truth.copy()
+    scores = pu_scores(truth, rng, positive=(0.6, 1.0), negative=(0.0, 0.4))
+    scores[0] = 0.01  # three annotated, true labels the model disputes
+    with make_store(tmp_path / "tiny.duckdb", names=["a", "b", "c"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        report = suggest_quietly(store, SuggestConfig())
+        note = report.notes[0]
+        assert note.startswith("the validation split has only 6 labelled positives for 3 trained classes "
+                               "(fewer than 5 per class)")
+        assert "holds back" in note and "--spurious writes them anyway" in note and "label the classes" in note
+        assert report.n_spurious == 0
+        assert store.scalar("SELECT count(*) FROM suggestions WHERE kind = 'spurious'") == 0
+        forced = suggest_quietly(store, SuggestConfig(spurious=True))  # asked for: written, the note still there
+        assert forced.n_spurious == 3 and "holds back" not in forced.notes[0]
+        assert forced.notes[0].startswith("the validation split has only 6")
 
 
 def test_val_without_positives_is_not_an_error(tmp_path: Path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from rich.table import Table
@@ -12,6 +12,7 @@ from labelfix.errors import LabelfixError
 from labelfix.cli.common import (CheckImagesOption, DbOption, SplitOption, check_images_value, console,
                                  group_options)
 from labelfix.internal.paths import input_file, input_folder, output_folder
+from labelfix.states import POSITIVE
 from labelfix.store import open_store
 
 if TYPE_CHECKING:
@@ -55,9 +56,29 @@ def ingest_coco_command(
         summary = ingest_coco(store, annotations=annotations, images=images,
                               check_images=cast("CheckImages", check_images_value(check_images)), split=split,
                               replace_source=replace_source)
+        unlabelled = _unlabelled_text(store, summary)
     console.print(f"{annotations}: {summary.describe()}")
+    if unlabelled:
+        console.print(unlabelled, highlight=False)
     _say_nothing_replaced(summary, path=annotations, replace_source=replace_source)
     _say_unchecked(summary, images=images, check_images=check_images)
+
+
+def _unlabelled_text(store: Any, summary: "IngestSummary") -> Optional[str]:
+    """How many of the store's images carry no positive label, by split (``None`` when none, or when this
+    ingest changed nothing): legitimate for images showing none of the classes, but a broken join of file
+    names or ids to labels looks the same, so the count is worth a line."""
+    if summary.already_ingested or summary.empty_input:
+        return None
+    rows = store.fetchall(f"SELECT i.split, count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE "
+                          f"l.image_id = i.image_id AND l.state = {POSITIVE}) GROUP BY ALL ORDER BY ALL")
+    total = sum(n for _, n in rows)
+    if not total:
+        return None
+    by_split = ", ".join(f"{split} {n}" for split, n in rows)
+    has = "image in the store has" if total == 1 else "images in the store have"
+    return (f"note: {total} {has} no positive label ({by_split}): right for images that show none of the "
+            f"classes; if not, check that the file's image names or ids match its labels")
 
 
 def _say_nothing_replaced(summary: "IngestSummary", *, path: Path, replace_source: bool) -> None:
@@ -100,7 +121,10 @@ def ingest_table_command(
                                check_images=cast("CheckImages", check_images_value(check_images)), split=split,
                                label_separator=label_separator_value(label_separator), replace_source=replace_source)
         discarded = summary.empty_input and store.discard_if_new()
+        unlabelled = None if discarded else _unlabelled_text(store, summary)
     console.print(f"{table}: {summary.describe()}" + (f" (no store was created at {store.path})" if discarded else ""))
+    if unlabelled:
+        console.print(unlabelled, highlight=False)
     _say_nothing_replaced(summary, path=table, replace_source=replace_source)
     _say_unchecked(summary, images=images, check_images=check_images)
 
@@ -126,7 +150,10 @@ def ingest_features_command(
     with open_store(db) as store:
         summary = ingest_features(store, table=table, add_classes=add_classes, split=split,
                                   replace_source=replace_source)
+        unlabelled = _unlabelled_text(store, summary)
     console.print(f"{table}: {summary.describe()}")
+    if unlabelled:
+        console.print(unlabelled, highlight=False)
     _say_nothing_replaced(summary, path=table, replace_source=replace_source)
 
 

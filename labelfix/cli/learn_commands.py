@@ -11,6 +11,7 @@ from rich.table import Table
 
 from labelfix.cli.common import DbOption, console
 from labelfix.errors import LabelfixError
+from labelfix.states import NEGATIVE, POSITIVE
 from labelfix.store import open_store
 
 
@@ -58,8 +59,8 @@ def train_command(
     run: Annotated[Optional[int], typer.Option("--run", min=1, help="With --resume: the run to continue "
                                                "(default: the latest unfinished finetune run).")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Adapt and finetune: images are resized "
-                                                      "whole to this square side in pixels, 16..1024 (default 224; "
-                                                      "the demo uses 160).")] = None,
+                                                      "whole to this square side in pixels, 16..1024 (default 224, "
+                                                      "as the demo uses).")] = None,
     select: Annotated[Optional[str], typer.Option("--select", help="Adapt: the epoch whose scores are kept: val_map "
                                                   "(default), val_hidden or train_probe (see the README).")] = None,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Finetune: DistributedDataParallel on this many "
@@ -85,8 +86,11 @@ def train_command(
     with open_store(db, create=False) as store:
         _require_positive_labels(store)
         without_validation = _validation_problem(store)
+        reviewed = _reviewed_cells_text(store)
     if without_validation:
         _warn(without_validation)
+    if reviewed:
+        console.print(reviewed, highlight=False)
     console.print(f"training [bold]{config.method}[/] in {resolved_mode} mode", highlight=False)
     if nproc > 1 and resolved_mode == "adapt":
         config = config.model_copy(update={"cache_nproc": nproc})
@@ -124,6 +128,26 @@ def _require_positive_labels(store: Any) -> None:
                             "without a split key go to --split, default train)")
 
 
+def _reviewed_cells_text(store: Any) -> Optional[str]:
+    """What review (or an imported labels.json) added to the train split, which this training uses (``None``
+    when nothing): a user sees that accepted labels train as positives and verified-absent cells as negatives."""
+    rows = dict(store.fetchall(
+        f"SELECT CASE WHEN l.state = {NEGATIVE} THEN 'negative' ELSE l.origin END, count(*) FROM labels l "
+        f"JOIN images i USING (image_id) WHERE i.split = 'train' AND (l.state = {NEGATIVE} OR "
+        f"(l.state = {POSITIVE} AND l.origin <> 'original')) GROUP BY ALL"))
+    if not rows:
+        return None
+    positives = [f"{rows[origin]} {words}" for origin, words in (("accepted", "accepted in review"),
+                                                                 ("auto", "auto-accepted"),
+                                                                 ("manual", "added by hand")) if rows.get(origin)]
+    parts = ([f"{sum(rows.get(o, 0) for o in ('accepted', 'auto', 'manual'))} positive cells not in the original "
+              f"annotations ({', '.join(positives)})"] if positives else [])
+    if rows.get("negative"):
+        parts.append(f"{rows['negative']} verified negatives (cells marked absent: rejected suggestions, removed "
+                     f"labels or imported negative_labels; trained as absent, never suggested again)")
+    return "train split: uses " + " and ".join(parts)
+
+
 # Training without validation goes on (it is how a store made from one annotation file starts, and the
 # model's scores still rank the missing labels), but the user hears once, up front, what it costs and
 # how to add a val split; refusing would block the main use for want of data the user may not have.
@@ -137,21 +161,39 @@ _HOW_TO_ADD_VALIDATION = (
     "(`labelfix ingest table`); about 10-20% of the images, labelled as carefully as the rest")
 
 
-def _validation_problem(store: Any) -> Optional[str]:
-    """What is wrong with the val split for training, in words; ``None`` when it has positive labels."""
+# A val split with a few positives trains without a word otherwise, and its "best epoch" is noise.
+_SMALL_VALIDATION_COST = (
+    "val mAP on so few positives is noise, so the epoch it chooses (and early stopping) can keep an underfit "
+    "model; `labelfix suggest` calibrates no class that has fewer than 5 val positives (those get uncalibrated "
+    "ranked lists) and holds back its \"remove this label\" suggestions")
+_HOW_TO_LABEL_VALIDATION = (
+    "label the classes on the val images (every class present on an image, as carefully as the rest), or add "
+    "val images: about 10-20% of the images, at least 5 positives of each class")
+
+
+def _validation_problem(store: Any) -> Optional[tuple[str, str]]:
+    """What is wrong with the val split for training and how to fix it, in words; ``None`` when nothing is."""
+    from labelfix.learn.validation import small_validation_text
     from labelfix.store.labels import count_positives
 
-    if count_positives(store, split="val"):
-        return None
+    positives = count_positives(store, split="val")
+    if positives:
+        trained = int(store.scalar(f"SELECT count(DISTINCT l.category_id) FROM labels l JOIN images i "
+                                   f"USING (image_id) WHERE i.split = 'train' AND l.state = {POSITIVE}"))
+        small = small_validation_text(val_positives=positives, trained_classes=trained)
+        return None if small is None else (f"{small}: {_SMALL_VALIDATION_COST}", _HOW_TO_LABEL_VALIDATION)
     images = int(store.scalar("SELECT count(*) FROM images WHERE split = 'val'"))
-    what = ("this store has no validation split (no image in 'val')" if not images else
-            f"the validation split has {images} images but no positive label on them")
-    return f"{what}: {_NO_VALIDATION_COST}"
+    if not images:
+        return (f"this store has no validation split (no image in 'val'): {_NO_VALIDATION_COST}",
+                _HOW_TO_ADD_VALIDATION)
+    # The split is there; it lacks labels, so "add a val split" would be the wrong advice.
+    return (f"the validation split has {images} images but no positive label on them: {_NO_VALIDATION_COST}",
+            _HOW_TO_LABEL_VALIDATION)
 
 
-def _warn(problem: str) -> None:
-    console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    console.print(f"  {_HOW_TO_ADD_VALIDATION}", highlight=False, markup=False)
+def _warn(problem: tuple[str, str]) -> None:
+    console.print(f"[yellow]warning:[/] {problem[0]}", highlight=False)
+    console.print(f"  {problem[1]}", highlight=False, markup=False)
 
 
 def _val_text(value: Any) -> str:

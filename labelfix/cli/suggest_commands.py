@@ -23,8 +23,9 @@ def suggest_command(
         "--auto-accept-above", help="Opt-in: turn missing suggestions scoring above P into labels (origin auto); "
                                      "cells whose auto-accept revert-auto undid are left to reviewers.")]
     = None,
-    spurious: Annotated[bool, typer.Option(
-        "--spurious/--no-spurious", help="Also suggest annotated labels the model strongly disputes.")] = True,
+    spurious: Annotated[Optional[bool], typer.Option(
+        "--spurious/--no-spurious", help="Also suggest annotated labels the model strongly disputes (default: yes, "
+                                         "unless the val split is too small to vouch for the model).")] = None,
     spurious_max_score: Annotated[float, typer.Option(
         "--spurious-max-score", help="Annotated positives at or below this probability are spurious suggestions.")]
     = 0.05,

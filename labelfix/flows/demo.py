@@ -67,6 +67,8 @@ def run_demo(config: DemoConfig, *, console: Optional[Console] = None) -> None:
         summary = ingest_coco(store, annotations=data_dir / "instances_observed.json", images=data_dir / "images",
                               check_images="header")
         console.print(f"ingest: {summary.describe()} -> {store.path}")
+        console.print(f"[dim]the demo hid {config.missing_rate:.0%} of the labels; suggest is not told that rate "
+                      f"(a user cannot know it) and runs with its defaults[/]")
         run_learning_steps(store, config=config, console=console)
         export = export_coco(store, out_dir=config.out_dir / "export", inline=True)
         for path in export.paths:

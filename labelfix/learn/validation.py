@@ -56,4 +56,36 @@ def chosen_epoch_text(*, best_epoch: int, epochs_trained: int, val_map: float | 
     return f"best epoch {best_epoch + 1}, val mAP {val_map:.4f} (observed labels)"
 
 
-__all__ = ["chosen_epoch_text", "observed_map", "val_map_text"]
+# Val mAP chooses the epoch (and suggest calibrates each class on val): with fewer labelled val positives than
+# this per trained class on average, one positive moves a class's AP by 0.2 or more, so the "best" epoch is
+# noise (a fresh tester's 5-image val split kept epoch 1 of an underfit model). Per class on average rather
+# than per class, so that a few rare classes do not set it off; suggest's own per-class minimum (min_support,
+# also 5) covers those.
+MIN_VAL_POSITIVES_PER_CLASS = 5
+
+
+def small_validation_text(*, val_positives: int, trained_classes: int) -> str | None:
+    """Why a val split with positives is too small to choose an epoch by, in words; ``None`` when it is not.
+
+    Parameters
+    ----------
+    val_positives : int
+        Labelled positive cells of the val split (0 is the separate "no val positives" case: ``None``).
+    trained_classes : int
+        Classes with at least one labelled train positive.
+
+    Examples
+    --------
+    >>> small_validation_text(val_positives=3, trained_classes=10)
+    'the validation split has only 3 labelled positives for 10 trained classes (fewer than 5 per class)'
+    >>> small_validation_text(val_positives=56, trained_classes=8) is None
+    True
+    """
+    if val_positives <= 0 or val_positives >= MIN_VAL_POSITIVES_PER_CLASS * max(trained_classes, 1):
+        return None
+    return (f"the validation split has only {val_positives} labelled positives for {trained_classes} trained "
+            f"{'class' if trained_classes == 1 else 'classes'} (fewer than {MIN_VAL_POSITIVES_PER_CLASS} per class)")
+
+
+__all__ = ["MIN_VAL_POSITIVES_PER_CLASS", "chosen_epoch_text", "observed_map", "small_validation_text",
+           "val_map_text"]

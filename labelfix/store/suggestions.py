@@ -113,9 +113,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     written = store.fetchone(f"""
         INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold, reason,
                                  call_id, created_at)
-        WITH fixes AS (
+        WITH fixes AS (  -- corrections.epoch counts from 0; words count from 1, as `labelfix train` does
             SELECT image_id, category_id, treated_as,
-                   string_agg(method || ' (run ' || run_id || ') at epoch ' || first_epoch, ', '
+                   string_agg(method || ' (run ' || run_id || ') at epoch ' || (first_epoch + 1), ', '
                               ORDER BY run_id) AS who
             FROM (SELECT c.run_id, c.image_id, c.category_id, c.treated_as, min(c.epoch) AS first_epoch, r.method
                   FROM corrections c JOIN runs r ON r.run_id = c.run_id

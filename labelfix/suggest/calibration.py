@@ -342,7 +342,7 @@ def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int
     if weak is not None:
         return (f"the model scores its {positives} labelled validation positives {weak:.2f} on average, too low for "
                 f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
-                f"the class is not learned; --expected-missing-rate gives the estimate a known rate): {ranked}")
+                f"the class is not learned): {ranked}")
     if pool_unreachable:
         return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), the pooled "
                 f"threshold is unreachable and {positives} labelled validation positive(s) are too few for a PU "

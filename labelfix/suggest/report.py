@@ -130,7 +130,8 @@ class SuggestReport:
                           f"`labelfix revert-auto` undid an earlier auto-accept of those cells, so they wait for a "
                           f"reviewer (accept them in `labelfix review`)", highlight=False, soft_wrap=True)
         console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
-                      f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions replaced "
+                      f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions of run "
+                      f"{self.run_id} replaced "
                       f"({self.seconds:.1f} s)")
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import time
 from collections import Counter
@@ -63,10 +64,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labelfix.errors import StoreError
 from labelfix.internal.json_values import finite_or_none
+from labelfix.learn.validation import small_validation_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
-from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos, reverted_auto_cells
+from labelfix.store.reviews import (DECIDED_SUGGESTIONS_SQL, auto_accepts_in_force, record_auto_accepts, record_undos,
+                                    reverted_auto_cells)
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
@@ -113,8 +116,10 @@ class SuggestConfig(BaseModel):
         count where the PU estimate gives one (``0``: no suggestions for such a class).
     seed : int
         Seed of the validation hiding.
-    spurious : bool
-        Also suggest spurious labels (annotated positives the model strongly disputes).
+    spurious : bool, optional
+        Also suggest spurious labels (annotated positives the model strongly disputes). ``None`` (default):
+        yes, unless the val split is too small to vouch for the model (``labelfix.learn.validation``), when
+        an underfit epoch's low scores would read as "remove this label"; ``True`` writes them anyway.
     spurious_max_score : float
         Original positives with probability at or below this are spurious suggestions.
     auto_accept_above : float | None
@@ -136,7 +141,7 @@ class SuggestConfig(BaseModel):
     uncalibrated_top_k: int = Field(20, ge=0)
     below_target_top_k: int = Field(10, ge=0)
     seed: int = 0
-    spurious: bool = True
+    spurious: bool | None = None
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
     auto_accept_above: float | None = Field(None, ge=0.0, le=1.0)
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
@@ -171,10 +176,14 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     started = time.perf_counter()
     source_runs = check_runs(store, run_ids=config.run_ids if config.run_ids else [latest_run_id(store)])
     sql = score_query(run_ids=source_runs, combine=config.combine)
-    calibration, notes = _val_calibration(store, source_runs=source_runs, config=config)
+    calibration, notes, small_val = _val_calibration(store, source_runs=source_runs, config=config)
+    spurious = config.spurious if config.spurious is not None else small_val is None
+    if small_val is not None:
+        notes.insert(0, _small_val_note(small_val, min_support=config.min_support,
+                                        held_back=config.spurious is None))
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
-    spurious_max = config.spurious_max_score if config.spurious else None
+    spurious_max = config.spurious_max_score if spurious else None
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
     with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
@@ -185,6 +194,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
             activity = queue_activity(store, run_id=run_id, now=now)
             replaced = replace_open(store, run_id=run_id, now=now)
+            notes.extend(_other_runs_note(store, run_id=run_id))
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
@@ -278,8 +288,9 @@ def _candidates(store: Store, *, score_sql: str, category_ids: np.ndarray, calib
 
 
 def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestConfig
-                     ) -> tuple[ClassCalibration, list[str]]:
-    """Per-class thresholds from val (module notes), and the notes that concern every class."""
+                     ) -> tuple[ClassCalibration, list[str], str | None]:
+    """Per-class thresholds from val (module notes), the notes that concern every class, and why the val
+    split is too small to vouch for the model (``None`` when it is not)."""
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
@@ -293,7 +304,34 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
         expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
         fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
         train_positives=train_positives, below_target_top_k=config.below_target_top_k)
-    return calibration, notes
+    small = small_validation_text(val_positives=int((labels.states == POSITIVE).sum()),
+                                  trained_classes=int((train_positives > 0).sum()))
+    return calibration, notes, small
+
+
+def _other_runs_note(store: Store, *, run_id: int) -> list[str]:
+    """Open suggestions of other runs, which this call leaves as they are (it replaces only ``run_id``'s), and
+    which of the runs the review queue shows (the newest run with current suggestions), in words."""
+    others = store.fetchall(f"SELECT run_id, count(*) FROM suggestions WHERE run_id <> ? AND superseded_at IS NULL "
+                            f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL}) GROUP BY run_id ORDER BY run_id",
+                            [run_id])
+    if not others:
+        return []
+    listed = ", ".join(f"run {r} has {n}" for r, n in others)
+    newer = [r for r, _ in others if r > run_id]
+    shown = (f"the review queue shows the newest run's (run {max(newer)}), not these" if newer else
+             f"the review queue shows the newest run's, these (run {run_id}); the older ones stay in the store, "
+             f"undecided, and are not shown")
+    return [f"earlier open suggestions of other runs are left as they are ({listed}): {shown}"]
+
+
+def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str:
+    """What a val split too small to vouch for the model costs this call, and the fix."""
+    held = (" and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)"
+            if held_back else "")
+    return (f"{small_val}: the epoch training chose is uncertain and classes with fewer than {min_support} val "
+            f"positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images "
+            f"(at least 5 positives per class) and train again")
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
@@ -330,14 +368,35 @@ def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.dat
 
 
 def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
-    """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``."""
+    """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``.
+
+    The epoch is the one whose scores the run stored (its best epoch), counted from 1 as ``labelfix train``
+    and ``labelfix runs`` count; a cross-fitted run names the median of its folds' best epochs.
+    """
     parts = []
     for run_id in source_runs:
-        row = store.fetchone("SELECT r.method, (SELECT max(epoch) FROM run_epochs e WHERE e.run_id = r.run_id)"
-                             " FROM runs r WHERE r.run_id = ?", [run_id])
-        method, epoch = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
-        parts.append(f"{method} run {run_id}" + ("" if epoch is None else f", epoch {epoch}"))
+        row = store.fetchone("SELECT method, metrics FROM runs WHERE run_id = ?", [run_id])
+        method, metrics = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
+        parts.append(f"{method} run {run_id}{_epoch_words(metrics)}")
     return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
+
+
+def _epoch_words(metrics: Any) -> str:
+    """``", epoch 7"`` from a run's stored metrics (``best_epoch`` counts from 0), or ``""`` without one.
+
+    Examples
+    --------
+    >>> _epoch_words('{"best_epoch": 6}'), _epoch_words('{"best_epoch": 4, "best_epochs": [3, 4, 6]}')
+    (', epoch 7', ', epoch 5 (median of 3 folds)')
+    >>> _epoch_words(None), _epoch_words('{}')
+    ('', '')
+    """
+    values = json.loads(metrics) if isinstance(metrics, str) else (metrics or {})
+    best = values.get("best_epoch")
+    if not isinstance(best, int) or best < 0:
+        return ""
+    folds = values.get("best_epochs")
+    return f", epoch {best + 1}" + (f" (median of {len(folds)} folds)" if isinstance(folds, list) else "")
 
 
 def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
@@ -350,6 +409,10 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
     n_train = int(store.scalar("SELECT count(*) FROM images WHERE split = 'train'"))
     known = dict(store.fetchall("SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
                                 "WHERE i.split = 'train' GROUP BY ALL"))
+    val_positives = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING "
+                                        f"(image_id) WHERE i.split = 'val' AND l.state = {POSITIVE} GROUP BY ALL"))
+    head_mode = any(row[0] == "head" for row in store.fetchall(
+        f"SELECT mode FROM runs WHERE run_id IN ({', '.join(str(int(r)) for r in source_runs)})"))
     report = calibration.threshold_report()
     classes = []
     for index, category_id in enumerate(category_ids.tolist()):
@@ -365,6 +428,11 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                            flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
                            unreached=kind == BELOW_TARGET and not calibration.below_target[index],
                            expected=float(calibration.expected_missing[index]))
+        if kind is not None and length > 0 and n_train > int(known.get(category_id, 0)):  # a ranked list: what would
+            # turn it into a calibrated one (nothing for a class every train image has labelled)
+            note += _next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
+                               val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
+                               target=float(config["target_precision"]), min_support=int(config["min_support"]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
@@ -380,6 +448,34 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                          n_missing=sum(c.missing for c in classes), n_spurious=sum(c.spurious for c in classes),
                          n_auto_accepted=sum(auto.values()), n_replaced=replaced, thresholds=report, seconds=0.0,
                          config=config, notes=notes, calibration=calibration)
+
+
+# A class gets a train list's advice only once: the first cause that applies, most basic first.
+_FEW_TRAIN_POSITIVES = 5
+
+
+def _next_step(*, kind: str, train_positives: int, val_positives: int, head_mode: bool, target: float,
+               min_support: int) -> str:
+    """What would make a class's ranked (uncalibrated or below-target) list a calibrated one, in words.
+
+    Examples
+    --------
+    >>> _next_step(kind="uncalibrated", train_positives=1, val_positives=7, head_mode=True, target=0.9,
+    ...            min_support=5).startswith(". To do: only 1 train positive(s)")
+    True
+    """
+    if train_positives < _FEW_TRAIN_POSITIVES:
+        return (f". To do: only {train_positives} train positive(s), too few to learn the class from: label it on "
+                f"more train images and train again")
+    if kind == UNCALIBRATED and val_positives < min_support:
+        return (f". To do: label this class on val images (it has {val_positives} labelled val positives; "
+                f"calibration needs {min_support}) and run suggest again")
+    stronger = ", or train a stronger model (`labelfix train --mode adapt`)" if head_mode else ""
+    if kind == BELOW_TARGET:
+        return (f". To do: review the ranked list as is, or lower --target-precision (now {target:g}){stronger}, "
+                f"or label more train images of this class")
+    # val positives enough but scored too low for an estimate: the class is not learned well enough
+    return f". To do: label more train images of this class{stronger}"
 
 
 def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshold: float, top_k: int,
