@@ -141,13 +141,15 @@ def calibrate_validation(
 
     Examples
     --------
-    One class, one positive per image: nothing can be hidden, the PU estimate calibrates it.
+    One class, one positive per image: keeping one label per image would hide nothing, so the single positive
+    of 40 % of the images is hidden; the 2 unknown cells scoring like them may be missed positives, so the
+    measured precision (0.67) is a lower bound, below the target: a ranked list, not calibrated.
 
-    >>> states = np.array([[1]] * 6 + [[0]] * 6)
-    >>> scores = np.array([[0.9]] * 6 + [[0.9]] * 2 + [[0.1]] * 4)
+    >>> states = np.array([[1]] * 10 + [[0]] * 6)
+    >>> scores = np.array([[0.9]] * 10 + [[0.9]] * 2 + [[0.1]] * 4)
     >>> calibration, notes = calibrate_validation(states=states, scores=scores, min_support=2)
-    >>> calibration.method.tolist(), notes[0][:27]
-    (['pu'], 'no val positive can be hidd')
+    >>> calibration.method.tolist(), calibration.below_target.tolist(), notes[0][:60]
+    (['hide-and-measure'], [True], 'each of the 10 labelled val images has a single positive, so')
     """
     states = np.asarray(states)
     scores = np.asarray(scores, dtype=np.float64)
@@ -159,20 +161,24 @@ def calibrate_validation(
     # Hiding keeps one label per image: ask only for what can be hidden, and say so instead of a warning.
     hideable = n_positive - n_images
     wanted = int(math.floor(hide_fraction * n_positive + 0.5))
-    fraction = hide_fraction
+    fraction, keep_one = hide_fraction, True
     if n_positive == 0:
         notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
                      "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
     elif hideable == 0:
-        fraction = 0.0
-        notes.append(f"no val positive can be hidden: each of the {n_images} labelled val images has a single "
-                     "positive (hiding keeps one per image); classes are calibrated with the PU estimate "
-                     "(Elkan & Noto) where they have enough labelled val positives")
+        # Single-positive or one-class val: hide the one positive of some images instead (module notes).
+        keep_one = False
+        notes.append(f"each of the {n_images} labelled val images has a single positive, so hiding keeps no image's "
+                     f"label: the single positive of {wanted} val images ({hide_fraction:.0%}) was hidden "
+                     "instead; their other, missed positives count as false positives, so the precision measured "
+                     "is conservative (a lower bound; --expected-missing-rate corrects it); classes with too few "
+                     "hidden use the PU estimate (Elkan & Noto) where it is plausible")
     elif wanted > hideable:
         fraction = hideable / n_positive
         notes.append(f"asked to hide {hide_fraction:.0%} of the {n_positive} val positives ({wanted}) but only "
                      f"{hideable} can be hidden while keeping one per image; hid {hideable}")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed)
+    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed,
+                                           keep_one_per_image=keep_one)
     candidate = ((states == UNKNOWN) | hidden) & scored
     ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
                                       expected_missing_rate=expected_missing_rate)

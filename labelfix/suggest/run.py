@@ -118,7 +118,11 @@ class SuggestConfig(BaseModel):
     spurious_max_score : float
         Original positives with probability at or below this are spurious suggestions.
     auto_accept_above : float | None
-        Opt-in: missing suggestions scoring above this become positive labels with origin ``auto``.
+        Opt-in: missing suggestions scoring above this become positive labels with origin ``auto``; only those of
+        classes whose precision hide-and-measure measured (not a ranked list, not a PU estimate).
+    auto_accept_estimated : bool
+        Opt-in: also auto-accept the suggestions of classes whose threshold is a PU estimate (precision estimated
+        from assumptions, not measured; often optimistic on a weak model).
     batch_rows : int
         Rows per Arrow batch streamed from DuckDB.
     """
@@ -139,6 +143,7 @@ class SuggestConfig(BaseModel):
     spurious: bool = True
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
     auto_accept_above: float | None = Field(None, ge=0.0, le=1.0)
+    auto_accept_estimated: bool = False
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
 
 
@@ -189,7 +194,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                           uncalibrated=list(lists))
+                                           uncalibrated=list(lists) + _estimated_only(calibration, category_ids,
+                                                                                      config))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
@@ -294,6 +300,14 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
         fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
         train_positives=train_positives, below_target_top_k=config.below_target_top_k)
     return calibration, notes
+
+
+def _estimated_only(calibration: ClassCalibration, category_ids: np.ndarray, config: SuggestConfig) -> list[int]:
+    """Classes calibrated by an estimate, not a measurement (PU): kept from auto-accept unless opted in."""
+    if config.auto_accept_estimated:
+        return []
+    return [int(c) for c, calibrated, measured in zip(category_ids.tolist(), calibration.calibrated.tolist(),
+                                                      calibration.measured.tolist()) if calibrated and not measured]
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
