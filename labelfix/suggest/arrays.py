@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
-from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
+from labelfix.suggest.calibration import ClassCalibration, calibrate_classes, unreached_note
 from labelfix.suggest.thresholds import (
     ThresholdReport,
     simulate_validation_hiding,
@@ -206,7 +206,8 @@ def find_missing_labels(
     uncalibrated_top_k: int = 20,
     seed: int = 0,
     below_target_top_k: int = 10,
-) -> np.ndarray:
+    return_notes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, dict[str, list]]:
     """Find the unknown cells that are likely missing positive labels, ranked by score.
 
     The array-level counterpart of ``labelfix suggest`` (missing suggestions only), needing no
@@ -264,6 +265,8 @@ def find_missing_labels(
         Cap on the rows of a class below the target precision (no threshold reaches it on the calibration
         set, or no unknown cell reaches its threshold): its best-scoring unknown cells, at most its
         expected missing count (PU estimate), ``calibrated`` False (``0``: none).
+    return_notes : bool
+        Also return why each class got its rows (or none), as ``labelfix suggest`` words it.
 
     Returns
     -------
@@ -273,6 +276,12 @@ def find_missing_labels(
         ``score`` (float64, ``pred_probs[image, class]``) and ``calibrated`` (bool; False for the rows of
         a ranked list: an uncalibrated class's, or a below-target one's). Calibrated rows first, each part sorted by score, highest
         first (ties: lower image, then lower class). Empty when nothing reaches a threshold.
+    notes : dict[str, list]
+        Only with ``return_notes``: ``"classes"`` [C] str, each class's reason in words; ``"method"`` [C]
+        and ``"source"`` [C] str (:class:`~labelfix.suggest.calibration.ClassCalibration`); ``"calibrated"``
+        [C] bool, as on the rows; ``"general"``, the notes that concern every class.
+        A class with no positive in ``label_states`` was not learned by a model trained on them: no rows,
+        as in ``labelfix suggest``.
 
     Raises
     ------
@@ -328,12 +337,13 @@ def find_missing_labels(
         which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
         raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
                          "positives, so the calibration set needs some")
-    calibration, _ = calibrate_validation(
+    # As labelfix suggest: a class with no positive in label_states gets no rows (a model trained on them has
+    # nothing to learn it from; its scores rank nothing).
+    calibration, general = calibrate_validation(
         states=val_states, scores=val_probs, target_precision=target_precision, hide_fraction=val_hide_fraction,
         expected_missing_rate=expected_missing_rate, min_support=min_support, fallback=threshold_fallback, seed=seed,
         top_k=uncalibrated_top_k, below_target_top_k=below_target_top_k,
-        searched_positives=(states == POSITIVE).sum(axis=0))
-    # (no train_positives: what the model behind pred_probs trained on is not known here)
+        train_positives=(states == POSITIVE).sum(axis=0))
     unknown = states == UNKNOWN
     passing = unknown & (probs >= calibration.thresholds)
     # A calibrated threshold no unknown cell reaches: the class's below-target list takes over.
@@ -361,7 +371,14 @@ def find_missing_labels(
     rows = np.empty(len(order), dtype=MISSING_LABEL_DTYPE)
     rows["image"], rows["class"], rows["score"] = image[order], klass[order], score[order]
     rows["calibrated"] = calibrated[order]
-    return rows
+    if not return_notes:
+        return rows
+    words = list(calibration.notes)
+    for k in np.flatnonzero(unreached).tolist():
+        words[k] = unreached_note(words[k], unknown=int(unknown[:, k].sum()), threshold=float(
+            calibration.thresholds[k]), k=int(lengths[k]))
+    return rows, {"classes": words, "method": calibration.method.tolist(), "source": calibration.source.tolist(),
+                  "calibrated": (~ranked).tolist(), "general": general}
 
 
 def _checked_states(values: object, *, name: str) -> np.ndarray:

@@ -317,6 +317,14 @@ def ranked_list_words(k: int, expected: float) -> str:
     return f"its top {k} unknown train cell(s){bound}, NOT calibrated"
 
 
+def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int) -> str:
+    """The words of a class that reached the target precision on validation but whose threshold no unknown
+    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list."""
+    listed = f"its top {k} unknown train cell(s) as a ranked list, NOT calibrated" if k else "no ranked list"
+    return (f"target reached on validation, but no unknown train cell (of {unknown}) scores at or above the "
+            f"threshold {threshold:.3f}: {listed} ({val_note})")
+
+
 def below_target_note(*, best_precision: float, detail: str, ranked: str) -> str:
     """The words of a class whose suggestions are a below-target ranked list (``best_precision`` may be NaN)."""
     best = "" if not math.isfinite(best_precision) else f", best precision on validation {best_precision:.2f}"
