@@ -19,6 +19,7 @@ pooled (single positive), 0.1 (one class). ``c`` is a mean of ~200 scores with s
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -266,7 +267,17 @@ def test_class_without_val_positives_gets_an_uncalibrated_ranked_list(multi_labe
     assert store.scalar("SELECT count(*) FROM labels WHERE origin = 'auto' AND category_id = ?",
                         [rare.category_id]) == 0
     everywhere = by_name["everywhere"]
-    assert everywhere.missing == 0 and everywhere.note.startswith("no unknown train cells")
+    # Every train cell labelled: its own status and words, no threshold, not "below", one calibrated value.
+    assert everywhere.missing == 0 and everywhere.note == "nothing to suggest: every train cell is labelled"
+    assert everywhere.threshold is None and everywhere.threshold_source == "complete"
+    assert not everywhere.below_target and not everywhere.unreached and not everywhere.calibrated
+    as_json = report.to_dict()
+    assert as_json["calibration"]["calibrated"] == [c["calibrated"] for c in as_json["classes"]]
+    from rich.console import Console
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(report.table())
+    assert [line for line in console.export_text().splitlines() if "everywhere" in line][0].rstrip(" │").endswith(
+        "- │ complete")
     assert {"method": UNCALIBRATED, "calibrated": False}.items() <= report.to_dict()["classes"][3].items()
 
 
@@ -408,3 +419,52 @@ def test_class_without_train_positives_gets_no_suggestions_and_a_reason(tmp_path
     page = service.next_items(reviewer="ana", n=len(items))
     assert [i.suggestion_id for i in page] == [i.suggestion_id for i in items]
     store.close()
+
+
+# -- (f) a target reached with nothing to flag; the expected-missing figure after review ---------------------------
+def test_a_reached_target_that_no_train_cell_reaches_is_not_called_below(tmp_path: Path):
+    """Val measures class "a" at precision 1.0 (threshold 0.95) but its unknown train cells all score 0.3: the
+    class reached the target, so it is "no hit" (a short ranked list), not "below target"."""
+    n_train, n_val = 20, 30
+    observed = np.zeros((n_train + n_val, 1), bool)
+    observed[:10, 0] = True           # half the train images labelled
+    observed[n_train:n_train + 20] = True  # 20 labelled val images of 30
+    scores = np.where(observed, 0.95, 0.1)
+    scores[10:n_train] = 0.3  # the unknown train cells
+    observed = np.hstack([observed, observed])  # two classes, so val images keep one label when hiding
+    scores = np.hstack([scores, scores])
+    with make_store(tmp_path / "reach.duckdb", names=["a", "b"], observed=observed, scores=scores,
+                    n_train=n_train) as store:
+        report = suggest_quietly(store, SuggestConfig())
+    for summary in report.classes:
+        assert summary.unreached and not summary.below_target and not summary.calibrated
+        assert summary.note.startswith("target reached on validation, but no unknown train cell (of 10) scores at "
+                                       "or above the threshold 0.950")
+        assert "below target" not in summary.note and summary.missing >= 1
+    assert "no hit = target reached on val" in "\n".join(report.note_lines())
+    from rich.console import Console
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(report.table())
+    assert all(line.rstrip(" │").endswith("│ no hit") for line in console.export_text().splitlines()
+               if line.startswith("│ a ") or line.startswith("│ b "))
+
+
+def test_expected_missing_is_one_figure_and_falls_when_suggestions_are_accepted(single_positive):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from labelfix.store.labels import set_labels
+    store, truth, observed, n_train = single_positive
+    before = suggest_quietly(store, SuggestConfig()).classes
+    for summary in before:  # the column's figure is the one the words state
+        assert summary.estimated_missing is not None
+        assert f"about {summary.estimated_missing:.0f} expected missing among its unknown train cells" in summary.note
+    # A reviewer accepts 30 true missing labels of class "a" (category 1).
+    rows = np.flatnonzero(truth[:n_train, 0] & ~observed[:n_train, 0])[:30]
+    cells = pa.table({"image_id": pa.array(rows + 1, pa.int64()), "category_id": pa.array([1] * 30, pa.int64())})
+    set_labels(store, cells=cells, state=1, origin="accepted", updated_at=dt.datetime(2026, 1, 1))
+    after = suggest_quietly(store, SuggestConfig()).classes
+    assert after[0].train_frequency == before[0].train_frequency + 30
+    assert after[0].estimated_missing == pytest.approx(before[0].estimated_missing - 30)
+    assert after[1].estimated_missing == pytest.approx(before[1].estimated_missing)

@@ -113,6 +113,7 @@ def calibrate_validation(
     train_positives: np.ndarray | None = None,
     below_target_top_k: int = 10,
     searched_positives: np.ndarray | None = None,
+    found_positives: np.ndarray | None = None,
 ) -> tuple[ClassCalibration, list[str]]:
     """Each class's calibration method and threshold from validation cells, as ``labelfix suggest`` chooses them.
 
@@ -129,7 +130,7 @@ def calibrate_validation(
         Ranked-list length of a class no estimate calibrates.
     train_positives : np.ndarray, optional
         int [C] positives per class among the cells being searched; a class with 0 gets nothing.
-    below_target_top_k, searched_positives
+    below_target_top_k, searched_positives, found_positives
         As :func:`~labelfix.suggest.calibration.calibrate_classes`: the cap on a below-target class's ranked
         list, and the labelled positives among the searched cells that bound it by the expected missing count.
 
@@ -187,7 +188,7 @@ def calibrate_validation(
         scores=np.nan_to_num(scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
         target_precision=target_precision, min_support=min_support, fallback=fallback,
         unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives,
-        below_target_top_k=below_target_top_k, searched_positives=searched_positives)
+        below_target_top_k=below_target_top_k, searched_positives=searched_positives, found_positives=found_positives)
     return calibration, notes
 
 

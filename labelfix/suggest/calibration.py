@@ -156,6 +156,7 @@ def calibrate_classes(
     train_positives: np.ndarray | None = None,
     below_target_top_k: int = 10,
     searched_positives: np.ndarray | None = None,
+    found_positives: np.ndarray | None = None,
 ) -> ClassCalibration:
     """Calibrate every class with the first method that applies (module notes).
 
@@ -183,7 +184,11 @@ def calibrate_classes(
         Cap on the ranked list of a class below the target precision (module notes; 0: none).
     searched_positives : np.ndarray, optional
         (C,) labelled positives among the cells searched for missing labels, to bound that list by the
-        class's expected missing count; default ``train_positives``; neither: the cap alone.
+        class's expected missing count; default ``train_positives``; neither: the cap alone. Pass the
+        annotator's (original) positives, so accepting suggestions does not raise the count.
+    found_positives : np.ndarray, optional
+        (C,) positives added since (accepted, auto-accepted, manual): missed labels already found, subtracted
+        from the expected missing count (never below 0).
 
     Returns
     -------
@@ -241,7 +246,8 @@ def calibrate_classes(
     learned = (np.ones(num_classes, dtype=bool) if train_positives is None else
                np.asarray(train_positives).reshape(num_classes) > 0)
     searched = searched_positives if searched_positives is not None else train_positives
-    expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned)
+    expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned,
+                                             found=found_positives)
     below = np.zeros(num_classes, dtype=bool)
     for k in range(num_classes):
         if not learned[k]:
@@ -289,8 +295,8 @@ def calibrate_classes(
                             expected_missing=expected)
 
 
-def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray,
+                          found: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(expected missed positives among the searched cells, list length) per class.
 
     The PU estimate's missed positives per labelled one on validation (after its cap) times the class's
@@ -303,6 +309,8 @@ def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int
         per_labelled = np.divide(pu.expected_missing, pu.labelled, out=np.full(num_classes, np.nan),
                                  where=pu.estimable & (pu.labelled > 0))
         expected = np.asarray(searched, dtype=np.float64).reshape(num_classes) * per_labelled
+        if found is not None:
+            expected = np.maximum(expected - np.asarray(found, dtype=np.float64).reshape(num_classes), 0.0)
     bound = np.where(np.isfinite(expected), np.ceil(np.nan_to_num(expected, nan=0.0)), cap)
     lengths = np.where(learned & (cap > 0), np.clip(bound, 1, max(cap, 1)), 0).astype(np.int64)
     return expected, lengths
@@ -313,7 +321,8 @@ def ranked_list_words(k: int, expected: float) -> str:
     """How long a below-target list is and why, in words."""
     if k == 0:
         return "no ranked list (its length is 0)"
-    bound = f", about {expected:.0f} expected missing" if math.isfinite(expected) else ""
+    bound = (f", about {expected:.0f} expected missing among its unknown train cells (PU estimate)"
+             if math.isfinite(expected) else "")
     return f"its top {k} unknown train cell(s){bound}, NOT calibrated"
 
 
