@@ -105,8 +105,9 @@ def test_hidden_outside_candidates_is_an_error():
         thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate)
 
 
-def test_a_threshold_needs_min_support_hidden_positives_above_it():
-    """1 of 16 hidden positives above a threshold is "precision 1.00" from one cell: not a measurement."""
+def test_a_threshold_needs_min_hits_hidden_positives_above_it():
+    """1 of 16 hidden positives above a threshold is "precision 1.00" from one cell: not a measurement (3 needed,
+    and the 3rd hidden positive comes at precision 0.6)."""
     scores = np.linspace(1.0, 0.0, 40)[:, None]
     hidden = np.zeros((40, 1), bool)
     hidden[[0, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33], 0] = True  # 1 on top, then 1 in 2

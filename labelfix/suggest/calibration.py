@@ -36,7 +36,7 @@ import numpy as np
 
 from labelfix.internal.json_values import finite_floats
 from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
-from labelfix.suggest.thresholds import ThresholdReport, thresholds_for_precision
+from labelfix.suggest.thresholds import MIN_HITS, ThresholdReport, thresholds_for_precision
 
 HIDE, PU, UNCALIBRATED = "hide-and-measure", "pu", "uncalibrated"
 PU_IMPLAUSIBLE = "pu-implausible"  # a PU estimate refused by a plausibility guard (_pu_implausible): ranked list
@@ -354,12 +354,13 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
         hits = int(round(hide.estimated_recall[k] * support))
         return (f"{what}: {hits} of {support} hidden val positives score at or above the threshold, estimated "
                 f"precision {hide.estimated_precision[k]:.2f}")
+    min_hits = min(MIN_HITS, max(min_support, 1))
     best_precision, best_recall = _best_point(scores[candidate[:, k], k], hidden[candidate[:, k], k], ratio,
-                                            min_support)
+                                            min_hits)
     hits = 0 if not math.isfinite(best_recall) else int(round(best_recall * support))
     best = f"{hits} of {support} hidden val positives at or above its best threshold"
-    if math.isfinite(best_precision) and best_precision >= target and hits < min_support:
-        best += f" (fewer than the {min_support} a measured threshold needs)"
+    if math.isfinite(best_precision) and best_precision >= target and hits < min_hits:
+        best += f" (fewer than the {min_hits} a measured threshold needs)"
     if hide.source[k] == "fallback":
         best = f"best precision {_fmt(best_precision)}, {best}"
         return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback threshold "
@@ -436,7 +437,8 @@ def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int
                 f"the class is not learned; --expected-missing-rate gives the estimate a known rate): {ranked}")
     if pool_unreachable:
         return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), no pooled "
-                f"threshold reaches the target precision with {min_support} hidden val positives at or above it, "
+                f"threshold reaches the target precision with {min(MIN_HITS, max(min_support, 1))} hidden val "
+                f"positives at or above it, "
                 f"and {positives} labelled validation positive(s) are too few for a PU estimate (needs "
                 f"{min_support}): {ranked}")
     return (f"only {positives} labelled validation positive(s), none hidden (hide-and-measure and a PU estimate need "
