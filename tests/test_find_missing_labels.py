@@ -27,17 +27,20 @@ def test_known_answer_with_a_separable_calibration_set():
     val_states, val_probs = _calibration()
     label_states = np.array([[0, 0, 1],     # (0, 0) scores 0.85: missing; (0, 1) 0.5: below the threshold
                              [-1, 0, 0],    # a verified negative is never returned, whatever it scores
-                             [1, 0, 0]])    # a positive is never returned
+                             [1, 0, 0],     # a positive is never returned
+                             [0, 1, 0]])    # (each class needs a positive here to count as learned)
     pred_probs = np.array([[0.85, 0.5, 0.99],
                            [0.99, 0.8, 0.81],
-                           [0.99, 0.1, 0.79]])
+                           [0.99, 0.1, 0.79],
+                           [0.1, 0.9, 0.1]])
     rows = find_missing_labels(label_states, pred_probs, val_label_states=val_states, val_pred_probs=val_probs,
                                min_support=1)
     assert rows.dtype == MISSING_LABEL_DTYPE
     # The hidden val positives all score 0.8, the val unknowns 0.2: thresholds 0.8 for classes 0 and 1. Class 2
     # has no val positive: no estimate, so (as in labelfix suggest) a ranked list of its unknown cells, after
     # every calibrated row and marked calibrated = False.
-    assert rows.tolist() == [(0, 0, 0.85, True), (1, 1, 0.8, True), (1, 2, 0.81, False), (2, 2, 0.79, False)]
+    assert rows.tolist() == [(0, 0, 0.85, True), (1, 1, 0.8, True), (1, 2, 0.81, False), (2, 2, 0.79, False),
+                             (3, 2, 0.1, False)]
     report = validation_thresholds(states=val_states, scores=val_probs, min_support=1)
     assert report.thresholds.tolist() == [0.8, 0.8, 0.8]
     assert report.source.tolist() == ["class", "class", "pooled"]
@@ -45,11 +48,13 @@ def test_known_answer_with_a_separable_calibration_set():
 
 def test_ties_rank_by_image_then_class_and_max_per_class_keeps_the_best():
     val_states, val_probs = _calibration()
-    label_states = np.zeros((4, 3), np.int8)
+    label_states = np.zeros((5, 3), np.int8)
+    label_states[4] = 1  # every class has a train positive (a class with none gets no rows)
     pred_probs = np.array([[0.9, 0.9, 0.0],
                            [0.9, 0.95, 0.0],
                            [0.85, 0.9, 0.0],
-                           [0.99, 0.0, 0.0]])
+                           [0.99, 0.0, 0.0],
+                           [0.0, 0.0, 0.0]])
     kwargs = dict(val_label_states=val_states, val_pred_probs=val_probs, min_support=1)
     rows = find_missing_labels(label_states, pred_probs, **kwargs)
     calibrated = rows[rows["calibrated"]]
@@ -75,8 +80,8 @@ def test_without_val_arrays_the_arrays_calibrate_themselves():
 def test_unreachable_target_returns_a_below_target_ranked_list_unless_a_fallback_is_given():
     val_states = np.array([[1, 1], [1, 1], [1, 1], [1, 1], [0, 0], [0, 0]], np.int8)
     val_probs = np.full(val_states.shape, 0.5)  # every cell ties: precision never reaches 0.99
-    label_states = np.zeros((2, 2), np.int8)
-    pred_probs = np.array([[0.7, 0.2], [0.4, 0.6]])
+    label_states = np.array([[0, 0], [0, 0], [1, 1]], np.int8)
+    pred_probs = np.array([[0.7, 0.2], [0.4, 0.6], [0.0, 0.0]])
     kwargs = dict(val_label_states=val_states, val_pred_probs=val_probs, min_support=1, target_precision=0.99)
     # Below target: each class's best unknown cell(s), marked calibrated False (never auto-accepted).
     ranked = find_missing_labels(label_states, pred_probs, **kwargs)
@@ -89,7 +94,7 @@ def test_unreachable_target_returns_a_below_target_ranked_list_unless_a_fallback
 
 def test_float_and_unsigned_inputs_are_accepted_as_codes_and_probabilities():
     val_states, val_probs = _calibration()
-    rows = find_missing_labels(np.array([[0.0, 1.0, 0.0]]), np.array([[1, 0, 0]], np.uint8),
+    rows = find_missing_labels(np.array([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]]), np.array([[1, 0, 0], [0, 0, 0]], np.uint8),
                                val_label_states=val_states.tolist(), val_pred_probs=val_probs.tolist(), min_support=1)
     assert rows[rows["calibrated"]].tolist() == [(0, 0, 1.0, True)]
 
@@ -200,21 +205,25 @@ def test_every_bad_setting_is_one_value_error(setting) -> None:
 VAL_SCORES_0 = [0.6] * 6 + [0.6] * 2 + [0.05] * 7
 
 
-def test_one_class_input_is_calibrated_with_the_pu_estimate():
-    """Before: 0 rows (nothing can be hidden from one-label images). Now the PU threshold 0.6 finds them."""
+def test_one_class_input_is_measured_conservatively_or_calibrated_with_the_pu_estimate():
+    """One label per image: by default the single positive of 40 % of the images is hidden (2 of 6); the 2
+    unknown cells scoring like them count as false positives, so precision 0.5 is measured (a lower bound):
+    a below-target list, not calibrated. With too few hidden (val_hide_fraction 0.1: 1), the PU threshold 0.6."""
     from labelfix.suggest.arrays import calibrate_validation
 
     val_states = np.array([[1]] * 6 + [[0]] * 9, np.int8)
     val_scores = np.array(VAL_SCORES_0)[:, None]
     states = np.array([[0], [0], [1], [0]], np.int8)
     scores = np.array([[0.95], [0.5], [0.9], [0.6]])
-    rows = find_missing_labels(states, scores, val_label_states=val_states, val_pred_probs=val_scores, min_support=2)
+    kwargs = dict(val_label_states=val_states, val_pred_probs=val_scores, min_support=2)
+    assert not find_missing_labels(states, scores, **kwargs)["calibrated"].any()
+    rows = find_missing_labels(states, scores, val_hide_fraction=0.1, **kwargs)
     assert rows.tolist() == [(0, 0, 0.95, True), (3, 0, 0.6, True)]
-    calibration, notes = calibrate_validation(states=val_states, scores=val_scores, min_support=2)
+    calibration, notes = calibrate_validation(states=val_states, scores=val_scores, min_support=2, hide_fraction=0.1)
     assert calibration.method.tolist() == ["pu"] and calibration.thresholds.tolist() == [0.6]
-    assert "no val positive can be hidden" in notes[0]
+    assert "the single positive of 1 val images" in notes[0] and not calibration.measured.any()
     # Calibrating on itself (no val arrays) works the same way.
-    own = find_missing_labels(val_states, val_scores, min_support=2)
+    own = find_missing_labels(val_states, val_scores, min_support=2, val_hide_fraction=0.1)
     assert own.tolist() == [(6, 0, 0.6, True), (7, 0, 0.6, True)]
 
 
@@ -225,7 +234,7 @@ def test_a_known_answer_on_a_hand_made_single_positive_array():
     val_scores = np.stack([VAL_SCORES_0 + [0.1], [0.1] * 15 + [0.8]], axis=1)
     states = np.array([[0, 0], [0, 0], [1, 0], [0, 1]], np.int8)
     scores = np.array([[0.95, 0.3], [0.5, 0.7], [0.9, 0.2], [0.92, 0.9]])
-    kwargs = dict(val_label_states=val_states, val_pred_probs=val_scores, min_support=2)
+    kwargs = dict(val_label_states=val_states, val_pred_probs=val_scores, min_support=2, val_hide_fraction=0.1)
     rows = find_missing_labels(states, scores, uncalibrated_top_k=2, **kwargs)
     assert rows.tolist() == [(0, 0, 0.95, True), (3, 0, 0.92, True), (1, 1, 0.7, False), (0, 1, 0.3, False)]
     assert find_missing_labels(states, scores, uncalibrated_top_k=0, **kwargs).tolist() == rows[:2].tolist()
@@ -252,6 +261,33 @@ def test_tied_float32_scores_keep_their_float64_order():
     probs = np.array([[1 - 1e-9, 0.0], [1 - 1e-12, 0.0], [1 - 1e-10, 0.0]])
     assert len(np.unique(probs[:, 0].astype(np.float32))) == 1
     val_states, val_probs = _two_class_val()
-    rows = find_missing_labels(np.array([[0, 1]] * 3, np.int8), probs, val_label_states=val_states,
+    probs = np.vstack([probs, [[0.0, 0.0]]])  # the last image holds class 0's train positive
+    rows = find_missing_labels(np.array([[0, 1]] * 3 + [[1, 1]], np.int8), probs, val_label_states=val_states,
                                val_pred_probs=val_probs, min_support=1)
     assert rows["image"].tolist() == [1, 2, 0] and rows["calibrated"].all()
+
+
+def test_a_class_without_train_positives_gets_no_rows_as_in_suggest():
+    """FRESH_REPORT3 finding 9: the CLI gives such a class nothing; so does the array API, with or without val."""
+    rng = np.random.default_rng(0)
+    states = np.zeros((100, 2), int)
+    states[:30, 0] = 1
+    val_states = np.zeros((40, 2), int)
+    val_states[:10, 0], val_states[10:20, 1] = 1, 1
+    probs, val_probs = rng.random((100, 2)), rng.random((40, 2))
+    rows, notes = find_missing_labels(states, probs, val_label_states=val_states, val_pred_probs=val_probs,
+                                      return_notes=True)
+    assert 1 not in rows["class"].tolist()
+    assert notes["source"][1] == "no-train-positives" and notes["classes"][1].startswith("no train positives")
+    assert 1 not in find_missing_labels(states, probs)["class"].tolist()
+
+
+def test_notes_say_why_a_one_class_single_positive_list_is_not_calibrated():
+    """One class, one label per image: the notes carry what the rows' calibrated=False cannot say."""
+    states = np.array([[1]] * 20 + [[0]] * 20)
+    probs = np.array([[0.9]] * 30 + [[0.1]] * 10)
+    rows, notes = find_missing_labels(states, probs, val_label_states=states, val_pred_probs=probs,
+                                      return_notes=True)
+    assert len(rows) and not rows["calibrated"].any() and notes["calibrated"] == [False]
+    assert notes["classes"][0].startswith("below target precision")
+    assert notes["general"][0].startswith("each of the 20 labelled val images has a single positive")

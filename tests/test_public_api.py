@@ -32,12 +32,14 @@ def test_find_missing_labels_runs_without_the_store_packages():
             "import numpy as np, labelfix\n"
             "val_states = np.tile([1, 1, 0], (10, 1))\n"
             "val_probs = np.where(val_states == 1, 0.8, 0.2)\n"
-            "rows = labelfix.find_missing_labels(np.array([[0, 1, 0]]), np.array([[0.9, 0.9, 0.1]]),\n"
+            "rows = labelfix.find_missing_labels(np.array([[0, 1, 0], [1, 1, 1]]),\n"
+            "                                    np.array([[0.9, 0.9, 0.1], [0.0, 0.0, 0.0]]),\n"
             "                                    val_label_states=val_states, val_pred_probs=val_probs, min_support=1)\n"
             "print(rows.tolist())\n")
     completed = _python(code)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    # Class 2 has no val positive: an uncalibrated ranked list, after the calibrated row (as labelfix suggest does).
+    # Class 2 has no val positive: an uncalibrated ranked list, after the calibrated row (as labelfix suggest does);
+    # the second image gives every class a train positive (a class without one gets no rows).
     assert completed.stdout.strip() == "[(0, 0, 0.9, True), (0, 2, 0.1, False)]"
 
 

@@ -52,7 +52,8 @@ def test_class_threshold_is_the_lowest_reaching_the_target():
 
 def test_tail_class_uses_the_pooled_threshold():
     scores, hidden, candidate = two_class_case()
-    report = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate)
+    # min_support=3: the pooled threshold has 3 hidden positives above it (the default 5 would refuse it).
+    report = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate, min_support=3)
     # Pooled ranking: 1.0 h, 0.95 h, 0.9 h, 0.85, ... precision 1 for the top three only.
     assert report.pooled_threshold == 0.9
     assert report.pooled[1] and report.source[1] == "pooled"
@@ -104,9 +105,23 @@ def test_hidden_outside_candidates_is_an_error():
         thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate)
 
 
+def test_a_threshold_needs_min_hits_hidden_positives_above_it():
+    """1 of 16 hidden positives above a threshold is "precision 1.00" from one cell: not a measurement (3 needed,
+    and the 3rd hidden positive comes at precision 0.6)."""
+    scores = np.linspace(1.0, 0.0, 40)[:, None]
+    hidden = np.zeros((40, 1), bool)
+    hidden[[0, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33], 0] = True  # 1 on top, then 1 in 2
+    candidate = np.ones_like(hidden)
+    report = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate, min_support=5)
+    assert report.thresholds[0] == math.inf and report.source[0] == "unreachable"
+    assert math.isinf(report.pooled_threshold)
+    one_hit = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate, min_support=1)
+    assert one_hit.thresholds[0] == 1.0 and one_hit.estimated_recall[0] == 1 / 16
+
+
 def test_estimate_missing_counts():
     scores, hidden, candidate = two_class_case()
-    report = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate)
+    report = thresholds_for_precision(scores=scores, hidden=hidden, candidate=candidate, min_support=3)
     train_scores = np.array([[0.99, 0.99], [0.7, 0.95], [0.61, 0.1], [0.1, 0.1]], dtype=np.float32)
     train_candidate = np.ones((4, 2), bool)
     train_candidate[0, 0] = False  # an observed positive is not counted however high it scores

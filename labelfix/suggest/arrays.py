@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
-from labelfix.suggest.calibration import ClassCalibration, calibrate_classes
+from labelfix.suggest.calibration import ClassCalibration, calibrate_classes, unreached_note
 from labelfix.suggest.thresholds import (
     ThresholdReport,
     simulate_validation_hiding,
@@ -113,6 +113,7 @@ def calibrate_validation(
     train_positives: np.ndarray | None = None,
     below_target_top_k: int = 10,
     searched_positives: np.ndarray | None = None,
+    found_positives: np.ndarray | None = None,
 ) -> tuple[ClassCalibration, list[str]]:
     """Each class's calibration method and threshold from validation cells, as ``labelfix suggest`` chooses them.
 
@@ -129,7 +130,7 @@ def calibrate_validation(
         Ranked-list length of a class no estimate calibrates.
     train_positives : np.ndarray, optional
         int [C] positives per class among the cells being searched; a class with 0 gets nothing.
-    below_target_top_k, searched_positives
+    below_target_top_k, searched_positives, found_positives
         As :func:`~labelfix.suggest.calibration.calibrate_classes`: the cap on a below-target class's ranked
         list, and the labelled positives among the searched cells that bound it by the expected missing count.
 
@@ -141,13 +142,15 @@ def calibrate_validation(
 
     Examples
     --------
-    One class, one positive per image: nothing can be hidden, the PU estimate calibrates it.
+    One class, one positive per image: keeping one label per image would hide nothing, so the single positive
+    of 40 % of the images is hidden; the 2 unknown cells scoring like them may be missed positives, so the
+    measured precision (0.67) is a lower bound, below the target: a ranked list, not calibrated.
 
-    >>> states = np.array([[1]] * 6 + [[0]] * 6)
-    >>> scores = np.array([[0.9]] * 6 + [[0.9]] * 2 + [[0.1]] * 4)
+    >>> states = np.array([[1]] * 10 + [[0]] * 6)
+    >>> scores = np.array([[0.9]] * 10 + [[0.9]] * 2 + [[0.1]] * 4)
     >>> calibration, notes = calibrate_validation(states=states, scores=scores, min_support=2)
-    >>> calibration.method.tolist(), notes[0][:27]
-    (['pu'], 'no val positive can be hidd')
+    >>> calibration.method.tolist(), calibration.below_target.tolist(), notes[0][:60]
+    (['hide-and-measure'], [True], 'each of the 10 labelled val images has a single positive, so')
     """
     states = np.asarray(states)
     scores = np.asarray(scores, dtype=np.float64)
@@ -159,20 +162,24 @@ def calibrate_validation(
     # Hiding keeps one label per image: ask only for what can be hidden, and say so instead of a warning.
     hideable = n_positive - n_images
     wanted = int(math.floor(hide_fraction * n_positive + 0.5))
-    fraction = hide_fraction
+    fraction, keep_one = hide_fraction, True
     if n_positive == 0:
         notes.append("the val split has no scored positive labels, so no class can be calibrated: every class "
                      "gets an uncalibrated ranked list (ingest labelled images with --split val to calibrate)")
     elif hideable == 0:
-        fraction = 0.0
-        notes.append(f"no val positive can be hidden: each of the {n_images} labelled val images has a single "
-                     "positive (hiding keeps one per image); classes are calibrated with the PU estimate "
-                     "(Elkan & Noto) where they have enough labelled val positives")
+        # Single-positive or one-class val: hide the one positive of some images instead (module notes).
+        keep_one = False
+        notes.append(f"each of the {n_images} labelled val images has a single positive, so hiding keeps no image's "
+                     f"label: the single positive of {wanted} val images ({hide_fraction:.0%}) was hidden "
+                     "instead; their other, missed positives count as false positives, so the precision measured "
+                     "is conservative (a lower bound; --expected-missing-rate corrects it); classes with too few "
+                     "hidden use the PU estimate (Elkan & Noto) where it is plausible")
     elif wanted > hideable:
         fraction = hideable / n_positive
         notes.append(f"asked to hide {hide_fraction:.0%} of the {n_positive} val positives ({wanted}) but only "
                      f"{hideable} can be hidden while keeping one per image; hid {hideable}")
-    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed)
+    _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed,
+                                           keep_one_per_image=keep_one)
     candidate = ((states == UNKNOWN) | hidden) & scored
     ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
                                       expected_missing_rate=expected_missing_rate)
@@ -181,7 +188,7 @@ def calibrate_validation(
         scores=np.nan_to_num(scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
         target_precision=target_precision, min_support=min_support, fallback=fallback,
         unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives,
-        below_target_top_k=below_target_top_k, searched_positives=searched_positives)
+        below_target_top_k=below_target_top_k, searched_positives=searched_positives, found_positives=found_positives)
     return calibration, notes
 
 
@@ -200,7 +207,8 @@ def find_missing_labels(
     uncalibrated_top_k: int = 20,
     seed: int = 0,
     below_target_top_k: int = 10,
-) -> np.ndarray:
+    return_notes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, dict[str, list]]:
     """Find the unknown cells that are likely missing positive labels, ranked by score.
 
     The array-level counterpart of ``labelfix suggest`` (missing suggestions only), needing no
@@ -258,6 +266,8 @@ def find_missing_labels(
         Cap on the rows of a class below the target precision (no threshold reaches it on the calibration
         set, or no unknown cell reaches its threshold): its best-scoring unknown cells, at most its
         expected missing count (PU estimate), ``calibrated`` False (``0``: none).
+    return_notes : bool
+        Also return why each class got its rows (or none), as ``labelfix suggest`` words it.
 
     Returns
     -------
@@ -267,6 +277,12 @@ def find_missing_labels(
         ``score`` (float64, ``pred_probs[image, class]``) and ``calibrated`` (bool; False for the rows of
         a ranked list: an uncalibrated class's, or a below-target one's). Calibrated rows first, each part sorted by score, highest
         first (ties: lower image, then lower class). Empty when nothing reaches a threshold.
+    notes : dict[str, list]
+        Only with ``return_notes``: ``"classes"`` [C] str, each class's reason in words; ``"method"`` [C]
+        and ``"source"`` [C] str (:class:`~labelfix.suggest.calibration.ClassCalibration`); ``"calibrated"``
+        [C] bool, as on the rows; ``"general"``, the notes that concern every class.
+        A class with no positive in ``label_states`` was not learned by a model trained on them: no rows,
+        as in ``labelfix suggest``.
 
     Raises
     ------
@@ -322,12 +338,13 @@ def find_missing_labels(
         which = "val_label_states" if val_label_states is not None else "label_states (no val arrays given)"
         raise ValueError(f"{which} holds no positive label (1); thresholds are estimated by hiding known "
                          "positives, so the calibration set needs some")
-    calibration, _ = calibrate_validation(
+    # As labelfix suggest: a class with no positive in label_states gets no rows (a model trained on them has
+    # nothing to learn it from; its scores rank nothing).
+    calibration, general = calibrate_validation(
         states=val_states, scores=val_probs, target_precision=target_precision, hide_fraction=val_hide_fraction,
         expected_missing_rate=expected_missing_rate, min_support=min_support, fallback=threshold_fallback, seed=seed,
         top_k=uncalibrated_top_k, below_target_top_k=below_target_top_k,
-        searched_positives=(states == POSITIVE).sum(axis=0))
-    # (no train_positives: what the model behind pred_probs trained on is not known here)
+        train_positives=(states == POSITIVE).sum(axis=0))
     unknown = states == UNKNOWN
     passing = unknown & (probs >= calibration.thresholds)
     # A calibrated threshold no unknown cell reaches: the class's below-target list takes over.
@@ -355,7 +372,14 @@ def find_missing_labels(
     rows = np.empty(len(order), dtype=MISSING_LABEL_DTYPE)
     rows["image"], rows["class"], rows["score"] = image[order], klass[order], score[order]
     rows["calibrated"] = calibrated[order]
-    return rows
+    if not return_notes:
+        return rows
+    words = list(calibration.notes)
+    for k in np.flatnonzero(unreached).tolist():
+        words[k] = unreached_note(words[k], unknown=int(unknown[:, k].sum()), threshold=float(
+            calibration.thresholds[k]), k=int(lengths[k]))
+    return rows, {"classes": words, "method": calibration.method.tolist(), "source": calibration.source.tolist(),
+                  "calibrated": (~ranked).tolist(), "general": general}
 
 
 def _checked_states(values: object, *, name: str) -> np.ndarray:

@@ -36,9 +36,18 @@ import numpy as np
 
 from labelfix.internal.json_values import finite_floats
 from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
-from labelfix.suggest.thresholds import ThresholdReport, thresholds_for_precision
+from labelfix.suggest.thresholds import MIN_HITS, ThresholdReport, thresholds_for_precision
 
 HIDE, PU, UNCALIBRATED = "hide-and-measure", "pu", "uncalibrated"
+PU_IMPLAUSIBLE = "pu-implausible"  # a PU estimate refused by a plausibility guard (_pu_implausible): ranked list
+# Guards on a PU threshold, checked on the class's unknown val cells (why: a fresh test where the e1 estimate
+# of c was far too low and claimed precision 0.92 at a true 0.27): a threshold flagging more than one share of
+# them, or an estimate putting more missed positives than the other among them, is refused (a below-target
+# ranked list, with the reason in words).
+# Missed positives can truly be half the unknown cells (single-positive data with two labels per image, where a
+# correct PU threshold flags 59 % of them), so: more than 3 in 4 flagged, or more than 0.6 of them claimed missed
+# (the fresh test's c = 0.17 class claimed 0.62, truth 0.19; its c = 0.28 class flagged 26 of 30).
+PU_MAX_FLAGGED_SHARE, PU_MAX_MISSING_SHARE = 0.75, 0.6
 NOT_LEARNED = "no-train-positives"  # the source of a class with no train positives (method uncalibrated)
 NOT_LEARNED_NOTE = ("no train positives: nothing to learn from, so no suggestions (label a few train images "
                     "with this class and train again)")
@@ -99,6 +108,13 @@ class ClassCalibration:
         return (~self.calibrated & (self.source != NOT_LEARNED)) | self.below_target
 
     @property
+    def measured(self) -> np.ndarray:
+        """(C,) bool: calibrated by hide-and-measure, the only method whose precision is measured on known
+        positives; a PU threshold's precision is an estimate from assumptions (SCAR, e1), so its suggestions
+        are not auto-accepted unless the caller opts in."""
+        return self.calibrated & (self.method == HIDE) & ~self.below_target
+
+    @property
     def list_lengths(self) -> np.ndarray:
         """(C,) int: the length of each ranked class's list (``top_k`` or ``below_target_k``); 0 elsewhere."""
         return np.where(self.below_target, self.below_target_k,
@@ -140,6 +156,7 @@ def calibrate_classes(
     train_positives: np.ndarray | None = None,
     below_target_top_k: int = 10,
     searched_positives: np.ndarray | None = None,
+    found_positives: np.ndarray | None = None,
 ) -> ClassCalibration:
     """Calibrate every class with the first method that applies (module notes).
 
@@ -167,7 +184,11 @@ def calibrate_classes(
         Cap on the ranked list of a class below the target precision (module notes; 0: none).
     searched_positives : np.ndarray, optional
         (C,) labelled positives among the cells searched for missing labels, to bound that list by the
-        class's expected missing count; default ``train_positives``; neither: the cap alone.
+        class's expected missing count; default ``train_positives``; neither: the cap alone. Pass the
+        annotator's (original) positives, so accepting suggestions does not raise the count.
+    found_positives : np.ndarray, optional
+        (C,) positives added since (accepted, auto-accepted, manual): missed labels already found, subtracted
+        from the expected missing count (never below 0).
 
     Returns
     -------
@@ -225,7 +246,8 @@ def calibrate_classes(
     learned = (np.ones(num_classes, dtype=bool) if train_positives is None else
                np.asarray(train_positives).reshape(num_classes) > 0)
     searched = searched_positives if searched_positives is not None else train_positives
-    expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned)
+    expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned,
+                                             found=found_positives)
     below = np.zeros(num_classes, dtype=bool)
     for k in range(num_classes):
         if not learned[k]:
@@ -246,6 +268,16 @@ def calibrate_classes(
             method[k] = PU
             source[k] = "pu" if pu.estimated_precision[k] >= target_precision else (
                 "pu-fallback" if math.isfinite(pu.thresholds[k]) else "pu-unreachable")
+            refused = _pu_implausible(pu, k, unknown=scores[candidate[:, k] & ~hidden[:, k], k],
+                                      labelled=scores[observed[:, k], k])
+            if refused:
+                # The estimate contradicts what val can support: no threshold, a ranked list bounded by the cap
+                # alone (the estimate's missing count is the implausible part).
+                source[k], below[k], expected[k] = PU_IMPLAUSIBLE, True, math.nan
+                list_k[k] = max(below_target_top_k, 1) if below_target_top_k > 0 else 0
+                notes.append(_pu_refused_note(pu, k, n_hidden[k], target_precision, min_support, refused,
+                                              ranked=ranked_list_words(int(list_k[k]), expected[k])))
+                continue
             thresholds[k], precision[k], recall[k] = pu.thresholds[k], pu.estimated_precision[k], \
                 pu.estimated_recall[k]
             below[k] = source[k] == "pu-unreachable"
@@ -263,8 +295,8 @@ def calibrate_classes(
                             expected_missing=expected)
 
 
-def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray,
+                          found: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(expected missed positives among the searched cells, list length) per class.
 
     The PU estimate's missed positives per labelled one on validation (after its cap) times the class's
@@ -277,6 +309,8 @@ def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int
         per_labelled = np.divide(pu.expected_missing, pu.labelled, out=np.full(num_classes, np.nan),
                                  where=pu.estimable & (pu.labelled > 0))
         expected = np.asarray(searched, dtype=np.float64).reshape(num_classes) * per_labelled
+        if found is not None:
+            expected = np.maximum(expected - np.asarray(found, dtype=np.float64).reshape(num_classes), 0.0)
     bound = np.where(np.isfinite(expected), np.ceil(np.nan_to_num(expected, nan=0.0)), cap)
     lengths = np.where(learned & (cap > 0), np.clip(bound, 1, max(cap, 1)), 0).astype(np.int64)
     return expected, lengths
@@ -287,8 +321,17 @@ def ranked_list_words(k: int, expected: float) -> str:
     """How long a below-target list is and why, in words."""
     if k == 0:
         return "no ranked list (its length is 0)"
-    bound = f", about {expected:.0f} expected missing" if math.isfinite(expected) else ""
+    bound = (f", about {expected:.0f} expected missing among its unknown train cells (PU estimate)"
+             if math.isfinite(expected) else "")
     return f"its top {k} unknown train cell(s){bound}, NOT calibrated"
+
+
+def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int) -> str:
+    """The words of a class that reached the target precision on validation but whose threshold no unknown
+    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list."""
+    listed = f"its top {k} unknown train cell(s) as a ranked list, NOT calibrated" if k else "no ranked list"
+    return (f"target reached on validation, but no unknown train cell (of {unknown}) scores at or above the "
+            f"threshold {threshold:.3f}: {listed} ({val_note})")
 
 
 def below_target_note(*, best_precision: float, detail: str, ranked: str) -> str:
@@ -302,17 +345,27 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
     support = int(hide.support[k])
     what = f"hide-and-measure ({support} of {positives} validation positives hidden)"
     if hide.source[k] == "pooled":
+        total = int(hide.support.sum())
+        hits = int(round(hide.pooled_recall * total))
         return (f"only {support} validation positive(s) could be hidden (fewer than {min_support}): pooled "
-                f"threshold of all classes, estimated precision {hide.estimated_precision[k]:.2f}")
+                f"threshold of all classes, {hits} of the {total} hidden val positives (all classes) score at or "
+                f"above it, estimated precision {hide.estimated_precision[k]:.2f}")
     if hide.source[k] == "class":
-        return (f"{what}: estimated precision {hide.estimated_precision[k]:.2f} at recall "
-                f"{hide.estimated_recall[k]:.2f}")
-    best_precision, best_recall = _best_point(scores[candidate[:, k], k], hidden[candidate[:, k], k], ratio)
-    best = f"best precision {best_precision:.2f} at recall {best_recall:.2f}"
+        hits = int(round(hide.estimated_recall[k] * support))
+        return (f"{what}: {hits} of {support} hidden val positives score at or above the threshold, estimated "
+                f"precision {hide.estimated_precision[k]:.2f}")
+    min_hits = min(MIN_HITS, max(min_support, 1))
+    best_precision, best_recall = _best_point(scores[candidate[:, k], k], hidden[candidate[:, k], k], ratio,
+                                            min_hits)
+    hits = 0 if not math.isfinite(best_recall) else int(round(best_recall * support))
+    best = f"{hits} of {support} hidden val positives at or above its best threshold"
+    if math.isfinite(best_precision) and best_precision >= target and hits < min_hits:
+        best += f" (fewer than the {min_hits} a measured threshold needs)"
     if hide.source[k] == "fallback":
+        best = f"best precision {_fmt(best_precision)}, {best}"
         return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback threshold "
                 f"{hide.thresholds[k]:.3f}, estimated precision {_fmt(hide.estimated_precision[k])}")
-    return below_target_note(best_precision=best_precision, detail=f"at recall {best_recall:.2f}; threshold for "
+    return below_target_note(best_precision=best_precision, detail=f"{best}; threshold for "
                              f"precision {target} not reachable on validation; {what}", ranked=ranked)
 
 
@@ -320,11 +373,10 @@ def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int,
     why = ("none of its validation positives could be hidden" if hidden == 0 else
            f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}) and the pooled "
            f"threshold does not reach precision {target}")
-    what = (f"PU estimate (Elkan & Noto) from {int(pu.labelled[k])} labelled validation positives, label "
-            f"frequency c = {pu.label_frequency[k]:.2f}, about {pu.expected_missing[k]:.0f} missed")
+    what = _pu_words(pu, k)
     if pu.estimated_precision[k] >= target:
-        return (f"{why}: {what}; estimated precision {pu.estimated_precision[k]:.2f} at recall "
-                f"{pu.estimated_recall[k]:.2f}")
+        return (f"{why}: {what}; PU-estimated precision {pu.estimated_precision[k]:.2f} at recall "
+                f"{pu.estimated_recall[k]:.2f} ({PU_CAVEAT})")
     best = f"best precision {pu.best_precision[k]:.2f} at recall {pu.best_recall[k]:.2f}"
     if math.isfinite(pu.thresholds[k]):
         return (f"threshold for precision {target} not reachable on validation ({what}; {best}): fallback "
@@ -332,6 +384,46 @@ def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int,
     return below_target_note(best_precision=float(pu.best_precision[k]),
                              detail=f"at recall {pu.best_recall[k]:.2f}; threshold for precision {target} not "
                              f"reachable on validation; {why}; {what}", ranked=ranked)
+
+
+PU_CAVEAT = ("an estimate, not measured: it assumes labelled positives are a random sample of all and is often "
+             "optimistic on a weak model, so these suggestions are never auto-accepted by default")
+
+
+def _pu_words(pu: PUReport, k: int) -> str:
+    return (f"PU estimate (Elkan & Noto) from {int(pu.labelled[k])} labelled validation positives, label "
+            f"frequency c = {pu.label_frequency[k]:.2f}, about {pu.expected_missing[k]:.0f} missed on val")
+
+
+def _pu_implausible(pu: PUReport, k: int, *, unknown: np.ndarray, labelled: np.ndarray) -> str:
+    """Why the class's PU threshold is not believable, in words ("" when it passes the guards).
+
+    ``unknown``: the class's unknown val scores (the cells the estimate spreads its missed positives over);
+    ``labelled``: its labelled val positives' scores.
+    """
+    if not math.isfinite(pu.thresholds[k]) or unknown.size == 0:
+        return ""
+    reasons = []
+    flagged = int(np.count_nonzero(unknown >= pu.thresholds[k]))
+    if flagged > PU_MAX_FLAGGED_SHARE * unknown.size:
+        low = (f", below every labelled val positive's score (recall {pu.estimated_recall[k]:.2f})"
+               if labelled.size and pu.thresholds[k] < labelled.min() else "")
+        reasons.append(f"its threshold {pu.thresholds[k]:.3f}{low} flags {flagged} of the {unknown.size} unknown "
+                       f"val cells")
+    if pu.expected_missing[k] > PU_MAX_MISSING_SHARE * unknown.size:
+        reasons.append(f"it puts {pu.expected_missing[k]:.0f} missed positives among {unknown.size} unknown val "
+                       f"cells (c = {pu.label_frequency[k]:.2f} is more likely too low)")
+    return "; ".join(reasons)
+
+
+def _pu_refused_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, refused: str, *,
+                     ranked: str) -> str:
+    why = ("none of its validation positives could be hidden" if hidden == 0 else
+           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support})")
+    return below_target_note(best_precision=math.nan, detail=(
+        f"{why}; the {_pu_words(pu, k)} claims precision {_fmt(pu.estimated_precision[k])}, but the claim is "
+        f"implausible: {refused}; precision unknown, more labelled val images would let hide-and-measure "
+        f"measure it"), ranked=ranked)
 
 
 def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool,
@@ -344,14 +436,16 @@ def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int
                 f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
                 f"the class is not learned): {ranked}")
     if pool_unreachable:
-        return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), the pooled "
-                f"threshold is unreachable and {positives} labelled validation positive(s) are too few for a PU "
-                f"estimate (needs {min_support}): {ranked}")
+        return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), no pooled "
+                f"threshold reaches the target precision with {min(MIN_HITS, max(min_support, 1))} hidden val "
+                f"positives at or above it, "
+                f"and {positives} labelled validation positive(s) are too few for a PU estimate (needs "
+                f"{min_support}): {ranked}")
     return (f"only {positives} labelled validation positive(s), none hidden (hide-and-measure and a PU estimate need "
             f"{min_support}): {ranked}")
 
 
-def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float) -> tuple[float, float]:
+def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float, min_hits: int = 1) -> tuple[float, float]:
     """(precision, recall) at the threshold with the highest precision (the lowest such one); NaN if no positive.
 
     ``ratio``: unseen positives per hidden one, as in ``thresholds_for_precision``.
@@ -364,6 +458,9 @@ def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float) -> tuple[
     precision = np.minimum(hits * (1.0 + max(ratio, 0.0)), flagged) / flagged
     # Only positions ending a run of tied scores are real thresholds.
     ends = np.append(np.flatnonzero(scores[order][1:] != scores[order][:-1]), hits.size - 1)
+    # Prefer points with at least min_hits hidden positives above them (fewer say nothing about precision).
+    supported = ends[hits[ends] >= max(min_hits, 1)]
+    ends = supported if supported.size else ends
     best = ends[np.flatnonzero(precision[ends] == precision[ends].max())[-1]]
     return float(precision[best]), float(hits[best] / hits[-1])
 

@@ -13,15 +13,23 @@ from labelfix.suggest.calibration import ClassCalibration
 from labelfix.suggest.thresholds import ThresholdReport
 
 
+# A class with no unknown train cell: nothing can be missing, so no threshold and no list.
+COMPLETE = "complete"
+COMPLETE_NOTE = "nothing to suggest: every train cell is labelled"
+
+
 @dataclass(frozen=True)
 class ClassSummary:
     """One class's line of the summary.
 
     ``method`` is how its threshold was calibrated (``hide-and-measure``, ``pu`` or ``uncalibrated``),
     ``threshold_source`` the finer source (see :class:`~labelfix.suggest.calibration.ClassCalibration`),
-    ``calibrated`` False when its suggestions are a ranked list (precision unknown, or ``below_target``: the
-    estimate says no threshold reaches the target precision, or no train cell reaches the threshold), and
-    ``note`` says in words how the class was calibrated and why it got few or no suggestions.
+    ``calibrated`` False when its suggestions are a ranked list (precision unknown, ``below_target``: the
+    estimate says no threshold reaches the target precision, or ``unreached``: the target was reached on
+    validation but no unknown train cell scores at the threshold) or there is nothing to suggest
+    (``threshold_source`` ``complete``: every train cell is labelled); ``estimated_missing`` the expected
+    missing labels among its unknown train cells (the same figure the note states), and ``note`` says in
+    words how the class was calibrated and why it got few or no suggestions.
     """
 
     category_id: int
@@ -42,6 +50,7 @@ class ClassSummary:
     label_frequency: float | None = None
     note: str = ""
     below_target: bool = False
+    unreached: bool = False
 
     @property
     def needs_note(self) -> bool:
@@ -82,8 +91,17 @@ class SuggestReport:
                 "n_replaced": self.n_replaced, "seconds": round(self.seconds, 3), "config": self.config,
                 "notes": list(self.notes), "classes": [asdict(c) for c in self.classes],
                 "thresholds": self.thresholds.to_dict(),
-                "calibration": None if self.calibration is None else self.calibration.to_dict(),
+                "calibration": None if self.calibration is None else self._calibration_dict(),
                 "queue_warning": self.queue_warning, "n_auto_held_back": self.n_auto_held_back}
+
+    def _calibration_dict(self) -> dict[str, Any]:
+        """The calibration's JSON with ``calibrated`` as in ``classes`` (what the rows are), the val-only answer
+        kept as ``calibrated_on_val``: a class calibrated on val but with nothing on train to flag is not."""
+        assert self.calibration is not None
+        out = self.calibration.to_dict()
+        out["calibrated_on_val"] = out["calibrated"]
+        out["calibrated"] = [bool(c.calibrated) for c in self.classes]
+        return out
 
     def table(self) -> Table:
         """The per-class summary (tail classes first) and an overall line, as a rich table."""
@@ -94,9 +112,11 @@ class SuggestReport:
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             table.add_row(c.name, str(c.train_frequency), _fmt(c.estimated_missing, ".0f"), str(c.missing),
                           str(c.spurious), str(c.auto_accepted), _fmt(c.threshold, ".3f"), _method_label(c))
-        total_missing = sum(c.estimated_missing or 0.0 for c in self.classes)
+        known = [c.estimated_missing for c in self.classes
+                 if c.estimated_missing is not None and math.isfinite(c.estimated_missing)]
         table.add_section()
-        table.add_row("all classes", str(sum(c.train_frequency for c in self.classes)), f"{total_missing:.0f}",
+        table.add_row("all classes", str(sum(c.train_frequency for c in self.classes)),
+                      f"{sum(known):.0f}" if known else "-",
                       str(self.n_missing), str(self.n_spurious), str(self.n_auto_accepted),
                       _fmt(self.thresholds.pooled_threshold, ".3f"), "pool")
         return table
@@ -111,8 +131,11 @@ class SuggestReport:
         lines = [f"note: {n}" for n in self.notes]
         lines.append("method: hide / pooled = hide-and-measure (own / pooled threshold), PU = positive-unlabelled "
                      "estimate, below = target precision not reached: ranked top-k list, NOT calibrated, "
-                     "ranked = no estimate possible: top-k list, NOT calibrated, none = target unreachable, no "
-                     "list, untrained = no train positives, no suggestions")
+                     "ranked = no estimate possible: top-k list, NOT calibrated, no hit = target reached on val "
+                     "but no unknown train cell scores at the threshold: top-k list, NOT calibrated, none = target "
+                     "unreachable, no list, untrained = no train positives, no suggestions, complete = every train "
+                     "cell labelled, nothing to suggest; est. missing = expected missing labels among the class's "
+                     "unknown train cells (- where unknown)")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -166,12 +189,16 @@ def _method_label(c: ClassSummary) -> str:
     """Short enough for an 80-column table; the notes under it say the rest in words."""
     if c.threshold_source == "no-train-positives":
         return "untrained"
+    if c.threshold_source == COMPLETE:
+        return COMPLETE
+    if c.unreached:
+        return "no hit"
     if c.below_target:
         return "below"
     if not c.calibrated:
         return "ranked"
     return {"class": "hide", "pooled": "pooled", "fallback": "hide*", "unreachable": "none",
-            "pu": "PU", "pu-fallback": "PU*", "pu-unreachable": "none"}.get(c.threshold_source, c.threshold_source)
+            "pu": "PU", "pu-fallback": "PU*", "pu-unreachable": "none", "pu-implausible": "below"}.get(c.threshold_source, c.threshold_source)
 
 
 def _fmt(value: float | None, spec: str) -> str:

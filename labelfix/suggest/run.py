@@ -74,7 +74,8 @@ from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
 from labelfix.suggest.arrays import calibrate_validation
-from labelfix.suggest.calibration import ClassCalibration, ranked_list_words, below_target_note
+from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration, unreached_note
+from labelfix.suggest.report import COMPLETE, COMPLETE_NOTE
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
 from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, candidate_counts,
@@ -123,7 +124,11 @@ class SuggestConfig(BaseModel):
     spurious_max_score : float
         Original positives with probability at or below this are spurious suggestions.
     auto_accept_above : float | None
-        Opt-in: missing suggestions scoring above this become positive labels with origin ``auto``.
+        Opt-in: missing suggestions scoring above this become positive labels with origin ``auto``; only those of
+        classes whose precision hide-and-measure measured (not a ranked list, not a PU estimate).
+    auto_accept_estimated : bool
+        Opt-in: also auto-accept the suggestions of classes whose threshold is a PU estimate (precision estimated
+        from assumptions, not measured; often optimistic on a weak model).
     batch_rows : int
         Rows per Arrow batch streamed from DuckDB.
     """
@@ -144,6 +149,7 @@ class SuggestConfig(BaseModel):
     spurious: bool | None = None
     spurious_max_score: float = Field(0.05, ge=0.0, le=1.0)
     auto_accept_above: float | None = Field(None, ge=0.0, le=1.0)
+    auto_accept_estimated: bool = False
     batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
 
 
@@ -199,7 +205,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                           uncalibrated=list(lists))
+                                           uncalibrated=list(lists) + _estimated_only(calibration, category_ids,
+                                                                                      config))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
@@ -294,16 +301,23 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     val = read_split_scores(store, run_ids=source_runs, combine=config.combine, split="val",
                             batch_rows=config.batch_rows)
     labels = load_label_matrix(store, splits=("val",))
-    train = dict(store.fetchall(f"SELECT l.category_id, count(*) FROM labels l JOIN images i USING (image_id) "
-                                f"WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL"))
-    train_positives = np.array([int(train.get(int(c), 0)) for c in val.category_ids], dtype=np.int64)
+    counts = store.fetchall(f"SELECT l.category_id, l.origin = 'original', count(*) FROM labels l JOIN images i "
+                            f"USING (image_id) WHERE i.split = 'train' AND l.state = {POSITIVE} GROUP BY ALL")
+    original = {int(c): int(n) for c, is_original, n in counts if is_original}
+    found = {int(c): int(n) for c, is_original, n in counts if not is_original}
+    original_positives = np.array([original.get(int(c), 0) for c in val.category_ids], dtype=np.int64)
+    found_positives = np.array([found.get(int(c), 0) for c in val.category_ids], dtype=np.int64)
+    train_positives = original_positives + found_positives
     # The same per-class choice as labelfix.find_missing_labels on arrays (one place: suggest.arrays).
     calibration, notes = calibrate_validation(
         states=labels.states, scores=val.scores,
         target_precision=config.target_precision, hide_fraction=config.val_hide_fraction,
         expected_missing_rate=config.expected_missing_rate, min_support=config.min_support,
         fallback=config.threshold_fallback, seed=config.seed, top_k=config.uncalibrated_top_k,
-        train_positives=train_positives, below_target_top_k=config.below_target_top_k)
+        train_positives=train_positives, below_target_top_k=config.below_target_top_k,
+        # The expected missing count: the annotator's positives times val's missed-per-labelled, less the missed
+        # labels reviewers found since (so accepting suggestions lowers it, never raises it).
+        searched_positives=original_positives, found_positives=found_positives)
     small = small_validation_text(val_positives=int((labels.states == POSITIVE).sum()),
                                   trained_classes=int((train_positives > 0).sum()))
     return calibration, notes, small
@@ -332,6 +346,14 @@ def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str
     return (f"{small_val}: the epoch training chose is uncertain and classes with fewer than {min_support} val "
             f"positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images "
             f"(at least 5 positives per class) and train again")
+
+
+def _estimated_only(calibration: ClassCalibration, category_ids: np.ndarray, config: SuggestConfig) -> list[int]:
+    """Classes calibrated by an estimate, not a measurement (PU): kept from auto-accept unless opted in."""
+    if config.auto_accept_estimated:
+        return []
+    return [int(c) for c, calibrated, measured in zip(category_ids.tolist(), calibration.calibrated.tolist(),
+                                                      calibration.measured.tolist()) if calibrated and not measured]
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
@@ -421,27 +443,32 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         # A class whose suggestions are a ranked list is not calibrated in the sense its rows are (precision
         # unknown or below target), whatever method estimated its threshold.
         length, kind = lists.get(category_id, (0, None))
-        calibrated = kind is None and bool(calibration.calibrated[index])
+        unknown = n_train - int(known.get(category_id, 0))
+        complete = unknown <= 0 and calibration.source[index] != NOT_LEARNED
+        unreached = kind == BELOW_TARGET and not calibration.below_target[index] and not complete
+        calibrated = kind is None and bool(calibration.calibrated[index]) and not complete
+        # One expected-missing figure, in the column and the words: among the class's unknown train cells, from
+        # the val precision and recall at a calibrated threshold, else the PU estimate a ranked list states.
         among = 0.0 if flagged == 0 else flagged * precision
-        estimated = among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)
-        note = _train_note(calibration.notes[index], unknown=n_train - int(known.get(category_id, 0)),
+        estimated = (among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)) if calibrated else \
+            float(calibration.expected_missing[index])
+        note = _train_note(calibration.notes[index], unknown=unknown,
                            flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
-                           unreached=kind == BELOW_TARGET and not calibration.below_target[index],
-                           expected=float(calibration.expected_missing[index]))
-        if kind is not None and length > 0 and n_train > int(known.get(category_id, 0)):  # a ranked list: what would
-            # turn it into a calibrated one (nothing for a class every train image has labelled)
+                           unreached=unreached, expected=float(calibration.expected_missing[index]))
+        if kind is not None and length > 0 and not complete:  # a ranked list: say what would turn it into a calibrated one
             note += _next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
                                val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
                                target=float(config["target_precision"]), min_support=int(config["min_support"]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
-            train_frequency=int(frequency.get(category_id, 0)), threshold=finite_or_none(report.thresholds[index]),
-            threshold_source=str(report.source[index]), pooled=bool(report.pooled[index]),
+            train_frequency=int(frequency.get(category_id, 0)),
+            threshold=None if complete else finite_or_none(report.thresholds[index]),
+            threshold_source=COMPLETE if complete else str(report.source[index]), pooled=bool(report.pooled[index]),
             estimated_precision=finite_or_none(precision), flagged=int(flagged),
-            estimated_missing=finite_or_none(estimated) if calibrated else None,
+            estimated_missing=0.0 if complete else finite_or_none(estimated),
             missing=int(kept), spurious=int(counts.get((SPURIOUS, category_id), (0, 0))[1]),
             auto_accepted=auto.get(category_id, 0), method=str(calibration.method[index]), calibrated=calibrated,
-            below_target=kind == BELOW_TARGET,
+            below_target=kind == BELOW_TARGET and not unreached and not complete, unreached=unreached,
             estimated_recall=finite_or_none(recall),
             label_frequency=finite_or_none(calibration.pu.label_frequency[index]), note=note))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
@@ -482,11 +509,9 @@ def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, thresho
                 unreached: bool, expected: float) -> str:
     """The validation note plus what the train split did with it, in words."""
     if unknown <= 0:
-        return f"no unknown train cells (every train image has this class labelled); {val_note}"
-    if unreached:  # a calibrated threshold no train cell reaches: the below-target list took over
-        return below_target_note(best_precision=math.nan, detail=f"{val_note}; no undecided unknown train cell (of "
-                                 f"{unknown} unknown) scores at or above the threshold {threshold:.3f}",
-                                 ranked=ranked_list_words(top_k, expected))
+        return COMPLETE_NOTE  # (the val estimate says nothing here: no train cell can be missing)
+    if unreached:  # a calibrated threshold no train cell reaches: a ranked list took over; not "below target"
+        return unreached_note(val_note, unknown=unknown, threshold=threshold, k=top_k)
     if top_k == 0 and math.isfinite(threshold) and flagged == 0:
         return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
                 f"threshold {threshold:.3f}")
