@@ -153,6 +153,23 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
     assert opted.n_auto_accepted > 0
 
 
+def test_cli_auto_accepts_pu_estimates_only_with_the_flag(single_positive, capsys):
+    """``--auto-accept-estimated`` is the CLI's door to ``SuggestConfig.auto_accept_estimated``; its help warns."""
+    import json
+    store, *_ = single_positive
+    path = store.path
+    store.close()
+    flags = ["suggest", "--db", str(path), "--val-hide-fraction", "0.01", "--auto-accept-above", "0.0", "--json"]
+    assert main(flags) == 0
+    assert json.loads(capsys.readouterr().out)["n_auto_accepted"] == 0
+    assert main(flags + ["--auto-accept-estimated"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_auto_accepted"] > 0
+    from typer.main import get_command
+    from labelfix.cli.main import app
+    params = {p.name: p for p in get_command(app).commands["suggest"].params}  # type: ignore[attr-defined]
+    assert "often optimistic" in (params["auto_accept_estimated"].help or "")
+
+
 def test_implausible_pu_estimate_is_refused_in_words():
     """e1 says c = 0.2 (4 missed per labelled positive), but only 10 unknown val cells exist: the estimate cannot
     fit, so no threshold: a below-target list, the reason in words."""
