@@ -502,6 +502,11 @@ def test_a_reached_target_that_no_train_cell_reaches_is_not_called_below(tmp_pat
     with make_store(tmp_path / "reach.duckdb", names=["a", "b"], observed=observed, scores=scores,
                     n_train=n_train) as store:
         report = suggest_quietly(store, SuggestConfig())
+        rows = filed(store, report.call_id)
+    # the stored words too: not "BELOW TARGET ... precision below the target", which val contradicts
+    assert rows and all(r[4] is None and r[5].startswith("NO HIT (calibrated = false, no train cell at the threshold)")
+                        and "reaches the target precision on validation" in r[5] for r in rows)
+    assert not any("BELOW TARGET" in r[5] for r in rows)
     for summary in report.classes:
         assert summary.unreached and not summary.below_target and not summary.calibrated
         assert summary.note.startswith("target reached on validation, but no unknown train cell (of 10) scores at "

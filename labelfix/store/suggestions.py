@@ -92,7 +92,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
         ``list_kind`` and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`). A
         missing candidate with a NULL threshold is a ranked list's (``calibrated = false``): its reason starts
         ``UNCALIBRATED (calibrated = false ...)``, or ``BELOW TARGET (calibrated = false ...)`` where the
-        class's estimate says no threshold reaches the target precision (``list_kind``), and its
+        class's estimate says no threshold reaches the target precision, or ``NO HIT (calibrated = false ...)``
+        where the class reaches the target on validation but no unknown train cell scores at its threshold
+        (``list_kind``), and its
         ``threshold`` stays NULL, so the review app and queries can tell it apart.
     max_rank : int, optional
         Keep only ranks up to this within each (kind, class); ``None``: all.
@@ -127,6 +129,11 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                                 || 'rank %d of the class''s ranked list (no threshold of this class reaches the '
                                 || 'target precision)', ?, n.score, n.rank_in_class)
                          || coalesce('; corrected by ' || f.who, '')
+                    WHEN n.kind = 'missing' AND n.threshold IS NULL AND n.list_kind = 'no hit'
+                    THEN printf('NO HIT (calibrated = false, no train cell at the threshold): %s: score %.3f, rank %d '
+                                || 'of the class''s ranked list (the class reaches the target precision on validation, '
+                                || 'but no unknown train cell scores at its threshold)', ?, n.score, n.rank_in_class)
+                         || coalesce('; corrected by ' || f.who, '')
                     WHEN n.kind = 'missing' AND n.threshold IS NULL
                     THEN printf('UNCALIBRATED (calibrated = false, precision unknown): %s: score %.3f, rank %d '
                                 || 'of the class''s ranked list (no validation estimate for this class)',
@@ -143,7 +150,7 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
              AND f.treated_as = (CASE WHEN n.kind = 'missing' THEN 1 ELSE -1 END)
         WHERE {keep}
         ORDER BY n.kind, n.category_id, n.rank_in_class
-    """, [run_id, reason_prefix, reason_prefix, reason_prefix, reason_prefix, call_id, created_at])
+    """, [run_id, *[reason_prefix] * 5, call_id, created_at])
     return int(written[0]) if written else 0
 
 

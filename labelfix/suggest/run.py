@@ -78,7 +78,7 @@ from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration, unreache
 from labelfix.suggest.report import COMPLETE, COMPLETE_NOTE
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
-from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, candidate_counts,
+from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, UNREACHED, candidate_counts,
                                         ranked_candidates)
 
 __all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
@@ -283,9 +283,10 @@ def _candidates(store: Store, *, score_sql: str, category_ids: np.ndarray, calib
     for attempt in range(2):
         with ranked_candidates(store, score_sql=score_sql, thresholds=thresholds, spurious_max_score=spurious_max_score,
                                uncalibrated_top_k={c: k for c, (k, _) in lists.items()},
-                               below_target=[c for c, (_, kind) in lists.items() if kind == BELOW_TARGET]) as table:
+                               below_target=[c for c, (_, kind) in lists.items() if kind == BELOW_TARGET],
+                               unreached=[c for c, (_, kind) in lists.items() if kind == UNREACHED]) as table:
             counts = candidate_counts(store, table=table, max_per_class=max_per_class)
-            unreached = {c: (min(int(k), cap), BELOW_TARGET) for c, k, t in
+            unreached = {c: (min(int(k), cap), UNREACHED) for c, k, t in
                          zip(ids, calibration.below_target_k.tolist(), calibration.thresholds.tolist())
                          if c not in lists and k > 0 and math.isfinite(t) and (MISSING, c) not in counts}
             if attempt == 1 or not unreached:
@@ -445,7 +446,7 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         length, kind = lists.get(category_id, (0, None))
         unknown = n_train - int(known.get(category_id, 0))
         complete = unknown <= 0 and calibration.source[index] != NOT_LEARNED
-        unreached = kind == BELOW_TARGET and not calibration.below_target[index] and not complete
+        unreached = kind == UNREACHED and not complete
         calibrated = kind is None and bool(calibration.calibrated[index]) and not complete
         # One expected-missing figure, in the column and the words: among the class's unknown train cells, from
         # the val precision and recall at a calibrated threshold, else the PU estimate a ranked list states.
@@ -468,7 +469,7 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
             estimated_missing=0.0 if complete else finite_or_none(estimated),
             missing=int(kept), spurious=int(counts.get((SPURIOUS, category_id), (0, 0))[1]),
             auto_accepted=auto.get(category_id, 0), method=str(calibration.method[index]), calibrated=calibrated,
-            below_target=kind == BELOW_TARGET and not unreached and not complete, unreached=unreached,
+            below_target=kind == BELOW_TARGET and not complete, unreached=unreached,
             estimated_recall=finite_or_none(recall),
             label_frequency=finite_or_none(calibration.pu.label_frequency[index]), note=note))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
@@ -498,7 +499,7 @@ def _next_step(*, kind: str, train_positives: int, val_positives: int, head_mode
         return (f". To do: label this class on val images (it has {val_positives} labelled val positives; "
                 f"calibration needs {min_support}) and run suggest again")
     stronger = ", or train a stronger model (`labelfix train --mode adapt`)" if head_mode else ""
-    if kind == BELOW_TARGET:
+    if kind in (BELOW_TARGET, UNREACHED):
         return (f". To do: review the ranked list as is, or lower --target-precision (now {target:g}){stronger}, "
                 f"or label more train images of this class")
     # val positives enough but scored too low for an estimate: the class is not learned well enough
