@@ -148,6 +148,18 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
         assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
     assert report.n_auto_accepted == 0 and report.to_dict()["calibration"]["method"] == [PU] * 3
+    # Stored and queued as an estimate, not with the plain calibrated look (FRESH_REPORT3 item 1).
+    assert rows and all(r[4] is not None and r[5].startswith("ESTIMATED (PU, not measured): an run 1, epoch 3: score ")
+                        for r in rows)
+    from labelfix.review.service import ReviewService
+    service = ReviewService(store)
+    items = service.next_items(reviewer="ana", n=5)
+    assert items and all(i.estimated and not i.calibrated for i in items)
+    assert service.item(suggestion_id=items[0].suggestion_id).estimated
+    decided = service.submit(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="skip")
+    assert decided.item is not None and decided.item.estimated and not decided.item.calibrated
+    spurious = service.next_items(reviewer="ana", n=1, kinds=["spurious"])
+    assert all(i.calibrated and not i.estimated for i in spurious)
     opted = suggest_quietly(store, SuggestConfig(val_hide_fraction=0.01, auto_accept_above=0.0,
                                                  auto_accept_estimated=True))
     assert opted.n_auto_accepted > 0

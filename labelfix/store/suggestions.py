@@ -23,6 +23,15 @@ import pyarrow as pa
 from labelfix.store.database import Store
 from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases, forget_state
 
+# The reason prefix of a missing suggestion whose class threshold is a PU estimate (Elkan & Noto): its precision
+# was estimated from assumptions, not measured on validation, and such estimates are often optimistic. The queue
+# reads the prefix (:data:`ESTIMATED_SQL`), so those rows do not look calibrated.
+ESTIMATED_PREFIX = "ESTIMATED (PU, not measured)"
+ESTIMATED_SQL = (f"(s.kind = 'missing' AND s.threshold IS NOT NULL "
+                 f"AND coalesce(starts_with(s.reason, '{ESTIMATED_PREFIX}'), false))")
+# A row a reviewer can read as calibrated: a missing suggestion with a measured threshold, or a spurious one.
+CALIBRATED_SQL = f"((s.threshold IS NOT NULL OR s.kind <> 'missing') AND NOT {ESTIMATED_SQL})"
+
 
 # -- suggest calls --------------------------------------------------------------------------------------------
 def start_call(store: Store, *, run_id: int, source_runs: list[int], config: dict[str, Any],
@@ -82,7 +91,8 @@ def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
 
 
 def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: int, call_id: int,
-                reason_prefix: str, source_runs: Sequence[int], created_at: object) -> int:
+                reason_prefix: str, source_runs: Sequence[int], created_at: object,
+                estimated: Sequence[int] = ()) -> int:
     """Insert ranked candidates as suggestions with one bulk ``INSERT ... SELECT``; return the count.
 
     Parameters
@@ -105,12 +115,16 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     source_runs : Sequence[int]
         Runs whose ``corrections`` the reason quotes: the method and first epoch that already treated
         the cell as positive (missing) or negative (spurious) during training.
+    estimated : Sequence[int]
+        Classes whose threshold is a PU estimate, not a measurement: their missing suggestions' reasons start
+        with :data:`ESTIMATED_PREFIX`.
 
     Suggestion ids follow (kind, class, rank), so a rerun on the same data numbers them the same way.
     Call inside the caller's transaction.
     """
     runs = ", ".join(str(int(r)) for r in source_runs)
     keep = "TRUE" if max_rank is None else f"n.rank_in_class <= {int(max_rank)}"
+    pu_classes = ", ".join(str(int(c)) for c in estimated) or "NULL"
     # DuckDB answers an INSERT with the number of rows it wrote.
     written = store.fetchone(f"""
         INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold, reason,
@@ -140,7 +154,8 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                                 ?, n.score, n.rank_in_class)
                          || coalesce('; corrected by ' || f.who, '')
                     WHEN n.kind = 'missing'
-                    THEN printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
+                    THEN (CASE WHEN n.category_id IN ({pu_classes}) THEN '{ESTIMATED_PREFIX}: ' ELSE '' END)
+                         || printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
                          || coalesce('; corrected by ' || f.who, '')
                     ELSE printf('%s: annotated, but model probability %.3f <= %.3f', ?, n.score, n.threshold)
                          || coalesce('; treated as negative by ' || f.who, '') END,

@@ -194,6 +194,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
     with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
                      spurious_max_score=spurious_max, max_per_class=config.max_per_class) as (table, counts, lists):
+        estimated = _estimated_classes(calibration, category_ids, ranked=lists)
         with store.transaction():
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
@@ -203,10 +204,11 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             notes.extend(_other_runs_note(store, run_id=run_id))
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
-                        source_runs=source_runs, created_at=now)
+                        source_runs=source_runs, created_at=now,
+                        estimated=estimated)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                           uncalibrated=list(lists) + _estimated_only(calibration, category_ids,
-                                                                                      config))
+                                           uncalibrated=list(lists) + ([] if config.auto_accept_estimated
+                                                                       else estimated))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
@@ -349,12 +351,13 @@ def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str
             f"(at least 5 positives per class) and train again")
 
 
-def _estimated_only(calibration: ClassCalibration, category_ids: np.ndarray, config: SuggestConfig) -> list[int]:
-    """Classes calibrated by an estimate, not a measurement (PU): kept from auto-accept unless opted in."""
-    if config.auto_accept_estimated:
-        return []
+def _estimated_classes(calibration: ClassCalibration, category_ids: np.ndarray, *,
+                       ranked: dict[int, tuple[int, str]]) -> list[int]:
+    """Classes whose threshold is an estimate, not a measurement (PU), other than the ``ranked`` lists: their rows
+    are filed as estimated, and kept from auto-accept unless opted in."""
     return [int(c) for c, calibrated, measured in zip(category_ids.tolist(), calibration.calibrated.tolist(),
-                                                      calibration.measured.tolist()) if calibrated and not measured]
+                                                      calibration.measured.tolist())
+            if calibrated and not measured and int(c) not in ranked]
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
