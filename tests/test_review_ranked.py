@@ -43,3 +43,27 @@ def test_the_queue_opens_on_calibrated_items_and_ranked_ones_say_so(db):
     assert not any("the model sees it" in m for m in markdown)
     assert any(m.startswith("ranked only: among this class's highest-scoring unlabelled images") for m in markdown)
     assert any(m.endswith("· 0.0091 · ranked") for m in markdown)  # its tile
+
+
+def test_items_above_a_pu_estimated_threshold_say_estimated_not_measured(tmp_path, monkeypatch):
+    """Fresh report 3, item 1: a class calibrated only by a PU estimate is not shown with the calibrated look."""
+    path = make_review_store(tmp_path)
+    connection = duckdb.connect(str(path))  # car's threshold is a PU estimate: `labelfix suggest` says so in the reason
+    connection.execute("UPDATE suggestions SET reason = 'ESTIMATED (PU, not measured): ' || coalesce(reason, '') "
+                       "WHERE category_id = 5 AND kind = 'missing'")
+    connection.close()
+    monkeypatch.setenv("LABELFIX_DB", str(path))
+    try:
+        at = AppTest.from_file(str(app_script()), default_timeout=60)
+        at.query_params["reviewer"] = "ana"
+        at.run()
+        at.selectbox(key="class").select(5).run()
+        assert not at.exception, at.exception
+        markdown = [m.value for m in at.markdown]
+        assert "## :green[+ add 'car'?] :orange-badge[estimated, not measured]" in markdown
+        assert any(m.startswith("missing label, estimated, not measured: the class's threshold is a PU estimate")
+                   for m in markdown)
+        assert not any("the model sees it" in m for m in markdown)
+        assert any("· estimated" in m for m in markdown)  # its tile
+    finally:
+        st.cache_resource.clear()

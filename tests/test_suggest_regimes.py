@@ -148,9 +148,38 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
         assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
     assert report.n_auto_accepted == 0 and report.to_dict()["calibration"]["method"] == [PU] * 3
+    # Stored and queued as an estimate, not with the plain calibrated look (FRESH_REPORT3 item 1).
+    assert rows and all(r[4] is not None and r[5].startswith("ESTIMATED (PU, not measured): an run 1, epoch 3: score ")
+                        for r in rows)
+    from labelfix.review.service import ReviewService
+    service = ReviewService(store)
+    items = service.next_items(reviewer="ana", n=5)
+    assert items and all(i.estimated and not i.calibrated for i in items)
+    assert service.item(suggestion_id=items[0].suggestion_id).estimated
+    decided = service.submit(suggestion_id=items[0].suggestion_id, reviewer="ana", decision="skip")
+    assert decided.item is not None and decided.item.estimated and not decided.item.calibrated
+    spurious = service.next_items(reviewer="ana", n=1, kinds=["spurious"])
+    assert all(i.calibrated and not i.estimated for i in spurious)
     opted = suggest_quietly(store, SuggestConfig(val_hide_fraction=0.01, auto_accept_above=0.0,
                                                  auto_accept_estimated=True))
     assert opted.n_auto_accepted > 0
+
+
+def test_cli_auto_accepts_pu_estimates_only_with_the_flag(single_positive, capsys):
+    """``--auto-accept-estimated`` is the CLI's door to ``SuggestConfig.auto_accept_estimated``; its help warns."""
+    import json
+    store, *_ = single_positive
+    path = store.path
+    store.close()
+    flags = ["suggest", "--db", str(path), "--val-hide-fraction", "0.01", "--auto-accept-above", "0.0", "--json"]
+    assert main(flags) == 0
+    assert json.loads(capsys.readouterr().out)["n_auto_accepted"] == 0
+    assert main(flags + ["--auto-accept-estimated"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_auto_accepted"] > 0
+    from typer.main import get_command
+    from labelfix.cli.main import app
+    params = {p.name: p for p in get_command(app).commands["suggest"].params}  # type: ignore[attr-defined]
+    assert "often optimistic" in (params["auto_accept_estimated"].help or "")
 
 
 def test_implausible_pu_estimate_is_refused_in_words():
@@ -485,6 +514,11 @@ def test_a_reached_target_that_no_train_cell_reaches_is_not_called_below(tmp_pat
     with make_store(tmp_path / "reach.duckdb", names=["a", "b"], observed=observed, scores=scores,
                     n_train=n_train) as store:
         report = suggest_quietly(store, SuggestConfig())
+        rows = filed(store, report.call_id)
+    # the stored words too: not "BELOW TARGET ... precision below the target", which val contradicts
+    assert rows and all(r[4] is None and r[5].startswith("NO HIT (calibrated = false, no train cell at the threshold)")
+                        and "reaches the target precision on validation" in r[5] for r in rows)
+    assert not any("BELOW TARGET" in r[5] for r in rows)
     for summary in report.classes:
         assert summary.unreached and not summary.below_target and not summary.calibrated
         assert summary.note.startswith("target reached on validation, but no unknown train cell (of 10) scores at "

@@ -23,6 +23,11 @@ def suggest_command(
         "--auto-accept-above", help="Opt-in: turn missing suggestions scoring above P into labels (origin auto); "
                                      "cells whose auto-accept revert-auto undid are left to reviewers.")]
     = None,
+    auto_accept_estimated: Annotated[bool, typer.Option(
+        "--auto-accept-estimated", help="With --auto-accept-above: also auto-accept classes whose threshold is a PU "
+                                        "estimate (Elkan & Noto), not measured on validation. Off by default: PU "
+                                        "estimates are often optimistic, above all on a weak model or "
+                                        "single-positive data.")] = False,
     spurious: Annotated[Optional[bool], typer.Option(
         "--spurious/--no-spurious", help="Also suggest annotated labels the model strongly disputes (default: yes, "
                                          "unless the val split is too small to vouch for the model).")] = None,
@@ -49,7 +54,8 @@ def suggest_command(
 
     try:
         config = SuggestConfig(run_ids=run or None, combine=combine, target_precision=target_precision,
-                               max_per_class=max_per_class, auto_accept_above=auto_accept_above, spurious=spurious,
+                               max_per_class=max_per_class, auto_accept_above=auto_accept_above,
+                               auto_accept_estimated=auto_accept_estimated, spurious=spurious,
                                spurious_max_score=spurious_max_score, val_hide_fraction=val_hide_fraction,
                                expected_missing_rate=expected_missing_rate, seed=seed)
     except ValidationError as error:

@@ -71,6 +71,9 @@ class QueueItem:
     # False for an item of an uncalibrated ranked list (filed with no threshold): its score is a rank, not a
     # precision, and the app must not word it as a confident suggestion (fresh report item 9)
     calibrated: bool = True
+    # True for a missing suggestion whose class threshold is a PU estimate (then ``calibrated`` is False): its
+    # precision is estimated from assumptions, not measured, so the app says "estimated, not measured"
+    estimated: bool = False
 
     @property
     def action(self) -> str:

@@ -29,6 +29,7 @@ from labelfix.review.models import KINDS, PENDING, STATUS_CASE_SQL, STATUSES, Qu
 from labelfix.states import POSITIVE
 from labelfix.store.access import SharedStoreFile
 from labelfix.store.database import Store
+from labelfix.store.suggestions import CALIBRATED_SQL, ESTIMATED_SQL
 
 __all__ = ["PathCaches", "StoreAccess", "caches_for", "select_items"]
 
@@ -182,7 +183,7 @@ def caches_for(path: Path) -> PathCaches:
 
 # -- the queue query --------------------------------------------------------------------------------------------
 _ITEM_COLUMNS = """s.suggestion_id, s.run_id, s.image_id, s.category_id, s.kind, s.score, s.rank_in_class, s.reason,
-    {status} AS status, {decided_by}, ls.reviewer, ls.expires_at, s.threshold IS NOT NULL OR s.kind <> 'missing'"""
+    {status} AS status, {decided_by}, ls.reviewer, ls.expires_at, """ + f"{CALIBRATED_SQL}, {ESTIMATED_SQL}"
 
 
 # An uncalibrated ranked list's item (``labelfix suggest`` files it with no threshold): its precision is
@@ -224,7 +225,8 @@ def _items(store: Store, rows: list[tuple], *, frequencies: dict[int, int], now:
             category_name=str(names.get(category_id, category_id)), kind=row[4], score=float(row[5]),
             rank_in_class=int(row[6]), reason=row[7], status=row[8], decided_by=row[9],
             class_frequency=int(frequencies.get(category_id, 0)), file_name=file_name, images_root=images_root,
-            lease_reviewer=lease_reviewer, lease_expires_at=lease_expires, calibrated=bool(row[12])))
+            lease_reviewer=lease_reviewer, lease_expires_at=lease_expires, calibrated=bool(row[12]),
+            estimated=bool(row[13])))
     return items
 
 

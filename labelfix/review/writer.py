@@ -34,6 +34,7 @@ from labelfix.store.access import SharedStoreFile
 from labelfix.store.database import Store
 from labelfix.store.labels import original_state, set_label, set_labels
 from labelfix.store.reviewers import known_reviewer_name
+from labelfix.store.suggestions import CALIBRATED_SQL, ESTIMATED_SQL
 from labelfix.store.reviews import (
     decision_in_force,
     drop_lease,
@@ -142,7 +143,7 @@ class ReviewWriter(ReviewQueries):
         row = store.fetchone(
             "SELECT s.kind, s.image_id, s.category_id, r.decision, r.reviewer, ls.reviewer, ls.expires_at, s.run_id, "
             "s.score, s.rank_in_class, s.reason, c.name, im.file_name, im.images_root, "
-            "s.threshold IS NOT NULL OR s.kind <> 'missing' "
+            f"{CALIBRATED_SQL}, {ESTIMATED_SQL} "
             "FROM suggestions s LEFT JOIN review_state r ON r.suggestion_id = s.suggestion_id "
             "LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id "
             "LEFT JOIN categories c ON c.category_id = s.category_id "
@@ -150,7 +151,8 @@ class ReviewWriter(ReviewQueries):
         if row is None:
             raise ReviewError(f"no suggestion {suggestion_id}", fix="pick a suggestion from the review queue")
         keys = ("kind", "image_id", "category_id", "decision", "decided_by", "lease_reviewer", "lease_expires",
-                "run_id", "score", "rank_in_class", "reason", "category_name", "file_name", "images_root", "calibrated")
+                "run_id", "score", "rank_in_class", "reason", "category_name", "file_name", "images_root", "calibrated",
+                "estimated")
         current = dict(zip(keys, row))
         current["suggestion_id"] = int(suggestion_id)
         current["status"] = status_of(current["decision"])
@@ -171,7 +173,7 @@ class ReviewWriter(ReviewQueries):
             status=current["status"], decided_by=current["decided_by"],
             class_frequency=int(cached[1].get(category_id, 0)) if cached else 0, file_name=current["file_name"],
             images_root=current["images_root"], lease_reviewer=holder, lease_expires_at=expires,
-            calibrated=bool(current["calibrated"]))
+            calibrated=bool(current["calibrated"]), estimated=bool(current["estimated"]))
 
     def _conflict(self, current: dict[str, Any], *, suggestion_id: int, reviewer: str,
                   override_lease: bool) -> str | None:

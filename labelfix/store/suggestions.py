@@ -23,6 +23,15 @@ import pyarrow as pa
 from labelfix.store.database import Store
 from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_SQL, drop_leases, forget_state
 
+# The reason prefix of a missing suggestion whose class threshold is a PU estimate (Elkan & Noto): its precision
+# was estimated from assumptions, not measured on validation, and such estimates are often optimistic. The queue
+# reads the prefix (:data:`ESTIMATED_SQL`), so those rows do not look calibrated.
+ESTIMATED_PREFIX = "ESTIMATED (PU, not measured)"
+ESTIMATED_SQL = (f"(s.kind = 'missing' AND s.threshold IS NOT NULL "
+                 f"AND coalesce(starts_with(s.reason, '{ESTIMATED_PREFIX}'), false))")
+# A row a reviewer can read as calibrated: a missing suggestion with a measured threshold, or a spurious one.
+CALIBRATED_SQL = f"((s.threshold IS NOT NULL OR s.kind <> 'missing') AND NOT {ESTIMATED_SQL})"
+
 
 # -- suggest calls --------------------------------------------------------------------------------------------
 def start_call(store: Store, *, run_id: int, source_runs: list[int], config: dict[str, Any],
@@ -82,7 +91,8 @@ def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
 
 
 def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: int, call_id: int,
-                reason_prefix: str, source_runs: Sequence[int], created_at: object) -> int:
+                reason_prefix: str, source_runs: Sequence[int], created_at: object,
+                estimated: Sequence[int] = ()) -> int:
     """Insert ranked candidates as suggestions with one bulk ``INSERT ... SELECT``; return the count.
 
     Parameters
@@ -92,7 +102,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
         ``list_kind`` and ``rank_in_class`` (see :func:`labelfix.suggest.streaming.ranked_candidates`). A
         missing candidate with a NULL threshold is a ranked list's (``calibrated = false``): its reason starts
         ``UNCALIBRATED (calibrated = false ...)``, or ``BELOW TARGET (calibrated = false ...)`` where the
-        class's estimate says no threshold reaches the target precision (``list_kind``), and its
+        class's estimate says no threshold reaches the target precision, or ``NO HIT (calibrated = false ...)``
+        where the class reaches the target on validation but no unknown train cell scores at its threshold
+        (``list_kind``), and its
         ``threshold`` stays NULL, so the review app and queries can tell it apart.
     max_rank : int, optional
         Keep only ranks up to this within each (kind, class); ``None``: all.
@@ -103,12 +115,16 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     source_runs : Sequence[int]
         Runs whose ``corrections`` the reason quotes: the method and first epoch that already treated
         the cell as positive (missing) or negative (spurious) during training.
+    estimated : Sequence[int]
+        Classes whose threshold is a PU estimate, not a measurement: their missing suggestions' reasons start
+        with :data:`ESTIMATED_PREFIX`.
 
     Suggestion ids follow (kind, class, rank), so a rerun on the same data numbers them the same way.
     Call inside the caller's transaction.
     """
     runs = ", ".join(str(int(r)) for r in source_runs)
     keep = "TRUE" if max_rank is None else f"n.rank_in_class <= {int(max_rank)}"
+    pu_classes = ", ".join(str(int(c)) for c in estimated) or "NULL"
     # DuckDB answers an INSERT with the number of rows it wrote.
     written = store.fetchone(f"""
         INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold, reason,
@@ -127,13 +143,19 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                                 || 'rank %d of the class''s ranked list (no threshold of this class reaches the '
                                 || 'target precision)', ?, n.score, n.rank_in_class)
                          || coalesce('; corrected by ' || f.who, '')
+                    WHEN n.kind = 'missing' AND n.threshold IS NULL AND n.list_kind = 'no hit'
+                    THEN printf('NO HIT (calibrated = false, no train cell at the threshold): %s: score %.3f, rank %d '
+                                || 'of the class''s ranked list (the class reaches the target precision on validation, '
+                                || 'but no unknown train cell scores at its threshold)', ?, n.score, n.rank_in_class)
+                         || coalesce('; corrected by ' || f.who, '')
                     WHEN n.kind = 'missing' AND n.threshold IS NULL
                     THEN printf('UNCALIBRATED (calibrated = false, precision unknown): %s: score %.3f, rank %d '
                                 || 'of the class''s ranked list (no validation estimate for this class)',
                                 ?, n.score, n.rank_in_class)
                          || coalesce('; corrected by ' || f.who, '')
                     WHEN n.kind = 'missing'
-                    THEN printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
+                    THEN (CASE WHEN n.category_id IN ({pu_classes}) THEN '{ESTIMATED_PREFIX}: ' ELSE '' END)
+                         || printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
                          || coalesce('; corrected by ' || f.who, '')
                     ELSE printf('%s: annotated, but model probability %.3f <= %.3f', ?, n.score, n.threshold)
                          || coalesce('; treated as negative by ' || f.who, '') END,
@@ -143,7 +165,7 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
              AND f.treated_as = (CASE WHEN n.kind = 'missing' THEN 1 ELSE -1 END)
         WHERE {keep}
         ORDER BY n.kind, n.category_id, n.rank_in_class
-    """, [run_id, reason_prefix, reason_prefix, reason_prefix, reason_prefix, call_id, created_at])
+    """, [run_id, *[reason_prefix] * 5, call_id, created_at])
     return int(written[0]) if written else 0
 
 

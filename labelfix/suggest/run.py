@@ -34,8 +34,11 @@ list of its ``uncalibrated_top_k`` best unknown train cells, filed with a NULL t
 starting ``UNCALIBRATED``. A class whose estimate says nothing reaches the target precision (no threshold
 does on validation, or no unknown train cell reaches its threshold) gets a short ranked list too, of at
 most ``below_target_top_k`` cells and its expected missing count, filed the same way with a reason
-starting ``BELOW TARGET``. So every class the model learned gets suggestions. Ranked-list suggestions
-are never auto-accepted and queue after calibrated ones. The report says per class which method was
+starting ``BELOW TARGET`` (``NO HIT`` where validation reached the target but no train cell reaches the
+threshold). So every class the model learned gets suggestions. Ranked-list suggestions are never
+auto-accepted and queue after calibrated ones. Suggestions above a PU-estimated threshold have reasons
+starting ``ESTIMATED (PU, not measured)``, which the review queue shows as such, and are auto-accepted only
+with ``auto_accept_estimated``. The report says per class which method was
 used and, in words, why a class got few or none; nothing is a Python warning.
 
 Replacing earlier calls
@@ -50,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import math
 import time
 from collections import Counter
@@ -68,17 +70,17 @@ from labelfix.learn.validation import small_validation_text
 from labelfix.states import POSITIVE
 from labelfix.store.database import Store
 from labelfix.store.labels import load_label_matrix, restore_original, set_labels
-from labelfix.store.reviews import (DECIDED_SUGGESTIONS_SQL, auto_accepts_in_force, record_auto_accepts, record_undos,
-                                    reverted_auto_cells)
+from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, record_undos, reverted_auto_cells
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
+from labelfix.suggest.advice import next_step, other_runs_note, reason_prefix, small_val_note, train_note
 from labelfix.suggest.arrays import calibrate_validation
-from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration, unreached_note
-from labelfix.suggest.report import COMPLETE, COMPLETE_NOTE
+from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration
+from labelfix.suggest.report import COMPLETE
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
-from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, candidate_counts,
+from labelfix.suggest.streaming import (BELOW_TARGET, MISSING, SPURIOUS, UNCALIBRATED, UNREACHED, candidate_counts,
                                         ranked_candidates)
 
 __all__ = ["ClassSummary", "SuggestConfig", "SuggestReport", "revert_auto", "suggest"]
@@ -185,8 +187,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     calibration, notes, small_val = _val_calibration(store, source_runs=source_runs, config=config)
     spurious = config.spurious if config.spurious is not None else small_val is None
     if small_val is not None:
-        notes.insert(0, _small_val_note(small_val, min_support=config.min_support,
-                                        held_back=config.spurious is None))
+        notes.insert(0, small_val_note(small_val, min_support=config.min_support,
+                                       held_back=config.spurious is None))
     category_ids = store.execute("SELECT category_id FROM categories ORDER BY category_id"
                                  ).fetchnumpy()["category_id"].astype(np.int64)
     spurious_max = config.spurious_max_score if spurious else None
@@ -194,19 +196,21 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     config_json = config.model_dump(mode="json") | {"run_ids": source_runs}
     with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
                      spurious_max_score=spurious_max, max_per_class=config.max_per_class) as (table, counts, lists):
+        estimated = _estimated_classes(calibration, category_ids, ranked=lists)
         with store.transaction():
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
             call_id = start_call(store, run_id=run_id, source_runs=source_runs, config=config_json, created_at=now)
             activity = queue_activity(store, run_id=run_id, now=now)
             replaced = replace_open(store, run_id=run_id, now=now)
-            notes.extend(_other_runs_note(store, run_id=run_id))
+            notes.extend(other_runs_note(store, run_id=run_id))
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
-                        reason_prefix=_reason_prefix(store, source_runs=source_runs, combine=config.combine),
-                        source_runs=source_runs, created_at=now)
+                        reason_prefix=reason_prefix(store, source_runs=source_runs, combine=config.combine),
+                        source_runs=source_runs, created_at=now,
+                        estimated=estimated)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
-                                           uncalibrated=list(lists) + _estimated_only(calibration, category_ids,
-                                                                                      config))
+                                           uncalibrated=list(lists) + ([] if config.auto_accept_estimated
+                                                                       else estimated))
             result = _report(store, category_ids=category_ids, counts=counts, calibration=calibration, auto=auto,
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
@@ -283,9 +287,10 @@ def _candidates(store: Store, *, score_sql: str, category_ids: np.ndarray, calib
     for attempt in range(2):
         with ranked_candidates(store, score_sql=score_sql, thresholds=thresholds, spurious_max_score=spurious_max_score,
                                uncalibrated_top_k={c: k for c, (k, _) in lists.items()},
-                               below_target=[c for c, (_, kind) in lists.items() if kind == BELOW_TARGET]) as table:
+                               below_target=[c for c, (_, kind) in lists.items() if kind == BELOW_TARGET],
+                               unreached=[c for c, (_, kind) in lists.items() if kind == UNREACHED]) as table:
             counts = candidate_counts(store, table=table, max_per_class=max_per_class)
-            unreached = {c: (min(int(k), cap), BELOW_TARGET) for c, k, t in
+            unreached = {c: (min(int(k), cap), UNREACHED) for c, k, t in
                          zip(ids, calibration.below_target_k.tolist(), calibration.thresholds.tolist())
                          if c not in lists and k > 0 and math.isfinite(t) and (MISSING, c) not in counts}
             if attempt == 1 or not unreached:
@@ -323,37 +328,13 @@ def _val_calibration(store: Store, *, source_runs: list[int], config: SuggestCon
     return calibration, notes, small
 
 
-def _other_runs_note(store: Store, *, run_id: int) -> list[str]:
-    """Open suggestions of other runs, which this call leaves as they are (it replaces only ``run_id``'s), and
-    which of the runs the review queue shows (the newest run with current suggestions), in words."""
-    others = store.fetchall(f"SELECT run_id, count(*) FROM suggestions WHERE run_id <> ? AND superseded_at IS NULL "
-                            f"AND suggestion_id NOT IN ({DECIDED_SUGGESTIONS_SQL}) GROUP BY run_id ORDER BY run_id",
-                            [run_id])
-    if not others:
-        return []
-    listed = ", ".join(f"run {r} has {n}" for r, n in others)
-    newer = [r for r, _ in others if r > run_id]
-    shown = (f"the review queue shows the newest run's (run {max(newer)}), not these" if newer else
-             f"the review queue shows the newest run's, these (run {run_id}); the older ones stay in the store, "
-             f"undecided, and are not shown")
-    return [f"earlier open suggestions of other runs are left as they are ({listed}): {shown}"]
-
-
-def _small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str:
-    """What a val split too small to vouch for the model costs this call, and the fix."""
-    held = (" and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)"
-            if held_back else "")
-    return (f"{small_val}: the epoch training chose is uncertain and classes with fewer than {min_support} val "
-            f"positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images "
-            f"(at least 5 positives per class) and train again")
-
-
-def _estimated_only(calibration: ClassCalibration, category_ids: np.ndarray, config: SuggestConfig) -> list[int]:
-    """Classes calibrated by an estimate, not a measurement (PU): kept from auto-accept unless opted in."""
-    if config.auto_accept_estimated:
-        return []
+def _estimated_classes(calibration: ClassCalibration, category_ids: np.ndarray, *,
+                       ranked: dict[int, tuple[int, str]]) -> list[int]:
+    """Classes whose threshold is an estimate, not a measurement (PU), other than the ``ranked`` lists: their rows
+    are filed as estimated, and kept from auto-accept unless opted in."""
     return [int(c) for c, calibrated, measured in zip(category_ids.tolist(), calibration.calibrated.tolist(),
-                                                      calibration.measured.tolist()) if calibrated and not measured]
+                                                      calibration.measured.tolist())
+            if calibrated and not measured and int(c) not in ranked]
 
 
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
@@ -389,38 +370,6 @@ def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.dat
     return dict(Counter(chosen.column("category_id").to_pylist())), held_back
 
 
-def _reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
-    """e.g. ``splc run 3, epoch 10`` or ``mean of an run 2, epoch 10 + splc run 3, epoch 10``.
-
-    The epoch is the one whose scores the run stored (its best epoch), counted from 1 as ``labelfix train``
-    and ``labelfix runs`` count; a cross-fitted run names the median of its folds' best epochs.
-    """
-    parts = []
-    for run_id in source_runs:
-        row = store.fetchone("SELECT method, metrics FROM runs WHERE run_id = ?", [run_id])
-        method, metrics = row if row is not None else ("unknown", None)  # check_runs made sure the run exists
-        parts.append(f"{method} run {run_id}{_epoch_words(metrics)}")
-    return parts[0] if len(parts) == 1 else f"{combine} of " + " + ".join(parts)
-
-
-def _epoch_words(metrics: Any) -> str:
-    """``", epoch 7"`` from a run's stored metrics (``best_epoch`` counts from 0), or ``""`` without one.
-
-    Examples
-    --------
-    >>> _epoch_words('{"best_epoch": 6}'), _epoch_words('{"best_epoch": 4, "best_epochs": [3, 4, 6]}')
-    (', epoch 7', ', epoch 5 (median of 3 folds)')
-    >>> _epoch_words(None), _epoch_words('{}')
-    ('', '')
-    """
-    values = json.loads(metrics) if isinstance(metrics, str) else (metrics or {})
-    best = values.get("best_epoch")
-    if not isinstance(best, int) or best < 0:
-        return ""
-    folds = values.get("best_epochs")
-    return f", epoch {best + 1}" + (f" (median of {len(folds)} folds)" if isinstance(folds, list) else "")
-
-
 def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, int], tuple[int, int]],
             calibration: ClassCalibration, auto: dict[int, int], run_id: int, source_runs: list[int], call_id: int,
             replaced: int, config: dict[str, Any], notes: list[str], lists: dict[int, tuple[int, str]]
@@ -445,20 +394,20 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         length, kind = lists.get(category_id, (0, None))
         unknown = n_train - int(known.get(category_id, 0))
         complete = unknown <= 0 and calibration.source[index] != NOT_LEARNED
-        unreached = kind == BELOW_TARGET and not calibration.below_target[index] and not complete
+        unreached = kind == UNREACHED and not complete
         calibrated = kind is None and bool(calibration.calibrated[index]) and not complete
         # One expected-missing figure, in the column and the words: among the class's unknown train cells, from
         # the val precision and recall at a calibrated threshold, else the PU estimate a ranked list states.
         among = 0.0 if flagged == 0 else flagged * precision
         estimated = (among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)) if calibrated else \
             float(calibration.expected_missing[index])
-        note = _train_note(calibration.notes[index], unknown=unknown,
-                           flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
-                           unreached=unreached, expected=float(calibration.expected_missing[index]))
+        note = train_note(calibration.notes[index], unknown=unknown,
+                          flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
+                          unreached=unreached, expected=float(calibration.expected_missing[index]))
         if kind is not None and length > 0 and not complete:  # a ranked list: say what would turn it into a calibrated one
-            note += _next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
-                               val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
-                               target=float(config["target_precision"]), min_support=int(config["min_support"]))
+            note += next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
+                              val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
+                              target=float(config["target_precision"]), min_support=int(config["min_support"]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
             train_frequency=int(frequency.get(category_id, 0)),
@@ -468,7 +417,7 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
             estimated_missing=0.0 if complete else finite_or_none(estimated),
             missing=int(kept), spurious=int(counts.get((SPURIOUS, category_id), (0, 0))[1]),
             auto_accepted=auto.get(category_id, 0), method=str(calibration.method[index]), calibrated=calibrated,
-            below_target=kind == BELOW_TARGET and not unreached and not complete, unreached=unreached,
+            below_target=kind == BELOW_TARGET and not complete, unreached=unreached,
             estimated_recall=finite_or_none(recall),
             label_frequency=finite_or_none(calibration.pu.label_frequency[index]), note=note))
     return SuggestReport(run_id=run_id, source_runs=source_runs, call_id=call_id, classes=classes,
@@ -477,50 +426,9 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
                          config=config, notes=notes, calibration=calibration)
 
 
-# A class gets a train list's advice only once: the first cause that applies, most basic first.
-_FEW_TRAIN_POSITIVES = 5
 
 
-def _next_step(*, kind: str, train_positives: int, val_positives: int, head_mode: bool, target: float,
-               min_support: int) -> str:
-    """What would make a class's ranked (uncalibrated or below-target) list a calibrated one, in words.
-
-    Examples
-    --------
-    >>> _next_step(kind="uncalibrated", train_positives=1, val_positives=7, head_mode=True, target=0.9,
-    ...            min_support=5).startswith(". To do: only 1 train positive(s)")
-    True
-    """
-    if train_positives < _FEW_TRAIN_POSITIVES:
-        return (f". To do: only {train_positives} train positive(s), too few to learn the class from: label it on "
-                f"more train images and train again")
-    if kind == UNCALIBRATED and val_positives < min_support:
-        return (f". To do: label this class on val images (it has {val_positives} labelled val positives; "
-                f"calibration needs {min_support}) and run suggest again")
-    stronger = ", or train a stronger model (`labelfix train --mode adapt`)" if head_mode else ""
-    if kind == BELOW_TARGET:
-        return (f". To do: review the ranked list as is, or lower --target-precision (now {target:g}){stronger}, "
-                f"or label more train images of this class")
-    # val positives enough but scored too low for an estimate: the class is not learned well enough
-    return f". To do: label more train images of this class{stronger}"
 
 
-def _train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshold: float, top_k: int,
-                unreached: bool, expected: float) -> str:
-    """The validation note plus what the train split did with it, in words."""
-    if unknown <= 0:
-        return COMPLETE_NOTE  # (the val estimate says nothing here: no train cell can be missing)
-    if unreached:  # a calibrated threshold no train cell reaches: a ranked list took over; not "below target"
-        return unreached_note(val_note, unknown=unknown, threshold=threshold, k=top_k)
-    if top_k == 0 and math.isfinite(threshold) and flagged == 0:
-        return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
-                f"threshold {threshold:.3f}")
-    if kept < flagged:
-        return f"{val_note}; kept the top {kept} of {flagged} flagged (max per class)"
-    if top_k > 0 and flagged == 0:
-        return f"{val_note}; no undecided unknown train cell left to rank"
-    return val_note
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)

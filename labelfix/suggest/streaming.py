@@ -26,7 +26,9 @@ from labelfix.store.database import Store
 from labelfix.store.reviews import DECIDED_CELLS_SQL
 
 MISSING, SPURIOUS = "missing", "spurious"
-UNCALIBRATED, BELOW_TARGET = "uncalibrated", "below target"  # the two kinds of ranked list (list_kind)
+# The three kinds of ranked list (list_kind): nothing estimated the class; no threshold reaches the target on
+# validation; the target is reached on validation but no unknown train cell scores at the threshold ("no hit").
+UNCALIBRATED, BELOW_TARGET, UNREACHED = "uncalibrated", "below target", "no hit"
 CANDIDATES_TABLE = "_labelfix_candidates"
 
 
@@ -34,7 +36,7 @@ CANDIDATES_TABLE = "_labelfix_candidates"
 def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, float],
                       spurious_max_score: float | None, split: str = "train",
                       uncalibrated_top_k: dict[int, int] | None = None,
-                      below_target: Collection[int] = ()) -> Iterator[str]:
+                      below_target: Collection[int] = (), unreached: Collection[int] = ()) -> Iterator[str]:
     """Materialise the cells of ``split`` that pass their threshold, ranked, in a temporary table.
 
     Missing candidates rank by score descending, spurious ones by score ascending (the lowest
@@ -62,13 +64,16 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
         Those of ``uncalibrated_top_k``'s classes whose list is there because no threshold reaches the
         target precision (calibrated, but below target) rather than because nothing could be estimated;
         their rows say so (``list_kind``).
+    unreached : Collection[int]
+        Those of ``uncalibrated_top_k``'s classes whose list is there because their threshold, which reaches the
+        target on validation, is reached by no unknown cell of ``split`` (``list_kind`` ``no hit``).
 
     Yields
     ------
     str
         The temporary table's name; columns ``image_id``, ``category_id``, ``kind`` (``missing`` or
         ``spurious``), ``score`` (DOUBLE), ``threshold`` (DOUBLE; NULL for a ranked list's missing
-        candidates), ``list_kind`` (``uncalibrated`` or ``below target`` for a ranked list's missing
+        candidates), ``list_kind`` (``uncalibrated``, ``below target`` or ``no hit`` for a ranked list's missing
         candidates, else NULL), ``rank_in_class`` (1-based within (kind, class)). It is dropped when the
         block ends.
 
@@ -81,12 +86,12 @@ def ranked_candidates(store: Store, *, score_sql: str, thresholds: dict[int, flo
     top_k = {int(c): int(k) for c, k in (uncalibrated_top_k or {}).items() if k > 0}
     finite = {int(c): float(t) for c, t in thresholds.items() if math.isfinite(t) and int(c) not in top_k}
     # One row per class with missing candidates: a threshold, or (uncalibrated) no threshold and a rank cap.
-    below = {int(c) for c in below_target}
+    kinds = {int(c): BELOW_TARGET for c in below_target} | {int(c): UNREACHED for c in unreached}
     threshold_table = pa.table({
         "category_id": pa.array(list(finite) + list(top_k), pa.int64()),
         "threshold": pa.array(list(finite.values()) + [None] * len(top_k), pa.float64()),
         "max_rank": pa.array([None] * len(finite) + list(top_k.values()), pa.int32()),
-        "list_kind": pa.array([None] * len(finite) + [BELOW_TARGET if c in below else UNCALIBRATED for c in top_k],
+        "list_kind": pa.array([None] * len(finite) + [kinds.get(c, UNCALIBRATED) for c in top_k],
                               pa.string())})
     query = f"""
         CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS

@@ -34,7 +34,10 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
     with right:
         st.markdown(f"## :{words.color}[{words.sign} {words.question}]" + _ranked_badge(item))
-        if not item.calibrated:  # an uncalibrated ranked list: a rank, not a confident suggestion
+        if item.estimated:  # a PU-estimated threshold: above it, but its precision was never measured
+            kind_text = ("missing label, estimated, not measured: the class's threshold is a PU estimate (Elkan & "
+                         "Noto) whose precision was not measured on validation; such estimates are often optimistic")
+        elif not item.calibrated:  # an uncalibrated ranked list: a rank, not a confident suggestion
             kind_text = ("ranked only: among this class's highest-scoring unlabelled images, but the class could "
                          "not be calibrated, so how often such items are right is unknown")
         elif item.kind == "missing":
@@ -65,7 +68,8 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
 
 def _ranked_badge(item: QueueItem) -> str:
     """A grey badge for an item of an uncalibrated ranked list (fresh report item 9: a score of 0.0073 must not
-    read as "the model sees it").
+    read as "the model sees it"), an orange one for an item above a PU-estimated threshold (fresh report 3,
+    item 1: not the plain calibrated look).
 
     Examples
     --------
@@ -73,7 +77,12 @@ def _ranked_badge(item: QueueItem) -> str:
     >>> item = QueueItem(7, 1, 3, 5, "one", "missing", 0.0073, 1, None, "open", None, 1, None, None, calibrated=False)
     >>> _ranked_badge(item)
     ' :gray-badge[ranked only, low score]'
+    >>> _ranked_badge(QueueItem(8, 1, 3, 5, "one", "missing", 0.61, 1, None, "open", None, 1, None, None,
+    ...                         calibrated=False, estimated=True))
+    ' :orange-badge[estimated, not measured]'
     """
+    if item.estimated:
+        return " :orange-badge[estimated, not measured]"
     if item.calibrated:
         return ""
     return " :gray-badge[ranked only" + (", low score]" if item.score < 0.5 else "]")
@@ -115,7 +124,7 @@ def _tiles(items: list[QueueItem], boxes: dict[int, list[ImageBox]], reviewer: R
             pictures.show_thumbnail(item, boxes[item.image_id])
             held = f" · held by {item.lease_reviewer}" if item.lease_reviewer and \
                 item.lease_reviewer != reviewer.name and item.status in PENDING else ""
-            ranked = "" if item.calibrated else " · ranked"
+            ranked = " · estimated" if item.estimated else "" if item.calibrated else " · ranked"
             st.markdown(f":{words.color}[**{words.sign} {item.category_name}**] · {score_text(item.score)}"
                         f"{ranked}{held}")
             if item.suggestion_id not in acted and item.status in PENDING:
