@@ -287,3 +287,17 @@ def test_sql_status_matches_python_status_for_every_decision() -> None:
             f"SELECT {STATUS_CASE_SQL} FROM (SELECT ?::VARCHAR AS decision) cur", [decision]).fetchall()[0]
         assert sql_status == status_of(decision), decision
     assert {status_of(d) for d in (None, *DECISIONS)} == {"open", "skipped", "accepted", "rejected"}
+
+
+def test_pu_estimated_items_queue_after_measured_ones_and_before_ranked_lists(store, clock):
+    """Fresh report 3, item 1: a class whose threshold is only a PU estimate (often optimistic) no longer leads the
+    queue because it is rare; measured classes come first, ranked lists with no threshold last."""
+    store.execute("UPDATE suggestions SET reason = 'ESTIMATED (PU, not measured): ' || coalesce(reason, '') "
+                  "WHERE category_id = (SELECT category_id FROM categories WHERE name = 'car') AND kind = 'missing'")
+    store.execute("UPDATE suggestions SET threshold = NULL "
+                  "WHERE category_id = (SELECT category_id FROM categories WHERE name = 'dog') AND kind = 'missing'")
+    service = ReviewService(store, clock=clock)
+    expected = ["cat"] * 2 + ["car"] * 3 + ["dog"] * 3
+    assert [i.category_name for i in service.items()] == expected
+    assert [i.category_name for i in service.items(limit=8)] == expected
+    assert [i.category_name for i in service.next_items(reviewer="ana", n=8)] == expected

@@ -180,7 +180,8 @@ class ReviewQueries:
             return queue_page(store, run_id=resolved, order=classes, frequencies=frequencies, now=now,
                               totals=totals, n=int(limit or 0), statuses=list(statuses or ()), kinds=kinds,
                               free_for=free_for, min_score=min_score, max_score=max_score, names=names,
-                              uncalibrated=facts["uncalibrated"].get(resolved, set()))
+                              uncalibrated=facts["uncalibrated"].get(resolved, set()),
+                              estimated=facts["estimated"].get(resolved, set()))
         return select_items(store, run_id=resolved, order=order, frequencies=frequencies, now=now,
                             statuses=statuses, category_id=category_id, kinds=kinds, min_score=min_score,
                             max_score=max_score, limit=limit, offset=offset, free_for=free_for,

@@ -151,13 +151,17 @@ class PathCaches:
                 return self.suggestions[1]
         totals: dict[int, dict[tuple[int, str], int]] = {}
         uncalibrated: dict[int, set[int]] = {}
-        for run_id, category_id, kind, n, n_ranked in store.fetchall(
-                f"SELECT run_id, category_id, kind, count(*), count(*) FILTER (WHERE {UNCALIBRATED_SQL}) "
-                f"FROM suggestions s WHERE superseded_at IS NULL GROUP BY ALL"):
+        estimated: dict[int, set[int]] = {}
+        for run_id, category_id, kind, n, n_ranked, n_estimated in store.fetchall(
+                f"SELECT run_id, category_id, kind, count(*), count(*) FILTER (WHERE {UNCALIBRATED_SQL}), "
+                f"count(*) FILTER (WHERE {ESTIMATED_SQL}) FROM suggestions s WHERE superseded_at IS NULL GROUP BY ALL"):
             totals.setdefault(int(run_id), {})[(int(category_id), str(kind))] = int(n)
             if n_ranked:
                 uncalibrated.setdefault(int(run_id), set()).add(int(category_id))
-        facts = {"runs": sorted(totals, reverse=True), "totals": totals, "uncalibrated": uncalibrated}
+            elif n_estimated:
+                estimated.setdefault(int(run_id), set()).add(int(category_id))
+        facts = {"runs": sorted(totals, reverse=True), "totals": totals, "uncalibrated": uncalibrated,
+                 "estimated": estimated}
         with self.lock:
             self.suggestions = (fingerprint, facts)
         return facts
@@ -189,6 +193,9 @@ _ITEM_COLUMNS = """s.suggestion_id, s.run_id, s.image_id, s.category_id, s.kind,
 # An uncalibrated ranked list's item (``labelfix suggest`` files it with no threshold): its precision is
 # unknown, so it comes after every calibrated item, whatever its class's frequency.
 UNCALIBRATED_SQL = "(s.kind = 'missing' AND s.threshold IS NULL)"
+# Queue order: measured items first (missing, then spurious), then PU-estimated missing items (not measured, often
+# optimistic), then ranked lists with no threshold.
+_TRUST_ORDER_SQL = f"({UNCALIBRATED_SQL} OR {ESTIMATED_SQL}), {UNCALIBRATED_SQL}"
 
 
 def class_order(frequencies: dict[int, int], *, head_first: bool) -> list[int]:
@@ -302,7 +309,7 @@ def select_items(store: Store, *, run_id: int | None, order: list[int], frequenc
                ON cur.suggestion_id = s.suggestion_id
         LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id
         WHERE {' AND '.join(where)}
-        ORDER BY (cur.decision IN ('skip', 'unsure')) NULLS FIRST, {UNCALIBRATED_SQL}, s.kind = 'spurious',
+        ORDER BY (cur.decision IN ('skip', 'unsure')) NULLS FIRST, {_TRUST_ORDER_SQL}, s.kind = 'spurious',
                  coalesce(list_position(?::BIGINT[], s.category_id), 1000000000), s.category_id,
                  s.rank_in_class, s.suggestion_id"""
     all_parameters = [*state_parameters, *parameters, [int(c) for c in order]]
@@ -326,10 +333,11 @@ def state_counts(store: Store, *, run_id: int, category_id: int | None = None) -
 def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict[int, int], now: dt.datetime,
                totals: dict[tuple[int, str], int], n: int, statuses: Sequence[str], kinds: Sequence[str] | None,
                free_for: str | None, min_score: float | None = None, max_score: float | None = None,
-               names: dict[int, str] | None = None, uncalibrated: set[int] | frozenset[int] = frozenset()
-               ) -> list[QueueItem]:
+               names: dict[int, str] | None = None, uncalibrated: set[int] | frozenset[int] = frozenset(),
+               estimated: set[int] | frozenset[int] = frozenset()) -> list[QueueItem]:
     """The first ``n`` pending items in queue order, read class by class (same order as :func:`select_items`:
-    the missing items of the ``uncalibrated`` classes, ranked lists with no threshold, come last).
+    the missing items of the ``estimated`` classes, PU thresholds, then those of the ``uncalibrated`` classes,
+    ranked lists with no threshold, come last).
 
     Open items of each (kind, class) are read with a rank bound when no score filter is set: a class's
     suggestions rank 1..m, so its first ``k`` open items rank at most ``k`` + its decided/skipped items +
@@ -352,8 +360,10 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
     if max_score is not None:
         score_filter += " AND s.score <= ?"
         score_parameters.append(float(max_score))
-    passes = [(kind, [c for c in order if not (kind == "missing" and c in uncalibrated)]) for kind in kind_list]
+    later = set(uncalibrated) | set(estimated)
+    passes = [(kind, [c for c in order if not (kind == "missing" and c in later)]) for kind in kind_list]
     if "missing" in kind_list:
+        passes.append(("missing", [c for c in order if c in estimated and c not in uncalibrated]))
         passes.append(("missing", [c for c in order if c in uncalibrated]))
     if "open" in statuses:
         for kind, classes in passes:
@@ -393,7 +403,7 @@ def queue_page(store: Store, *, run_id: int, order: list[int], frequencies: dict
             LEFT JOIN leases ls ON ls.suggestion_id = s.suggestion_id
             WHERE cur.run_id = ? AND cur.decision IN ('skip', 'unsure') AND cur.kind IN ({kinds_sql})
               AND list_contains(?::BIGINT[], cur.category_id) {score_filter} {lease_filter}
-            ORDER BY {UNCALIBRATED_SQL}, s.kind = 'spurious', list_position(?::BIGINT[], s.category_id), s.rank_in_class,
+            ORDER BY {_TRUST_ORDER_SQL}, s.kind = 'spurious', list_position(?::BIGINT[], s.category_id), s.rank_in_class,
                      s.suggestion_id
             LIMIT ?""", [run_id, [int(c) for c in order], *score_parameters, *lease_parameters,
                          [int(c) for c in order], need]))
