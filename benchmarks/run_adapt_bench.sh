@@ -27,8 +27,9 @@
 #   drb   hide40, seed 0, focal margin, SPLC, EM+APL, ASL, cleanlab (3-fold) -> adapt224_hide40_rest_b
 #   e0 e1 e2  single positive, seed N, AN, GR, WAN               -> adapt224_single_sN
 #   ec    single positive, seeds 0,1,2, CLS                      -> adapt224_single_cls
-#   r1 r2 hide40, seed N, the other methods + cleanlab (3-fold)  -> adapt224_hide40_rest_sN
-#   q0 q1 q2  single positive, seed N, the other methods          -> adapt224_single_rest_sN
+#   r1 r2 hide40, seed N, the other methods and CLS, one run each -> adapt224_rest/hide40_sN_METHOD
+#   q0 q1 q2  single positive, seed N, the other methods            -> adapt224_rest/single_sN_METHOD
+#         (REST_METHODS=hill,em picks methods)
 #   v0 v1 v2  hide40, seed N, GR with the paper's VOC schedule end (gr_voc) -> adapt224_hide40_grvoc_sN
 #   Run as two processes (one core each), the 3-seed steps first:
 #     STEPS="d0 d1 d2 dra" BENCH_CACHE=cacheA benchmarks/run_adapt_bench.sh &
@@ -89,10 +90,12 @@ for step in $STEPS; do
            --out "benchmarks/results/adapt224_single_s${step#e}" ;;
     ec)  $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds 0,1,2 --methods cls \
            --out benchmarks/results/adapt224_single_cls ;;
-    r1|r2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#r}" --methods "cls,$REST,cleanlab" \
-           --out "benchmarks/results/adapt224_hide40_rest_s${step#r}" ;;
-    q0|q1|q2) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#q}" --methods "$REST" \
-           --out "benchmarks/results/adapt224_single_rest_s${step#q}" ;;
+    r1|r2) for m in $(tr , " " <<< "${REST_METHODS:-$REST,cls}"); do  # one folder per method, so a stopped run keeps what finished
+             $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#r}" --methods "$m" \
+               --out "benchmarks/results/adapt224_rest/hide40_s${step#r}_$m"; done ;;
+    q0|q1|q2) for m in $(tr , " " <<< "${REST_METHODS:-$REST}"); do
+             $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#q}" --methods "$m" \
+               --out "benchmarks/results/adapt224_rest/single_s${step#q}_$m"; done ;;
     v0|v1|v2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#v}" --methods gr_voc \
            --out "benchmarks/results/adapt224_hide40_grvoc_s${step#v}" ;;
     *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec, r1, r2, q0-q2, v0-v2)" >&2; exit 2 ;;
