@@ -178,16 +178,12 @@ def test_an_added_label_whose_class_no_source_lists_goes_to_the_sources_of_its_i
 
 def test_a_store_of_schema_version_3_is_migrated_with_its_sources_ids(tmp_path):
     """Stores written before version 4 keep their images, each under its source, and export as before."""
-    from labelfix.store.database import _migration_scripts, latest_schema_version
+    from store_helpers import old_store
+
+    from labelfix.store.database import latest_schema_version
 
     db = tmp_path / "old.duckdb"
-    connection = duckdb.connect(str(db))
-    connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                       "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    for version, name, sql in _migration_scripts():
-        if version < 4:
-            connection.execute(sql)
-            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    connection = old_store(db, through_version=3)
     connection.execute(f"INSERT INTO sources VALUES (1, 'coco', '{tmp_path / 'a.json'}', 'x', '{tmp_path}', '{{}}', now())")
     connection.execute("INSERT INTO categories VALUES (3, 'cat', NULL, '{\"id\": 3, \"name\": \"cat\"}')")
     connection.execute("INSERT INTO images VALUES (7, 'a.png', 32, 24, 'train', 1, ?, "

@@ -106,18 +106,10 @@ def test_suggestion_scores_keep_float64_through_the_store(db_path):
 
 
 def test_a_version_8_store_keeps_its_float32_suggestion_scores_when_migrated(tmp_path):
-    import duckdb
-
-    from labelfix.store.database import _migration_scripts
+    from store_helpers import old_store
 
     db = tmp_path / "v8.duckdb"
-    connection = duckdb.connect(str(db))
-    connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                       "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    for version, name, sql in _migration_scripts():
-        if version <= 8:
-            connection.execute(sql)
-            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    connection = old_store(db, through_version=8)
     connection.execute("INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold) "
                        "VALUES (1, 7, 3, 'missing', 0.25, 1, 0.5)")
     connection.close()
