@@ -99,3 +99,18 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += dt.timedelta(seconds=seconds)
+
+
+def open_review_app(reviewer: str | None = None, *, timeout: float = 60):
+    """The review app as one browser session (streamlit's AppTest), opened under ``?reviewer=`` and run once
+    without an exception; the store comes from ``LABELFIX_DB``."""
+    from streamlit.testing.v1 import AppTest
+
+    from labelfix.cli.review_commands import app_script
+
+    at = AppTest.from_file(str(app_script()), default_timeout=timeout)
+    if reviewer:
+        at.query_params["reviewer"] = reviewer
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -11,24 +11,14 @@ import json
 import duckdb
 import pytest
 import streamlit as st
-from review_helpers import make_review_store
-
-from labelfix.cli.review_commands import app_script
+from review_helpers import make_review_store, open_review_app
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-# The script `labelfix review` serves: the copy inside the package (labelfix/review/app/).
-APP = str(app_script())
-
 
 def start(db, *, reviewer: str | None = "tester") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if reviewer:
-        at.query_params["reviewer"] = reviewer
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_review_app(reviewer)
 
 
 @pytest.fixture

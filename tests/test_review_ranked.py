@@ -6,12 +6,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 import streamlit as st
-from review_helpers import make_review_store
-
-from labelfix.cli.review_commands import app_script
+from review_helpers import make_review_store, open_review_app
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 
 @pytest.fixture
@@ -27,10 +24,7 @@ def db(tmp_path, monkeypatch):
 
 
 def test_the_queue_opens_on_calibrated_items_and_ranked_ones_say_so(db):
-    at = AppTest.from_file(str(app_script()), default_timeout=60)
-    at.query_params["reviewer"] = "ana"
-    at.run()
-    assert not at.exception, at.exception
+    at = open_review_app("ana")
     markdown = [m.value for m in at.markdown]
     assert "## :green[+ add 'dog'?]" in markdown  # dog (calibrated) leads, though car is rarer
     assert not any("ranked only" in m for m in markdown)
@@ -54,9 +48,7 @@ def test_items_above_a_pu_estimated_threshold_say_estimated_not_measured(tmp_pat
     connection.close()
     monkeypatch.setenv("LABELFIX_DB", str(path))
     try:
-        at = AppTest.from_file(str(app_script()), default_timeout=60)
-        at.query_params["reviewer"] = "ana"
-        at.run()
+        at = open_review_app("ana")
         at.selectbox(key="class").select(5).run()
         assert not at.exception, at.exception
         markdown = [m.value for m in at.markdown]

@@ -11,25 +11,16 @@ from __future__ import annotations
 import duckdb
 import pytest
 import streamlit as st
-from review_helpers import FakeClock, make_review_store
+from review_helpers import FakeClock, make_review_store, open_review_app
 
-from labelfix.cli.review_commands import app_script
 from labelfix.review.service import ReviewService
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(app_script())
-
-
-
 
 def tab(reviewer: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)  # a loaded machine: the first run imports the app
-    at.query_params["reviewer"] = reviewer
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_review_app(reviewer, timeout=180)  # a loaded machine: the first run imports the app
 
 
 @pytest.fixture
