@@ -141,7 +141,7 @@ GOOD_PROBS = np.array([[0.9, 0.2], [0.8, 0.7]])
     (GOOD_STATES, GOOD_PROBS, {"target_precision": 0.0}, r"target_precision must be in \(0, 1\], got 0.0"),
     (GOOD_STATES, GOOD_PROBS, {"max_per_class": 0}, r"max_per_class must be >= 1 or None, got 0"),
     (GOOD_STATES, GOOD_PROBS, {"val_hide_fraction": 1.0}, r"val_hide_fraction must be in \(0, 1\), got 1.0"),
-    (GOOD_STATES, GOOD_PROBS, {"expected_missing_rate": 1.0}, r"expected_missing_rate must be in \[0, 1\)"),
+    (GOOD_STATES, GOOD_PROBS, {"expected_missing_rate": 1.0}, r"expected_missing_rate must be 'auto' or in \[0, 1\)"),
     (GOOD_STATES, GOOD_PROBS, {"min_support": 0}, r"min_support must be >= 1, got 0"),
 ])
 def test_bad_input_raises_one_clear_value_error(states, probs, kwargs, message):

@@ -103,12 +103,30 @@ def single_positive(tmp_path: Path):
     store.close()
 
 
-def test_single_positive_data_is_measured_conservatively_and_never_over_claims(single_positive):
-    """The single positive of 40 % of the val images is hidden; the other (missed) positive of each image sits
-    among the unknown cells as a false positive, so the measured precision is a lower bound (about 0.5 here):
-    no class claims the target, each gets a short below-target list, nothing is auto-accepted."""
+def test_single_positive_default_estimates_the_miss_rate_and_does_not_over_claim(single_positive):
+    """By default suggest estimates val's own miss rate (truth 0.5: one of two labels kept) from the unknown cells
+    scoring like the hidden positives, and measures each class's precision with it: calibrated thresholds whose
+    claimed precision is not above the truth by more than sampling noise."""
     store, truth, observed, n_train = single_positive
-    report = suggest_quietly(store, SuggestConfig(auto_accept_above=0.0))
+    report = suggest_quietly(store, SuggestConfig())
+    (rate_note,) = [note for note in report.notes if "look missed by the annotators" in note]
+    rate = float(rate_note.split("about ")[1].split("%")[0]) / 100
+    assert 0.4 <= rate <= 0.55
+    rows = filed(store, report.call_id)
+    for summary in report.classes:
+        assert summary.method == HIDE and summary.threshold_source == "class" and summary.calibrated
+        precision = true_precision(rows, truth, summary.category_id)
+        # Sampling noise of ~200 flagged cells: within 0.05 of the truth (class b claims 0.90 at a true 0.87).
+        assert precision >= 0.85 and summary.estimated_precision <= precision + 0.05
+
+
+def test_single_positive_data_is_measured_conservatively_and_never_over_claims(single_positive):
+    """Without a miss rate (0): the single positive of 40 % of the val images is hidden; the other (missed)
+    positive of each image sits among the unknown cells as a false positive, so the measured precision is a lower
+    bound (about 0.5 here): no class claims the target, each gets a short below-target list, nothing is
+    auto-accepted."""
+    store, truth, observed, n_train = single_positive
+    report = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.0, auto_accept_above=0.0))
     assert any("single positive of 240 val images (40%) was hidden" in note for note in report.notes)
     rows = filed(store, report.call_id)
     for summary in report.classes:
@@ -263,9 +281,9 @@ def test_one_class_dataset(tmp_path: Path):
     scores[stray] = rng.uniform(0.5, 0.9, int(stray.sum()))
     with make_store(tmp_path / "one.duckdb", names=["cat"], observed=observed, scores=scores,
                     n_train=n_train) as store:
-        # By default the single positive of 40 % of val images is hidden and their missed positives count
-        # against it: a conservative measure, below the target, so a short list that is not calibrated.
-        (summary,) = suggest_quietly(store, SuggestConfig()).classes
+        # Without a miss rate the single positive of 40 % of val images is hidden and their missed positives
+        # count against it: a conservative measure, below the target, so a short list that is not calibrated.
+        (summary,) = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.0)).classes
         assert summary.method == HIDE and summary.below_target and not summary.calibrated
         assert 0 < summary.missing <= 10
         # With the miss rate known (0.3) the measurement is corrected and reaches the target truthfully.
@@ -277,6 +295,12 @@ def test_one_class_dataset(tmp_path: Path):
         assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.1
         missed = truth[:n_train] & ~observed[:n_train]
         assert summary.estimated_missing == pytest.approx(missed.sum(), rel=0.15)
+        # By default the rate is estimated from val (truth 0.3), and the measurement is as truthful.
+        report = suggest_quietly(store, SuggestConfig())
+        (summary,) = report.classes
+        assert any("look missed by the annotators" in note for note in report.notes)
+        assert summary.method == HIDE and summary.calibrated
+        assert abs(summary.estimated_precision - true_precision(filed(store, report.call_id), truth)) <= 0.1
 
 
 # -- (c) a class without validation positives; a class without unknown train cells ---------------------------
@@ -539,7 +563,8 @@ def test_expected_missing_is_one_figure_and_falls_when_suggestions_are_accepted(
 
     from labelfix.store.labels import set_labels
     store, truth, observed, n_train = single_positive
-    before = suggest_quietly(store, SuggestConfig()).classes
+    # Without a miss rate every class gets a below-target ranked list, whose length is the PU estimate's figure.
+    before = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.0)).classes
     for summary in before:  # the column's figure is the one the words state
         assert summary.estimated_missing is not None
         assert f"about {summary.estimated_missing:.0f} expected missing among its unknown train cells" in summary.note
@@ -547,7 +572,7 @@ def test_expected_missing_is_one_figure_and_falls_when_suggestions_are_accepted(
     rows = np.flatnonzero(truth[:n_train, 0] & ~observed[:n_train, 0])[:30]
     cells = pa.table({"image_id": pa.array(rows + 1, pa.int64()), "category_id": pa.array([1] * 30, pa.int64())})
     set_labels(store, cells=cells, state=1, origin="accepted", updated_at=dt.datetime(2026, 1, 1))
-    after = suggest_quietly(store, SuggestConfig()).classes
+    after = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.0)).classes
     assert after[0].train_frequency == before[0].train_frequency + 30
     assert after[0].estimated_missing == pytest.approx(before[0].estimated_missing - 30)
     assert after[1].estimated_missing == pytest.approx(before[1].estimated_missing)

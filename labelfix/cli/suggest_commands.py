@@ -36,9 +36,10 @@ def suggest_command(
     = 0.05,
     val_hide_fraction: Annotated[float, typer.Option(
         "--val-hide-fraction", help="Share of val positives hidden to estimate the thresholds.")] = 0.4,
-    expected_missing_rate: Annotated[float, typer.Option(
-        "--expected-missing-rate",
-        help="Share of true positives annotators missed, if known (corrects the precision estimate).")] = 0.0,
+    expected_missing_rate: Annotated[str, typer.Option(
+        "--expected-missing-rate", metavar="RATE|auto",
+        help="Share of true positives annotators missed, in [0, 1) (corrects the precision estimate); auto "
+             "(default): estimated from val's unknown cells that score like its hidden positives.")] = "auto",
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the validation hiding.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
     db: DbOption = None,

@@ -60,4 +60,6 @@ def _in_words(item: Mapping[str, Any]) -> str:
     if item["type"] == "finite_number":
         return "must be a finite number (not nan or inf)"
     message = str(item["msg"])
+    if item["type"] == "value_error":  # a validator's own words: drop pydantic's "Value error, " prefix
+        message = message.removeprefix("Value error, ")
     return message[:1].lower() + message[1:]

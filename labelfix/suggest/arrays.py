@@ -20,6 +20,7 @@ import numpy as np
 
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
 from labelfix.suggest.calibration import ClassCalibration, calibrate_classes, unreached_note
+from labelfix.suggest.missing_rate import AUTO, MissingRate, resolve_missing_rate
 from labelfix.suggest.thresholds import (
     ThresholdReport,
     simulate_validation_hiding,
@@ -39,7 +40,7 @@ def validation_thresholds(
     scores: np.ndarray,
     target_precision: float = 0.9,
     hide_fraction: float = 0.4,
-    expected_missing_rate: float = 0.0,
+    expected_missing_rate: MissingRate = AUTO,
     min_support: int = 5,
     fallback: float | None = None,
     seed: int = 0,
@@ -92,8 +93,9 @@ def validation_thresholds(
     scored = ~np.isnan(scores)
     hidden &= scored
     candidate = ((states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
-                                      expected_missing_rate=expected_missing_rate)
+    rate, _ = resolve_missing_rate(expected_missing_rate, scores=scores, observed=observed & scored, hidden=hidden,
+                                   candidate=candidate)
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden, expected_missing_rate=rate)
     return thresholds_for_precision(scores=np.nan_to_num(scores, nan=0.0), hidden=hidden, candidate=candidate,
                                     target_precision=target_precision, min_support=min_support, fallback=fallback,
                                     unseen_positive_ratio=ratio)
@@ -105,7 +107,7 @@ def calibrate_validation(
     scores: np.ndarray,
     target_precision: float = 0.9,
     hide_fraction: float = 0.4,
-    expected_missing_rate: float = 0.0,
+    expected_missing_rate: MissingRate = AUTO,
     min_support: int = 5,
     fallback: float | None = None,
     seed: int = 0,
@@ -181,9 +183,12 @@ def calibrate_validation(
     _, hidden = simulate_validation_hiding(observed=observed, fraction=fraction, seed=seed,
                                            keep_one_per_image=keep_one)
     candidate = ((states == UNKNOWN) | hidden) & scored
-    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden,
-                                      expected_missing_rate=expected_missing_rate)
-    frequency = 1.0 - expected_missing_rate if expected_missing_rate > 0 else None
+    rate, rate_note = resolve_missing_rate(expected_missing_rate, scores=scores, observed=observed, hidden=hidden,
+                                           candidate=candidate)
+    if rate_note:
+        notes.append(rate_note)
+    ratio = unseen_positive_ratio_for(observed_before_hiding=observed, hidden=hidden, expected_missing_rate=rate)
+    frequency = 1.0 - rate if rate > 0 else None
     calibration = calibrate_classes(
         scores=np.nan_to_num(scores, nan=0.0), observed=observed, hidden=hidden, candidate=candidate,
         target_precision=target_precision, min_support=min_support, fallback=fallback,
@@ -201,7 +206,7 @@ def find_missing_labels(
     target_precision: float = 0.9,
     max_per_class: int | None = None,
     val_hide_fraction: float = 0.4,
-    expected_missing_rate: float = 0.0,
+    expected_missing_rate: MissingRate = AUTO,
     min_support: int = 5,
     threshold_fallback: float | None = None,
     uncalibrated_top_k: int = 20,
@@ -225,8 +230,10 @@ def find_missing_labels(
     its ``pred_probs``). In-sample scores rank a model's own training positives too high, which
     makes the thresholds too low.
 
-    The precision is an estimate, and a conservative one: the calibration set's genuinely missing
-    labels count as false positives (``expected_missing_rate`` corrects for them). Each class is
+    The precision is an estimate: the calibration set's own missing labels would count as false positives, so
+    ``expected_missing_rate`` corrects for them, by default (``"auto"``) with a miss rate estimated from the
+    unknown cells that score like the hidden positives (:func:`~labelfix.suggest.missing_rate.estimate_missing_rate`,
+    which errs low when missed labels are harder than the rest: the precision stays conservative). Each class is
     calibrated as ``labelfix suggest`` does it (:func:`calibrate_validation`): where no positive can be
     hidden (one label per image, a one-class dataset), the positive-unlabelled estimate of Elkan & Noto
     sets the threshold; where no estimate is possible, a ranked list of ``uncalibrated_top_k`` cells; where
@@ -250,9 +257,9 @@ def find_missing_labels(
         Keep at most this many rows per class (the highest scores).
     val_hide_fraction : float
         Share of the calibration positives hidden, in (0, 1); set it near the miss rate you expect.
-    expected_missing_rate : float
-        Share of true calibration positives you expect annotators missed, in [0, 1); 0 (default)
-        counts every unknown calibration cell as negative.
+    expected_missing_rate : float or "auto"
+        Share of true calibration positives you expect annotators missed, in [0, 1); 0 counts every unknown
+        calibration cell as negative; ``"auto"`` (default) estimates it (0 where it cannot, with a note).
     min_support : int
         Hidden labels a class needs for its own threshold; rarer classes use the pooled threshold.
     threshold_fallback : float, optional
@@ -427,7 +434,7 @@ def _is_count(value: object) -> bool:
 
 
 def _check_settings(*, target_precision: float, max_per_class: int | None, val_hide_fraction: float,
-                    expected_missing_rate: float, min_support: int, threshold_fallback: float | None = None,
+                    expected_missing_rate: MissingRate, min_support: int, threshold_fallback: float | None = None,
                     seed: int = 0, uncalibrated_top_k: int = 20, below_target_top_k: int = 10) -> None:
     # Type checks first, so a string or NaN setting is one clear ValueError rather than a TypeError deep inside.
     checks = (
@@ -437,8 +444,9 @@ def _check_settings(*, target_precision: float, max_per_class: int | None, val_h
          f"max_per_class must be >= 1 or None, got {max_per_class} (an integer)"),
         (_is_number(val_hide_fraction) and 0.0 < val_hide_fraction < 1.0,
          f"val_hide_fraction must be in (0, 1), got {val_hide_fraction}"),
-        (_is_number(expected_missing_rate) and 0.0 <= expected_missing_rate < 1.0,
-         f"expected_missing_rate must be in [0, 1), got {expected_missing_rate}"),
+        (expected_missing_rate == AUTO or (_is_number(expected_missing_rate)
+                                           and 0.0 <= float(expected_missing_rate) < 1.0),
+         f"expected_missing_rate must be 'auto' or in [0, 1), got {expected_missing_rate!r}"),
         (_is_count(min_support) and min_support >= 1, f"min_support must be >= 1, got {min_support}"),
         (threshold_fallback is None or (_is_number(threshold_fallback) and 0.0 <= threshold_fallback <= 1.0),
          f"threshold_fallback must be a probability in [0, 1] or None, got {threshold_fallback!r}"),

@@ -36,7 +36,7 @@ import numpy as np
 
 from labelfix.internal.json_values import finite_floats
 from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
-from labelfix.suggest.thresholds import MIN_HITS, ThresholdReport, thresholds_for_precision
+from labelfix.suggest.thresholds import MIN_HITS, ThresholdReport, corrected_precision, thresholds_for_precision
 
 HIDE, PU, UNCALIBRATED = "hide-and-measure", "pu", "uncalibrated"
 PU_IMPLAUSIBLE = "pu-implausible"  # a PU estimate refused by a plausibility guard (_pu_implausible): ranked list
@@ -454,8 +454,7 @@ def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float, min_hits:
         return math.nan, math.nan
     order = np.argsort(-scores, kind="stable")
     hits = np.cumsum(targets[order])
-    flagged = np.arange(1, hits.size + 1)
-    precision = np.minimum(hits * (1.0 + max(ratio, 0.0)), flagged) / flagged
+    precision = corrected_precision(hits=hits, flagged=np.arange(1, hits.size + 1), ratio=ratio)
     # Only positions ending a run of tied scores are real thresholds.
     ends = np.append(np.flatnonzero(scores[order][1:] != scores[order][:-1]), hits.size - 1)
     # Prefer points with at least min_hits hidden positives above them (fewer say nothing about precision).

@@ -108,9 +108,9 @@ def thresholds_for_precision(
     Validation is usually missing labels too: its genuinely missing positives sit among the
     candidates and count as false positives, so the plain estimate is a lower bound on precision.
     ``unseen_positive_ratio`` (scalar or per class) is the expected number of such genuinely missing
-    positives per hidden one, ``m / h``; assuming they rank like the hidden ones, the true positives
-    above a threshold are ``H(t) * (1 + m / h)`` (capped at all flagged cells). ``0`` keeps the
-    conservative estimate. :func:`unseen_positive_ratio_for` computes it from an expected miss rate.
+    positives per hidden one, ``m / h``; with it the precision is that of val's unknown cells, the ones
+    like a train search's (:func:`corrected_precision`). ``0`` keeps the conservative estimate.
+    :func:`unseen_positive_ratio_for` computes it from an expected miss rate.
 
     Why per class, with a pooled fallback: score scales differ between classes, so one global
     threshold would be set by the head classes, which dominate the pooled ranking, and tail
@@ -220,13 +220,44 @@ def _operating_point(curve: RankingCurve, target_precision: float, ratio: float,
     """
     if curve.num_positives == 0:
         return math.inf, math.nan, math.nan
-    flagged = curve.true_positives + curve.false_positives
-    precision = np.minimum(curve.true_positives * (1.0 + max(ratio, 0.0)), flagged) / flagged
+    precision = corrected_precision(hits=curve.true_positives, flagged=curve.true_positives + curve.false_positives,
+                                    ratio=ratio)
     qualifying = np.flatnonzero((precision >= target_precision) & (curve.true_positives >= max(min_hits, 1)))
     if qualifying.size == 0:
         return math.inf, math.nan, 0.0
     i = qualifying[-1]
     return float(curve.thresholds[i]), float(precision[i]), float(curve.true_positives[i] / curve.num_positives)
+
+
+def corrected_precision(*, hits: np.ndarray, flagged: np.ndarray, ratio: float) -> np.ndarray:
+    """Precision at each threshold from ``hits`` hidden positives among ``flagged`` candidate cells.
+
+    ``ratio`` 0: ``hits / flagged``, val's own missed positives counted as false positives (a lower bound).
+    ``ratio`` ``r = m / h`` > 0 (missed val positives per hidden one): the precision of flagging val's *unknown*
+    cells (``flagged - hits`` of them), as a train search flags unknown cells. Missed positives rank like hidden
+    ones (both are a random share of the positives), so about ``r hits`` of them are flagged: ``min(r hits,
+    unknown) / unknown`` (1 where no unknown cell is flagged). Counting the hidden ones as true positives instead
+    would overstate it: they raise the share of positives among the flagged cells above what a train search sees.
+
+    Parameters
+    ----------
+    hits, flagged : np.ndarray
+        (T,) counts at each threshold, ``hits <= flagged``, ``flagged >= 1``.
+    ratio : float
+        Missed val positives per hidden one (``>= 0``).
+
+    Examples
+    --------
+    >>> corrected_precision(hits=np.array([2, 4]), flagged=np.array([2, 10]), ratio=0.0).tolist()
+    [1.0, 0.4]
+    >>> corrected_precision(hits=np.array([2, 4]), flagged=np.array([2, 10]), ratio=1.0).tolist()
+    [1.0, 0.6666666666666666]
+    """
+    hits, flagged = np.asarray(hits, dtype=np.float64), np.asarray(flagged, dtype=np.float64)
+    if ratio <= 0:
+        return hits / flagged
+    unknown = flagged - hits
+    return np.where(unknown > 0, np.minimum(ratio * hits, unknown) / np.maximum(unknown, 1.0), 1.0)
 
 
 def unseen_positive_ratio_for(*, observed_before_hiding: np.ndarray, hidden: np.ndarray,
