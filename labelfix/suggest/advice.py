@@ -12,9 +12,11 @@ import json
 import math
 from typing import Any
 
+from labelfix.internal.words import counted
+from labelfix.learn.validation import MIN_VAL_POSITIVES_PER_CLASS
 from labelfix.store.database import Store
 from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL
-from labelfix.suggest.calibration import unreached_note
+from labelfix.suggest.calibration import FEW_TRAIN_POSITIVES, unreached_note
 from labelfix.suggest.report import COMPLETE_NOTE
 from labelfix.suggest.streaming import BELOW_TARGET, UNCALIBRATED, UNREACHED
 
@@ -71,16 +73,19 @@ def other_runs_note(store: Store, *, run_id: int) -> list[str]:
 
 
 def small_val_note(small_val: str, *, min_support: int, held_back: bool) -> str:
-    """What a val split too small to vouch for the model costs this call, and the fix."""
-    held = (" and holds back its \"remove this label\" (spurious) suggestions (--spurious writes them anyway)"
-            if held_back else "")
-    return (f"{small_val}: the epoch training chose is uncertain and classes with fewer than {min_support} val "
-            f"positives get ranked lists marked NOT calibrated{held}. Fix: label the classes on more val images "
-            f"(at least 5 positives per class) and train again")
+    """What a val split too small to vouch for the model costs this call, and the fix, in whole sentences.
 
-
-# A class gets a train list's advice only once: the first cause that applies, most basic first.
-FEW_TRAIN_POSITIVES = 5
+    Examples
+    --------
+    >>> print(small_val_note("the validation split has only 3 labelled positives for 2 trained classes",
+    ...                      min_support=5, held_back=True))
+    the validation split has only 3 labelled positives for 2 trained classes. So the epoch training chose is uncertain, and classes with fewer than 5 val positives get ranked lists marked NOT calibrated. This call also holds back its "remove this label" (spurious) suggestions (--spurious writes them anyway). Fix: label the classes on more val images (at least 5 positives per class) and train again
+    """
+    held = (" This call also holds back its \"remove this label\" (spurious) suggestions (--spurious writes them "
+            "anyway)." if held_back else "")
+    return (f"{small_val}. So the epoch training chose is uncertain, and classes with fewer than {min_support} val "
+            f"positives get ranked lists marked NOT calibrated.{held} Fix: label the classes on more val images "
+            f"(at least {MIN_VAL_POSITIVES_PER_CLASS} positives per class) and train again")
 
 
 def next_step(*, kind: str, train_positives: int, val_positives: int, head_mode: bool, target: float,
@@ -90,14 +95,15 @@ def next_step(*, kind: str, train_positives: int, val_positives: int, head_mode:
     Examples
     --------
     >>> next_step(kind="uncalibrated", train_positives=1, val_positives=7, head_mode=True, target=0.9,
-    ...           min_support=5).startswith(". To do: only 1 train positive(s)")
+    ...           min_support=5).startswith(". To do: only 1 train positive, too few")
     True
     """
+    # A class gets a train list's advice only once: the first cause that applies, most basic first.
     if train_positives < FEW_TRAIN_POSITIVES:
-        return (f". To do: only {train_positives} train positive(s), too few to learn the class from: label it on "
-                f"more train images and train again")
+        return (f". To do: only {counted(train_positives, 'train positive')}, too few to learn the class from: "
+                f"label it on more train images and train again")
     if kind == UNCALIBRATED and val_positives < min_support:
-        return (f". To do: label this class on val images (it has {val_positives} labelled val positives; "
+        return (f". To do: label this class on val images (it has {counted(val_positives, 'labelled val positive')}; "
                 f"calibration needs {min_support}) and run suggest again")
     stronger = ", or train a stronger model (`labelfix train --mode adapt`)" if head_mode else ""
     if kind in (BELOW_TARGET, UNREACHED):
