@@ -312,6 +312,7 @@ def test_a_reverted_auto_accept_is_not_auto_accepted_again(store: Store, capsys)
     assert revert_auto(store) == len(reverted)
     again = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.6))
     assert again.n_auto_accepted == 0 and again.n_auto_held_back == len(reverted)
+    assert again.auto_accept_note is not None and "wait for a reviewer" in again.auto_accept_note
     assert store.scalar("SELECT count(*) FROM labels WHERE origin = 'auto'") == 0
     # They are open suggestions again, for a person to decide.
     open_cells = {(i, c) for _, i, c, *_ in suggestions(store)}

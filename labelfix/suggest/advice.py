@@ -20,8 +20,8 @@ from labelfix.suggest.calibration import FEW_TRAIN_POSITIVES, unreached_note
 from labelfix.suggest.report import COMPLETE_NOTE
 from labelfix.suggest.streaming import BELOW_TARGET, UNCALIBRATED, UNREACHED
 
-__all__ = ["FEW_TRAIN_POSITIVES", "epoch_words", "next_step", "other_runs_note", "reason_prefix", "small_val_note",
-           "train_note"]
+__all__ = ["FEW_TRAIN_POSITIVES", "SAFE_AUTO_ACCEPT_PRECISION", "auto_accept_note", "auto_accept_warning",
+           "epoch_words", "next_step", "other_runs_note", "reason_prefix", "small_val_note", "train_note"]
 
 
 def reason_prefix(store: Store, *, source_runs: list[int], combine: str) -> str:
@@ -128,3 +128,68 @@ def train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshol
     if top_k > 0 and flagged == 0:
         return f"{val_note}; no undecided unknown train cell left to rank"
     return val_note
+
+
+# Auto-accepting at a lower target precision than this gets a warning: at 0.8, one auto-accepted label in five may
+# already be wrong, and each one is a label training will read as truth until someone reverts it.
+SAFE_AUTO_ACCEPT_PRECISION = 0.8
+
+
+def auto_accept_warning(*, target: float) -> str | None:
+    """A warning when auto-accept runs at a low target precision (``None`` at or above
+    ``SAFE_AUTO_ACCEPT_PRECISION``).
+
+    Examples
+    --------
+    >>> print(auto_accept_warning(target=0.3))
+    auto-accepting at target precision 0.3: up to 70% of the auto-accepted labels may be wrong (their classes' thresholds are set to reach precision 0.3 on validation, no more); raise --target-precision (default 0.9) to auto-accept safely; `labelfix revert-auto` undoes these
+    >>> auto_accept_warning(target=0.9) is None
+    True
+    """
+    if target >= SAFE_AUTO_ACCEPT_PRECISION:
+        return None
+    return (f"auto-accepting at target precision {target:g}: up to {1 - target:.0%} of the auto-accepted labels may "
+            f"be wrong (their classes' thresholds are set to reach precision {target:g} on validation, no more); raise "
+            f"--target-precision (default 0.9) to auto-accept safely; `labelfix revert-auto` undoes these")
+
+
+def auto_accept_note(*, above: float, accepted: int, held_back: int, target: float, measured: int, estimated: int,
+                     estimated_allowed: bool) -> str | None:
+    """Why auto-accept, asked for, accepted nothing, in words (``None`` when it accepted some).
+
+    Parameters
+    ----------
+    above : float
+        The auto-accept score (``--auto-accept-above``).
+    accepted, held_back : int
+        Labels auto-accepted; suggestions above ``above`` held back because ``revert-auto`` undid them before.
+    target : float
+        The target precision.
+    measured, estimated : int
+        Classes whose threshold reaches ``target`` as measured by hide-and-measure / as a PU estimate (not
+        counting ranked lists).
+    estimated_allowed : bool
+        ``--auto-accept-estimated`` was given.
+
+    Examples
+    --------
+    >>> print(auto_accept_note(above=0.3, accepted=0, held_back=0, target=0.9, measured=0, estimated=2,
+    ...                        estimated_allowed=False))
+    auto-accept: 0, because only PU-estimated classes (2) reached target precision 0.9, and their precision is an estimate, not measured; pass --auto-accept-estimated to auto-accept them too
+    """
+    if accepted:
+        return None
+    eligible = measured + (estimated if estimated_allowed else 0)
+    if held_back:
+        why = (f"the {counted(held_back, 'suggestion')} above {above:g} wait for a reviewer: `labelfix revert-auto` "
+               f"undid an earlier auto-accept of those cells")
+    elif eligible:
+        why = (f"no missing suggestion of the {counted(eligible, 'class', 'classes')} that reached target precision "
+               f"{target:g} scored above {above:g}")
+    elif estimated:
+        why = (f"only PU-estimated classes ({estimated}) reached target precision {target:g}, and their precision "
+               f"is an estimate, not measured; pass --auto-accept-estimated to auto-accept them too")
+    else:
+        why = (f"no class reached target precision {target:g} on validation, and ranked lists (NOT calibrated) are "
+               f"never auto-accepted")
+    return f"auto-accept: 0, because {why}"
