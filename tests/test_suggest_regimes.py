@@ -382,8 +382,8 @@ def test_tiny_val_split_gives_every_class_suggestions_or_a_reason(tmp_path: Path
             # hidden positives above it), so a ranked list and the reason, never silence.
             assert summary.threshold_source == UNCALIBRATED and not summary.calibrated, summary
             assert summary.missing > 0 and summary.note
-            assert summary.note.startswith(("only 2 labelled validation positive(s), none hidden",
-                                            "only 1 validation positive(s) could be hidden (fewer than 5), no "
+            assert summary.note.startswith(("only 2 labelled validation positives, none hidden",
+                                            "only 1 validation positive could be hidden (fewer than 5), no "
                                             "pooled threshold reaches"))
 
 

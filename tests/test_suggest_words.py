@@ -74,7 +74,7 @@ def test_nothing_auto_accepted_says_why(tmp_path: Path):
                      "estimate, not measured; pass --auto-accept-estimated to auto-accept them too"),
     (0, 2, True, 0, "no missing suggestion of the 2 classes that reached target precision 0.9 scored above 0.95"),
     (1, 0, False, 0, "no missing suggestion of the 1 class that reached target precision 0.9 scored above 0.95"),
-    (1, 0, False, 1, "the 1 suggestion above 0.95 wait for a reviewer: `labelfix revert-auto` undid an earlier "
+    (1, 0, False, 1, "the 1 suggestion above 0.95 waits for a reviewer: `labelfix revert-auto` undid an earlier "
                      "auto-accept of those cells"),
 ])
 def test_each_reason_for_no_auto_accept(measured, estimated, allowed, held_back, says):
@@ -91,8 +91,9 @@ def test_a_fully_labelled_store_prints_no_pooled_threshold(tmp_path: Path):
     observed[:20] = True  # every train cell labelled (positive): nothing can be missing
     with make_store(tmp_path / "all.duckdb", names=["a", "b"], observed=observed, scores=rng.random((40, 2)),
                     n_train=20) as store:
-        report = suggest(store, config=SuggestConfig(min_support=2))
+        report = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.5))
     assert all(c.threshold_source == "complete" and c.threshold is None for c in report.classes)
+    assert report.auto_accept_note == "auto-accept: 0, because this call wrote no missing suggestion to accept"
     row = next(line for line in _printed(report).splitlines() if "all classes" in line)
     cells = [cell.strip() for cell in row.strip(" │|").split("│")]
     assert cells[-2:] == ["-", "-"], row

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from labelfix.cli.common import DbOption, console, err_console
+from labelfix.internal.words import counted
 from labelfix.store import open_store
 
 
@@ -89,7 +90,7 @@ def revert_auto_command(
 
     with open_store(db, create=False) as store:
         count = revert_auto(store, run_id=run)
-    console.print(f"reverted {count} auto-accepted label(s)" + (
+    console.print(f"reverted {counted(count, 'auto-accepted label')}" + (
         ": a later `labelfix suggest --auto-accept-above` does not auto-accept these cells again; they stay "
         "suggestions for a reviewer" if count else ""), highlight=False)
 

@@ -154,7 +154,7 @@ def auto_accept_warning(*, target: float) -> str | None:
 
 
 def auto_accept_note(*, above: float, accepted: int, held_back: int, target: float, measured: int, estimated: int,
-                     estimated_allowed: bool) -> str | None:
+                     estimated_allowed: bool, suggested: int = 1) -> str | None:
     """Why auto-accept, asked for, accepted nothing, in words (``None`` when it accepted some).
 
     Parameters
@@ -170,6 +170,8 @@ def auto_accept_note(*, above: float, accepted: int, held_back: int, target: flo
         counting ranked lists).
     estimated_allowed : bool
         ``--auto-accept-estimated`` was given.
+    suggested : int
+        Missing suggestions the call wrote (0: nothing to accept, e.g. every train cell is labelled).
 
     Examples
     --------
@@ -180,9 +182,11 @@ def auto_accept_note(*, above: float, accepted: int, held_back: int, target: flo
     if accepted:
         return None
     eligible = measured + (estimated if estimated_allowed else 0)
-    if held_back:
-        why = (f"the {counted(held_back, 'suggestion')} above {above:g} wait for a reviewer: `labelfix revert-auto` "
-               f"undid an earlier auto-accept of those cells")
+    if not suggested:
+        why = "this call wrote no missing suggestion to accept"
+    elif held_back:
+        why = (f"the {counted(held_back, 'suggestion')} above {above:g} {'waits' if held_back == 1 else 'wait'} for a "
+               f"reviewer: `labelfix revert-auto` undid an earlier auto-accept of those cells")
     elif eligible:
         why = (f"no missing suggestion of the {counted(eligible, 'class', 'classes')} that reached target precision "
                f"{target:g} scored above {above:g}")

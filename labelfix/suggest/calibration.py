@@ -372,7 +372,7 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
     if hide.source[k] == "pooled":
         total = int(hide.support.sum())
         hits = int(round(hide.pooled_recall * total))
-        return (f"only {support} validation positive(s) could be hidden (fewer than {min_support}): pooled "
+        return (f"only {counted(support, 'validation positive')} could be hidden (fewer than {min_support}): pooled "
                 f"threshold of all classes, {hits} of the {counted(total, 'hidden val positive')} (all classes) "
                 f"score at or above it, estimated precision {hide.estimated_precision[k]:.2f}")
     if hide.source[k] == "class":
@@ -396,7 +396,7 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
 
 def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, *, ranked: str) -> str:
     why = ("none of its validation positives could be hidden" if hidden == 0 else
-           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}) and the pooled "
+           f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support}) and the pooled "
            f"threshold does not reach precision {target}")
     what = _pu_words(pu, k)
     if pu.estimated_precision[k] >= target:
@@ -444,7 +444,7 @@ def _pu_implausible(pu: PUReport, k: int, *, unknown: np.ndarray, labelled: np.n
 def _pu_refused_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, refused: str, *,
                      ranked: str) -> str:
     why = ("none of its validation positives could be hidden" if hidden == 0 else
-           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support})")
+           f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support})")
     return below_target_note(best_precision=math.nan, detail=(
         f"{why}; the {_pu_words(pu, k)} claims precision {_fmt(pu.estimated_precision[k])}, but the claim is "
         f"implausible: {refused}; precision unknown, more labelled val images would let hide-and-measure "
@@ -463,13 +463,14 @@ def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int
                 f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
                 f"the class is not learned): {ranked}")
     if pool_unreachable:
-        return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), no pooled "
+        return (f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support}), no pooled "
                 f"threshold reaches the target precision with {min(MIN_HITS, max(min_support, 1))} hidden val "
                 f"positives at or above it, "
-                f"and {positives} labelled validation positive(s) are too few for a PU estimate (needs "
+                f"and {counted(positives, 'labelled validation positive')} {'is' if positives == 1 else 'are'} too few "
+                f"for a PU estimate (needs "
                 f"{min_support}): {ranked}")
-    return (f"only {positives} labelled validation positive(s), none hidden (hide-and-measure and a PU estimate need "
-            f"{min_support}): {ranked}")
+    return (f"only {counted(positives, 'labelled validation positive')}, none hidden (hide-and-measure and a PU "
+            f"estimate need {min_support}): {ranked}")
 
 
 def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float, min_hits: int = 1) -> tuple[float, float]:

@@ -162,7 +162,8 @@ class SuggestReport:
         for line in self.note_lines():
             console.print(line, highlight=False, markup=False, soft_wrap=True)
         if self.n_auto_held_back:
-            console.print(f"{self.n_auto_held_back} suggestion(s) above the auto-accept score were not auto-accepted: "
+            console.print(f"{counted(self.n_auto_held_back, 'suggestion')} above the auto-accept score "
+                          f"{_were(self.n_auto_held_back)} not auto-accepted: "
                           f"`labelfix revert-auto` undid an earlier auto-accept of those cells, so they wait for a "
                           f"reviewer (accept them in `labelfix review`)", highlight=False, soft_wrap=True)
         console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
@@ -181,22 +182,27 @@ def queue_warning(activity: dict[str, Any], *, run_id: int, replaced: int) -> st
     --------
     >>> print(queue_warning({"holders": {"ana": 3}, "pending": 40, "set_aside": 2, "decided": 7}, run_id=1,
     ...                     replaced=40))
-    the review queue of run 1 was replaced while reviewers were working on it: ana was holding 3 item(s) (a review server is probably running): those leases were dropped and the next action shows the new queue; 40 open item(s) were replaced by the new suggestions (2 skipped/unsure ones are kept in the history as superseded); 7 decision(s) already made are kept (those cells are not suggested again)
+    the review queue of run 1 was replaced while reviewers were working on it: ana was holding 3 items (a review server is probably running): those leases were dropped and the next action shows the new queue; 40 open items were replaced by the new suggestions (2 skipped/unsure ones are kept in the history as superseded); 7 decisions already made are kept (those cells are not suggested again)
     """
     holders, set_aside, decided = activity["holders"], activity["set_aside"], activity["decided"]
     if not holders and not set_aside and not decided:
         return None
     parts = []
     if holders:
-        who = ", ".join(f"{name} was holding {n} item(s)" for name, n in holders.items())
+        who = ", ".join(f"{name} was holding {counted(n, 'item')}" for name, n in holders.items())
         parts.append(f"{who} (a review server is probably running): those leases were dropped and the next "
                      f"action shows the new queue")
     aside = f" ({set_aside} skipped/unsure ones are kept in the history as superseded)" if set_aside else ""
-    parts.append(f"{replaced} open item(s) were replaced by the new suggestions{aside}")
+    parts.append(f"{counted(replaced, 'open item')} {_were(replaced)} replaced by the new suggestions{aside}")
     if decided:
-        parts.append(f"{decided} decision(s) already made are kept (those cells are not suggested again)")
+        parts.append(f"{counted(decided, 'decision')} already made {'is' if decided == 1 else 'are'} kept (those cells "
+                     f"are not suggested again)")
     return (f"the review queue of run {run_id} was replaced while reviewers were working on it: "
             + "; ".join(parts))
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
 
 
 def _method_label(c: ClassSummary) -> str:

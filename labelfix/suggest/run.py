@@ -232,7 +232,8 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                     above=config.auto_accept_above, accepted=result.n_auto_accepted, held_back=held_back,
                     target=config.target_precision, measured=len(_measured_classes(calibration, category_ids,
                                                                                   ranked=lists)),
-                    estimated=len(estimated), estimated_allowed=config.auto_accept_estimated)
+                    estimated=len(estimated), estimated_allowed=config.auto_accept_estimated,
+                    suggested=result.n_missing)
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
