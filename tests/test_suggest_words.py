@@ -150,3 +150,13 @@ def test_json_failure_of_a_missing_store_names_the_file(tmp_path: Path, capsys):
     assert body["file"] == str(db) and body["error"] and body["fix"] and "error:" in err
     code, out, err = _cli(capsys, ["suggest", "--db", str(db)])  # without --json: stdout stays empty
     assert code == 2 and out == "" and "error:" in err
+
+
+def test_a_weakly_trained_class_says_why_its_list_is_short():
+    """Finding 4: every kind of ranked list of a class with few train positives says it is cut short, and why."""
+    from labelfix.suggest.calibration import WEAK_CLASS_TOP_K, ranked_list_words, unreached_note
+
+    why = f"(at most {WEAK_CLASS_TOP_K}: with fewer than 5 train positives the class is too weakly trained"
+    assert why in ranked_list_words(3, float("nan"), weak=True) and why not in ranked_list_words(3, float("nan"))
+    assert why in unreached_note("val", unknown=9, threshold=0.7, k=3, weak=True)
+    assert ranked_list_words(1, float("nan")).startswith("its top 1 unknown train cell,")

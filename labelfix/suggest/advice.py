@@ -114,12 +114,12 @@ def next_step(*, kind: str, train_positives: int, val_positives: int, head_mode:
 
 
 def train_note(val_note: str, *, unknown: int, flagged: int, kept: int, threshold: float, top_k: int,
-               unreached: bool, expected: float) -> str:
+               unreached: bool, expected: float, weak: bool = False) -> str:
     """The validation note plus what the train split did with it, in words."""
     if unknown <= 0:
         return COMPLETE_NOTE  # (the val estimate says nothing here: no train cell can be missing)
     if unreached:  # a calibrated threshold no train cell reaches: a ranked list took over; not "below target"
-        return unreached_note(val_note, unknown=unknown, threshold=threshold, k=top_k)
+        return unreached_note(val_note, unknown=unknown, threshold=threshold, k=top_k, weak=weak)
     if top_k == 0 and math.isfinite(threshold) and flagged == 0:
         return (f"{val_note}; no undecided unknown train cell (of {unknown} unknown) scores at or above the "
                 f"threshold {threshold:.3f}")

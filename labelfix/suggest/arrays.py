@@ -380,7 +380,7 @@ def find_missing_labels(
     words = list(calibration.notes)
     for k in np.flatnonzero(unreached).tolist():
         words[k] = unreached_note(words[k], unknown=int(unknown[:, k].sum()), threshold=float(
-            calibration.thresholds[k]), k=int(lengths[k]))
+            calibration.thresholds[k]), k=int(lengths[k]), weak=bool(calibration.weakly_trained[k]))
     return rows, {"classes": words, "method": calibration.method.tolist(), "source": calibration.source.tolist(),
                   "calibrated": (~ranked).tolist(), "general": general}
 

@@ -350,10 +350,12 @@ WEAK_LIST_WORDS = (f" (at most {WEAK_CLASS_TOP_K}: with fewer than {FEW_TRAIN_PO
                    f"is too weakly trained for a longer list to hold real missing labels)")
 
 
-def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int) -> str:
+def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int, weak: bool = False) -> str:
     """The words of a class that reached the target precision on validation but whose threshold no unknown
-    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list."""
-    listed = (f"its top {counted(k, 'unknown train cell')} as a ranked list, NOT calibrated" if k else
+    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list
+    (``weak``: cut short, the class is too weakly trained)."""
+    cut = WEAK_LIST_WORDS if weak else ""
+    listed = (f"its top {counted(k, 'unknown train cell')}{cut} as a ranked list, NOT calibrated" if k else
               "no ranked list")
     return (f"target reached on validation, but no unknown train cell (of {unknown}) scores at or above the "
             f"threshold {threshold:.3f}: {listed} ({val_note})")

@@ -431,7 +431,8 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         before = int(frequency.get(category_id, 0)) - auto.get(category_id, 0)
         note = train_note(calibration.notes[index], unknown=unknown,
                           flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
-                          unreached=unreached, expected=float(calibration.expected_missing[index]))
+                          unreached=unreached, expected=float(calibration.expected_missing[index]),
+                          weak=bool(calibration.weakly_trained[index]))
         if kind is not None and length > 0 and not complete:  # a ranked list: say what would turn it into a calibrated one
             note += next_step(kind=kind, train_positives=before,
                               val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
