@@ -296,7 +296,7 @@ def test_a_new_call_warns_when_it_replaces_a_queue_reviewers_work_on(tmp_path: P
     report = json.loads(captured.out)
     warning = report["queue_warning"]
     assert "warning: the review queue of run" in " ".join(captured.err.split())
-    assert "ana was holding 2 item(s)" in warning and "1 decision(s) already made are kept" in warning
+    assert "ana was holding 2 items" in warning and "1 decision already made is kept" in warning
     assert "1 skipped/unsure ones are kept in the history as superseded" in warning
     with open_store(db) as store:
         assert store.scalar("SELECT count(*) FROM leases WHERE expires_at > ?",
@@ -312,13 +312,14 @@ def test_a_reverted_auto_accept_is_not_auto_accepted_again(store: Store, capsys)
     assert revert_auto(store) == len(reverted)
     again = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.6))
     assert again.n_auto_accepted == 0 and again.n_auto_held_back == len(reverted)
+    assert again.auto_accept_note is not None and "for a reviewer: `labelfix revert-auto` undid" in again.auto_accept_note
     assert store.scalar("SELECT count(*) FROM labels WHERE origin = 'auto'") == 0
     # They are open suggestions again, for a person to decide.
     open_cells = {(i, c) for _, i, c, *_ in suggestions(store)}
     assert set(reverted) <= open_cells
     again.print()
     out = capsys.readouterr().out
-    assert f"{len(reverted)} suggestion(s) above the auto-accept score were not auto-accepted" in out
+    assert f"{len(reverted)} suggestions above the auto-accept score were not auto-accepted" in out
     assert again.to_dict()["n_auto_held_back"] == len(reverted)
     # A lower cut-off auto-accepts only cells never reverted.
     third = suggest(store, config=SuggestConfig(min_support=2, auto_accept_above=0.0))

@@ -127,7 +127,7 @@ def test_single_positive_data_is_measured_conservatively_and_never_over_claims(s
     auto-accepted."""
     store, truth, observed, n_train = single_positive
     report = suggest_quietly(store, SuggestConfig(expected_missing_rate=0.0, auto_accept_above=0.0))
-    assert any("single positive of 240 val images (40%) was hidden" in note for note in report.notes)
+    assert any("single positive of 240 of the 600 val images (40%) was hidden" in note for note in report.notes)
     rows = filed(store, report.call_id)
     for summary in report.classes:
         assert summary.method == HIDE and summary.threshold_source == "unreachable" and summary.below_target
@@ -136,6 +136,8 @@ def test_single_positive_data_is_measured_conservatively_and_never_over_claims(s
         assert best < 0.9 <= true_precision(rows, truth, summary.category_id)  # conservative, not optimistic
         assert "hidden val positives at or above its best threshold" in summary.note
     assert all(r[4] is None and r[5].startswith("BELOW TARGET") for r in rows)
+    assert report.auto_accept_note == ("auto-accept: 0, because no class reached target precision 0.9 on validation, "
+                                       "and ranked lists (NOT calibrated) are never auto-accepted")
 
 
 def test_known_miss_rate_makes_single_positive_measurable(single_positive):
@@ -166,6 +168,8 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
         assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
     assert report.n_auto_accepted == 0 and report.to_dict()["calibration"]["method"] == [PU] * 3
+    assert report.auto_accept_note is not None and "only PU-estimated classes (3) reached target precision 0.9" in \
+        report.auto_accept_note and "pass --auto-accept-estimated" in report.auto_accept_note
     # Stored and queued as an estimate, not with the plain calibrated look (FRESH_REPORT3 item 1).
     assert rows and all(r[4] is not None and r[5].startswith("ESTIMATED (PU, not measured): an run 1, epoch 3: score ")
                         for r in rows)
@@ -180,7 +184,7 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
     assert all(i.calibrated and not i.estimated for i in spurious)
     opted = suggest_quietly(store, SuggestConfig(val_hide_fraction=0.01, auto_accept_above=0.0,
                                                  auto_accept_estimated=True))
-    assert opted.n_auto_accepted > 0
+    assert opted.n_auto_accepted > 0 and opted.auto_accept_note is None
 
 
 def test_cli_auto_accepts_pu_estimates_only_with_the_flag(single_positive, capsys):
@@ -263,8 +267,11 @@ def test_a_class_with_one_train_positive_is_told_to_label_more_train_images(tmp_
                     n_train=n_train) as store:
         one = suggest_quietly(store, SuggestConfig()).classes[1]
     assert not one.calibrated and one.missing > 0
-    assert one.note.endswith(". To do: only 1 train positive(s), too few to learn the class from: label it on more "
+    assert one.note.endswith(". To do: only 1 train positive, too few to learn the class from: label it on more "
                              "train images and train again")
+    # Too weakly trained for a long list (fresh report 4, finding 4: 20 cells each, none right): at most 3, said so.
+    assert one.missing <= 3 and "(at most 3: with fewer than 5 train positives the class is too weakly trained" \
+        in one.note
     assert "--expected-missing-rate" not in one.note
 
 
@@ -399,8 +406,8 @@ def test_tiny_val_split_gives_every_class_suggestions_or_a_reason(tmp_path: Path
             # hidden positives above it), so a ranked list and the reason, never silence.
             assert summary.threshold_source == UNCALIBRATED and not summary.calibrated, summary
             assert summary.missing > 0 and summary.note
-            assert summary.note.startswith(("only 2 labelled validation positive(s), none hidden",
-                                            "only 1 validation positive(s) could be hidden (fewer than 5), no "
+            assert summary.note.startswith(("only 2 labelled validation positives, none hidden",
+                                            "only 1 validation positive could be hidden (fewer than 5), no "
                                             "pooled threshold reaches"))
 
 

@@ -94,3 +94,25 @@ def split_value(value: str) -> str:
 
 SplitOption = Annotated[str, typer.Option("--split", help="Split of images that do not name one.",
                                           callback=split_value)]
+
+
+def json_asked(argv: list[str]) -> bool:
+    """Whether a command line asks for ``--json`` output (options after a ``--`` are arguments, not options).
+
+    Examples
+    --------
+    >>> json_asked(["suggest", "--json"]), json_asked(["suggest", "--", "--json"]), json_asked(["status"])
+    (True, False, False)
+    """
+    return "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+
+
+def print_json_error(*, error: str, fix: str | None, file: str | None = None, record: str | None = None) -> None:
+    """A failed ``--json`` command's one JSON object on stdout, so a script reading stdout always gets JSON:
+    ``{"error": ..., "fix": ...}`` (plus ``file`` and ``record`` where the error names them). The message for a
+    person still goes to stderr; the exit code stays what it is (2 for bad input)."""
+    import json
+
+    body: dict[str, str | None] = {"error": error, "fix": fix}
+    body |= {key: value for key, value in (("file", file), ("record", record)) if value is not None}
+    console.print(json.dumps(body), highlight=False, markup=False, soft_wrap=True)

@@ -29,7 +29,7 @@ from labelfix.cli import (
     reviewer_commands,
     suggest_commands,
 )
-from labelfix.cli.common import (GroupDbOption, console, db_given_twice, err_console,
+from labelfix.cli.common import (GroupDbOption, console, db_given_twice, err_console, json_asked, print_json_error,
                                  refuse_db_for_a_command_without_store)
 from labelfix.cli.data_commands import export_app, ingest_app, register_data_commands
 from labelfix.errors import LabelfixError
@@ -121,8 +121,9 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     err_console.print(" ".join(str(message).split()), highlight=False, markup=False)
 
 
-def _usage_error(error: click_exceptions.ClickException) -> int:
-    """Print a click usage error as labelfix does its own (usage line, error, fix); return the exit code."""
+def _usage_error(error: click_exceptions.ClickException, *, as_json: bool = False) -> int:
+    """Print a click usage error as labelfix does its own (usage line, error, fix); return the exit code.
+    ``as_json``: the command line asked for ``--json``, so stdout also gets the error as one JSON object."""
     if isinstance(error, click_exceptions.NoArgsIsHelpError):
         # typer's Rich help was already printed while the error was built; plain click puts it in the message.
         if error.format_message().strip():
@@ -135,12 +136,16 @@ def _usage_error(error: click_exceptions.ClickException) -> int:
     err_console.print(error.format_message(), highlight=False, markup=False)
     command = ctx.command_path if ctx is not None else "labelfix"
     err_console.print(f"  fix: see `{command} --help`", highlight=False, markup=False)
+    if as_json:
+        print_json_error(error=error.format_message(), fix=f"see `{command} --help`")
     return 2
 
 
-def _report(error: LabelfixError) -> int:
+def _report(error: LabelfixError, *, as_json: bool = False) -> int:
     err_console.print("[bold red]error:[/] ", end="", highlight=False)
     err_console.print(error.message, highlight=False, markup=False)
+    if as_json:
+        print_json_error(error=error.problem, fix=error.fix, file=error.file, record=error.record)
     return 2
 
 
@@ -163,30 +168,36 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _main(argv: Optional[list[str]]) -> int:
-    twice = db_given_twice(sys.argv[1:] if argv is None else list(argv))
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = json_asked(args)  # then every failure is also one JSON object on stdout (print_json_error)
+    twice = db_given_twice(args)
     if twice is not None:
         return _report(LabelfixError(f"--db given twice ({twice}): a command opens one store",
-                                     fix="give --db once, before or after the command"))
+                                     fix="give --db once, before or after the command"), as_json=as_json)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
             result: Any = typer.main.get_command(app).main(args=argv, prog_name="labelfix", standalone_mode=False)
         except LabelfixError as error:
-            return _report(error)
+            return _report(error, as_json=as_json)
         except click_exceptions.ClickException as error:
-            return _usage_error(error)
+            return _usage_error(error, as_json=as_json)
         except typer.Exit as exit_:
             return exit_.exit_code
         except typer.Abort:
             err_console.print("aborted")
+            if as_json:
+                print_json_error(error="aborted", fix=None)
             return 1
         except KeyboardInterrupt:
             err_console.print("interrupted")
+            if as_json:
+                print_json_error(error="interrupted", fix="run the command again")
             return 130
         except OSError as error:
             if error.errno == errno.EPIPE:  # output piped into e.g. `head`, which stopped reading
                 return 1
-            return _report(os_error_as_labelfix_error(error))
+            return _report(os_error_as_labelfix_error(error), as_json=as_json)
     # Without standalone mode click returns what the command returned, or the code of a typer.Exit.
     return result if isinstance(result, int) else 0
 

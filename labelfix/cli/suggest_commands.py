@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from labelfix.cli.common import DbOption, console, err_console
+from labelfix.internal.words import counted
 from labelfix.store import open_store
 
 
@@ -53,6 +54,11 @@ def suggest_command(
     from labelfix.internal.settings_errors import settings_problems
     from labelfix.suggest.run import SuggestConfig, suggest
 
+    repeated = sorted({r for r in run or [] if (run or []).count(r) > 1})
+    if repeated:  # click keeps both; a run given twice is a slip, not a wish to weigh it double
+        raise LabelfixError(f"--run {', '.join(map(str, repeated))} given more than once",
+                            fix=f"give each run once (e.g. `--run {repeated[0]}`); repeat --run only to combine "
+                                f"different runs")
     try:
         config = SuggestConfig(run_ids=run or None, combine=combine, target_precision=target_precision,
                                max_per_class=max_per_class, auto_accept_above=auto_accept_above,
@@ -67,9 +73,10 @@ def suggest_command(
         raise LabelfixError(f"invalid option: {problems}", fix="see `labelfix suggest --help`") from error
     with open_store(db, create=False) as store:
         report = suggest(store, config=config)
-    if json_out:  # the JSON has it as queue_warning; say it on stderr too, where a person sees it
-        if report.queue_warning:
-            err_console.print(f"[yellow]warning:[/] {report.queue_warning}", highlight=False)
+    if json_out:  # the JSON has the warnings too; say them on stderr, where a person sees them
+        for warning in report.warnings:
+            err_console.print("[yellow]warning:[/] ", end="", highlight=False)
+            err_console.print(warning, highlight=False, markup=False)
         console.print_json(json.dumps(report.to_dict(), default=str))
     else:
         report.print(console)
@@ -84,7 +91,7 @@ def revert_auto_command(
 
     with open_store(db, create=False) as store:
         count = revert_auto(store, run_id=run)
-    console.print(f"reverted {count} auto-accepted label(s)" + (
+    console.print(f"reverted {counted(count, 'auto-accepted label')}" + (
         ": a later `labelfix suggest --auto-accept-above` does not auto-accept these cells again; they stay "
         "suggestions for a reviewer" if count else ""), highlight=False)
 

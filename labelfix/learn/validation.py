@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from labelfix.evaluate.metrics import mean_average_precision
+from labelfix.internal.words import counted
 from labelfix.states import POSITIVE
 
 
@@ -83,8 +84,9 @@ def small_validation_text(*, val_positives: int, trained_classes: int) -> str | 
     """
     if val_positives <= 0 or val_positives >= MIN_VAL_POSITIVES_PER_CLASS * max(trained_classes, 1):
         return None
-    return (f"the validation split has only {val_positives} labelled positives for {trained_classes} trained "
-            f"{'class' if trained_classes == 1 else 'classes'} (fewer than {MIN_VAL_POSITIVES_PER_CLASS} per class)")
+    return (f"the validation split has only {counted(val_positives, 'labelled positive')} for "
+            f"{counted(trained_classes, 'trained class', 'trained classes')} (fewer than {MIN_VAL_POSITIVES_PER_CLASS} "
+            f"per class)")
 
 
 __all__ = ["MIN_VAL_POSITIVES_PER_CLASS", "chosen_epoch_text", "observed_map", "small_validation_text",

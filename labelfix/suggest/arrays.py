@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from labelfix.internal.words import counted
 from labelfix.states import NEGATIVE, POSITIVE, UNKNOWN
 from labelfix.suggest.calibration import ClassCalibration, calibrate_classes, unreached_note
 from labelfix.suggest.missing_rate import AUTO, MissingRate, resolve_missing_rate
@@ -171,9 +172,11 @@ def calibrate_validation(
     elif hideable == 0:
         # Single-positive or one-class val: hide the one positive of some images instead (module notes).
         keep_one = False
-        notes.append(f"each of the {n_images} labelled val images has a single positive, so hiding keeps no image's "
-                     f"label: the single positive of {wanted} val images ({hide_fraction:.0%}) was hidden "
-                     "instead; their other, missed positives count as false positives, so the precision measured "
+        # n_positive == n_images here, so simulate_validation_hiding hides exactly `wanted` images' one positive.
+        notes.append(f"each of the {counted(n_images, 'labelled val image')} has a single positive, so hiding "
+                     f"keeps no image's label: the single positive of {wanted} of the {counted(n_images, 'val image')} "
+                     f"({wanted / n_images:.0%}) was hidden instead; their other, missed positives count as false "
+                     "positives, so the precision measured "
                      "is conservative (a lower bound; --expected-missing-rate corrects it); classes with too few "
                      "hidden use the PU estimate (Elkan & Noto) where it is plausible")
     elif wanted > hideable:
@@ -384,7 +387,7 @@ def find_missing_labels(
     words = list(calibration.notes)
     for k in np.flatnonzero(unreached).tolist():
         words[k] = unreached_note(words[k], unknown=int(unknown[:, k].sum()), threshold=float(
-            calibration.thresholds[k]), k=int(lengths[k]))
+            calibration.thresholds[k]), k=int(lengths[k]), weak=bool(calibration.weakly_trained[k]))
     return rows, {"classes": words, "method": calibration.method.tolist(), "source": calibration.source.tolist(),
                   "calibrated": (~ranked).tolist(), "general": general}
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelfix.internal.json_values import finite_floats
+from labelfix.internal.words import counted
 from labelfix.suggest.pu import PUReport, pu_thresholds_for_precision
 from labelfix.suggest.thresholds import MIN_HITS, ThresholdReport, corrected_precision, thresholds_for_precision
 
@@ -48,6 +49,11 @@ PU_IMPLAUSIBLE = "pu-implausible"  # a PU estimate refused by a plausibility gua
 # correct PU threshold flags 59 % of them), so: more than 3 in 4 flagged, or more than 0.6 of them claimed missed
 # (the fresh test's c = 0.17 class claimed 0.62, truth 0.19; its c = 0.28 class flagged 26 of 30).
 PU_MAX_FLAGGED_SHARE, PU_MAX_MISSING_SHARE = 0.75, 0.6
+# A class with fewer train positives than this is too weakly trained to learn: its scores say little. Its ranked
+# list is cut to WEAK_CLASS_TOP_K cells -- enough for a reviewer to see what the model makes of it, not the 20
+# near-certainly-wrong cells a fresh test found (classes with 1-2 train positives: 20 cells each, none right).
+FEW_TRAIN_POSITIVES = 5
+WEAK_CLASS_TOP_K = 3
 NOT_LEARNED = "no-train-positives"  # the source of a class with no train positives (method uncalibrated)
 NOT_LEARNED_NOTE = ("no train positives: nothing to learn from, so no suggestions (label a few train images "
                     "with this class and train again)")
@@ -83,6 +89,9 @@ class ClassCalibration:
         class that was not learned or a cap of 0.
     expected_missing : np.ndarray
         Expected missed positives among the searched (train) cells, from the PU estimate; NaN where unknown.
+    weakly_trained : np.ndarray
+        bool: fewer than ``FEW_TRAIN_POSITIVES`` train positives (but some): its ranked list has at most
+        ``WEAK_CLASS_TOP_K`` cells.
     """
 
     method: np.ndarray
@@ -100,6 +109,7 @@ class ClassCalibration:
     below_target: np.ndarray
     below_target_k: np.ndarray
     expected_missing: np.ndarray
+    weakly_trained: np.ndarray
 
     @property
     def ranked(self) -> np.ndarray:
@@ -116,9 +126,10 @@ class ClassCalibration:
 
     @property
     def list_lengths(self) -> np.ndarray:
-        """(C,) int: the length of each ranked class's list (``top_k`` or ``below_target_k``); 0 elsewhere."""
-        return np.where(self.below_target, self.below_target_k,
-                        np.where(self.ranked, self.top_k, 0)).astype(np.int64)
+        """(C,) int: the length of each ranked class's list (``top_k`` or ``below_target_k``, at most
+        ``WEAK_CLASS_TOP_K`` for a weakly trained class); 0 elsewhere."""
+        lengths = np.where(self.below_target, self.below_target_k, np.where(self.ranked, self.top_k, 0))
+        return np.where(self.weakly_trained, np.minimum(lengths, WEAK_CLASS_TOP_K), lengths).astype(np.int64)
 
     def threshold_report(self) -> ThresholdReport:
         """The thresholds actually used, as a :class:`ThresholdReport` (``source`` as here)."""
@@ -138,6 +149,7 @@ class ClassCalibration:
                 "below_target": [bool(v) for v in self.below_target],
                 "below_target_k": [int(v) for v in self.below_target_k],
                 "expected_missing": finite_floats(self.expected_missing),
+                "weakly_trained": [bool(v) for v in self.weakly_trained],
                 "pu": self.pu.to_dict()}
 
 
@@ -179,7 +191,8 @@ def calibrate_classes(
         Ranked list length of an uncalibrated class (0: none).
     train_positives : np.ndarray, optional
         (C,) positive labels per class on the train split; a class with 0 gets neither a threshold nor a
-        ranked list (it was not learned). ``None``: not known, every class is calibrated as above.
+        ranked list (it was not learned), one with fewer than ``FEW_TRAIN_POSITIVES`` a ranked list of at most
+        ``WEAK_CLASS_TOP_K`` cells. ``None``: not known, every class is calibrated as above.
     below_target_top_k : int
         Cap on the ranked list of a class below the target precision (module notes; 0: none).
     searched_positives : np.ndarray, optional
@@ -248,6 +261,9 @@ def calibrate_classes(
     searched = searched_positives if searched_positives is not None else train_positives
     expected, list_k = _below_target_lengths(pu, searched=searched, cap=below_target_top_k, learned=learned,
                                              found=found_positives)
+    weak = learned & (np.zeros(num_classes, dtype=bool) if train_positives is None else
+                      np.asarray(train_positives).reshape(num_classes) < FEW_TRAIN_POSITIVES)
+    list_k = np.where(weak, np.minimum(list_k, WEAK_CLASS_TOP_K), list_k)
     below = np.zeros(num_classes, dtype=bool)
     for k in range(num_classes):
         if not learned[k]:
@@ -263,7 +279,7 @@ def calibrate_classes(
             below[k] = hide.source[k] == "unreachable"
             notes.append(_hide_note(hide, k, val_positives[k], target_precision, min_support, scores=scores,
                                     hidden=hidden, candidate=candidate, ratio=float(ratios[k]),
-                                    ranked=ranked_list_words(int(list_k[k]), expected[k])))
+                                    ranked=ranked_list_words(int(list_k[k]), expected[k], weak=bool(weak[k]))))
         elif pu.estimable[k]:
             method[k] = PU
             source[k] = "pu" if pu.estimated_precision[k] >= target_precision else (
@@ -275,24 +291,28 @@ def calibrate_classes(
                 # alone (the estimate's missing count is the implausible part).
                 source[k], below[k], expected[k] = PU_IMPLAUSIBLE, True, math.nan
                 list_k[k] = max(below_target_top_k, 1) if below_target_top_k > 0 else 0
+                list_k[k] = min(list_k[k], WEAK_CLASS_TOP_K) if weak[k] else list_k[k]
                 notes.append(_pu_refused_note(pu, k, n_hidden[k], target_precision, min_support, refused,
-                                              ranked=ranked_list_words(int(list_k[k]), expected[k])))
+                                              ranked=ranked_list_words(int(list_k[k]), expected[k],
+                                                                       weak=bool(weak[k]))))
                 continue
             thresholds[k], precision[k], recall[k] = pu.thresholds[k], pu.estimated_precision[k], \
                 pu.estimated_recall[k]
             below[k] = source[k] == "pu-unreachable"
             notes.append(_pu_note(pu, k, n_hidden[k], target_precision, min_support,
-                                  ranked=ranked_list_words(int(list_k[k]), expected[k])))
+                                  ranked=ranked_list_words(int(list_k[k]), expected[k], weak=bool(weak[k]))))
         else:
             method[k], source[k] = UNCALIBRATED, UNCALIBRATED
-            notes.append(_uncalibrated_note(val_positives[k], n_hidden[k], min_support, top_k,
+            notes.append(_uncalibrated_note(val_positives[k], n_hidden[k], min_support,
+                                            min(top_k, WEAK_CLASS_TOP_K) if weak[k] else top_k,
+                                            weakly_trained=bool(weak[k]),
                                             pool_unreachable=some_hidden,
                                             weak=float(pu.label_frequency[k]) if pu.implausible[k] else None))
     return ClassCalibration(method=method.astype(str), source=source.astype(str), thresholds=thresholds,
                             calibrated=method != UNCALIBRATED, estimated_precision=precision,
                             estimated_recall=recall, notes=notes, top_k=top_k, val_positives=val_positives,
                             hidden=n_hidden, hide=hide, pu=pu, below_target=below, below_target_k=list_k,
-                            expected_missing=expected)
+                            expected_missing=expected, weakly_trained=weak)
 
 
 def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int, learned: np.ndarray,
@@ -317,19 +337,26 @@ def _below_target_lengths(pu: PUReport, *, searched: np.ndarray | None, cap: int
 
 
 # -- the reasons, in words ----------------------------------------------------------------------------------
-def ranked_list_words(k: int, expected: float) -> str:
-    """How long a below-target list is and why, in words."""
+def ranked_list_words(k: int, expected: float, *, weak: bool = False) -> str:
+    """How long a below-target list is and why, in words (``weak``: cut short, the class is too weakly trained)."""
     if k == 0:
         return "no ranked list (its length is 0)"
     bound = (f", about {expected:.0f} expected missing among its unknown train cells (PU estimate)"
              if math.isfinite(expected) else "")
-    return f"its top {k} unknown train cell(s){bound}, NOT calibrated"
+    return f"its top {counted(k, 'unknown train cell')}{bound}{WEAK_LIST_WORDS if weak else ''}, NOT calibrated"
 
 
-def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int) -> str:
+WEAK_LIST_WORDS = (f" (at most {WEAK_CLASS_TOP_K}: with fewer than {FEW_TRAIN_POSITIVES} train positives the class "
+                   f"is too weakly trained for a longer list to hold real missing labels)")
+
+
+def unreached_note(val_note: str, *, unknown: int, threshold: float, k: int, weak: bool = False) -> str:
     """The words of a class that reached the target precision on validation but whose threshold no unknown
-    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list."""
-    listed = f"its top {k} unknown train cell(s) as a ranked list, NOT calibrated" if k else "no ranked list"
+    train cell reaches: not "below target" -- the model finds nothing that confident -- so a ranked list
+    (``weak``: cut short, the class is too weakly trained)."""
+    cut = WEAK_LIST_WORDS if weak else ""
+    listed = (f"its top {counted(k, 'unknown train cell')}{cut} as a ranked list, NOT calibrated" if k else
+              "no ranked list")
     return (f"target reached on validation, but no unknown train cell (of {unknown}) scores at or above the "
             f"threshold {threshold:.3f}: {listed} ({val_note})")
 
@@ -343,22 +370,22 @@ def below_target_note(*, best_precision: float, detail: str, ranked: str) -> str
 def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min_support: int, *,
                scores: np.ndarray, hidden: np.ndarray, candidate: np.ndarray, ratio: float, ranked: str) -> str:
     support = int(hide.support[k])
-    what = f"hide-and-measure ({support} of {positives} validation positives hidden)"
+    what = f"hide-and-measure ({support} of {counted(positives, 'validation positive')} hidden)"
     if hide.source[k] == "pooled":
         total = int(hide.support.sum())
         hits = int(round(hide.pooled_recall * total))
-        return (f"only {support} validation positive(s) could be hidden (fewer than {min_support}): pooled "
-                f"threshold of all classes, {hits} of the {total} hidden val positives (all classes) score at or "
-                f"above it, estimated precision {hide.estimated_precision[k]:.2f}")
+        return (f"only {counted(support, 'validation positive')} could be hidden (fewer than {min_support}): pooled "
+                f"threshold of all classes, {hits} of the {counted(total, 'hidden val positive')} (all classes) "
+                f"score at or above it, estimated precision {hide.estimated_precision[k]:.2f}")
     if hide.source[k] == "class":
         hits = int(round(hide.estimated_recall[k] * support))
-        return (f"{what}: {hits} of {support} hidden val positives score at or above the threshold, estimated "
-                f"precision {hide.estimated_precision[k]:.2f}")
+        return (f"{what}: {hits} of {counted(support, 'hidden val positive')} score at or above the threshold, "
+                f"estimated precision {hide.estimated_precision[k]:.2f}")
     min_hits = min(MIN_HITS, max(min_support, 1))
     best_precision, best_recall = _best_point(scores[candidate[:, k], k], hidden[candidate[:, k], k], ratio,
                                             min_hits)
     hits = 0 if not math.isfinite(best_recall) else int(round(best_recall * support))
-    best = f"{hits} of {support} hidden val positives at or above its best threshold"
+    best = f"{hits} of {counted(support, 'hidden val positive')} at or above its best threshold"
     if math.isfinite(best_precision) and best_precision >= target and hits < min_hits:
         best += f" (fewer than the {min_hits} a measured threshold needs)"
     if hide.source[k] == "fallback":
@@ -371,7 +398,7 @@ def _hide_note(hide: ThresholdReport, k: int, positives: int, target: float, min
 
 def _pu_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, *, ranked: str) -> str:
     why = ("none of its validation positives could be hidden" if hidden == 0 else
-           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}) and the pooled "
+           f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support}) and the pooled "
            f"threshold does not reach precision {target}")
     what = _pu_words(pu, k)
     if pu.estimated_precision[k] >= target:
@@ -391,8 +418,8 @@ PU_CAVEAT = ("an estimate, not measured: it assumes labelled positives are a ran
 
 
 def _pu_words(pu: PUReport, k: int) -> str:
-    return (f"PU estimate (Elkan & Noto) from {int(pu.labelled[k])} labelled validation positives, label "
-            f"frequency c = {pu.label_frequency[k]:.2f}, about {pu.expected_missing[k]:.0f} missed on val")
+    return (f"PU estimate (Elkan & Noto) from {counted(int(pu.labelled[k]), 'labelled validation positive')}, "
+            f"label frequency c = {pu.label_frequency[k]:.2f}, about {pu.expected_missing[k]:.0f} missed on val")
 
 
 def _pu_implausible(pu: PUReport, k: int, *, unknown: np.ndarray, labelled: np.ndarray) -> str:
@@ -419,7 +446,7 @@ def _pu_implausible(pu: PUReport, k: int, *, unknown: np.ndarray, labelled: np.n
 def _pu_refused_note(pu: PUReport, k: int, hidden: int, target: float, min_support: int, refused: str, *,
                      ranked: str) -> str:
     why = ("none of its validation positives could be hidden" if hidden == 0 else
-           f"only {hidden} validation positive(s) could be hidden (fewer than {min_support})")
+           f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support})")
     return below_target_note(best_precision=math.nan, detail=(
         f"{why}; the {_pu_words(pu, k)} claims precision {_fmt(pu.estimated_precision[k])}, but the claim is "
         f"implausible: {refused}; precision unknown, more labelled val images would let hide-and-measure "
@@ -427,22 +454,25 @@ def _pu_refused_note(pu: PUReport, k: int, hidden: int, target: float, min_suppo
 
 
 def _uncalibrated_note(positives: int, hidden: int, min_support: int, top_k: int, *, pool_unreachable: bool,
-                       weak: float | None) -> str:
-    ranked = f"ranked list of top {top_k}, not calibrated" if top_k > 0 else "no ranked list (top-k is 0)"
+                       weak: float | None, weakly_trained: bool = False) -> str:
+    cut = WEAK_LIST_WORDS if weakly_trained else ""
+    ranked = f"ranked list of top {top_k}{cut}, not calibrated" if top_k > 0 else "no ranked list (top-k is 0)"
     if positives == 0:
         return f"no validation positives: {ranked}"
     if weak is not None:
-        return (f"the model scores its {positives} labelled validation positives {weak:.2f} on average, too low for "
+        return (f"the model scores its {counted(positives, 'labelled validation positive')} {weak:.2f} on average, "
+                f"too low for "
                 f"a PU estimate (it would mean {1 / max(weak, 1e-6) - 1:.0f} missed per labelled one; more likely "
                 f"the class is not learned): {ranked}")
     if pool_unreachable:
-        return (f"only {hidden} validation positive(s) could be hidden (fewer than {min_support}), no pooled "
+        return (f"only {counted(hidden, 'validation positive')} could be hidden (fewer than {min_support}), no pooled "
                 f"threshold reaches the target precision with {min(MIN_HITS, max(min_support, 1))} hidden val "
                 f"positives at or above it, "
-                f"and {positives} labelled validation positive(s) are too few for a PU estimate (needs "
+                f"and {counted(positives, 'labelled validation positive')} {'is' if positives == 1 else 'are'} too few "
+                f"for a PU estimate (needs "
                 f"{min_support}): {ranked}")
-    return (f"only {positives} labelled validation positive(s), none hidden (hide-and-measure and a PU estimate need "
-            f"{min_support}): {ranked}")
+    return (f"only {counted(positives, 'labelled validation positive')}, none hidden (hide-and-measure and a PU "
+            f"estimate need {min_support}): {ranked}")
 
 
 def _best_point(scores: np.ndarray, targets: np.ndarray, ratio: float, min_hits: int = 1) -> tuple[float, float]:

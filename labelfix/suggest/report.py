@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from labelfix.internal.words import counted
 from labelfix.suggest.calibration import ClassCalibration
 from labelfix.suggest.thresholds import ThresholdReport
 
@@ -83,6 +84,13 @@ class SuggestReport:
     calibration: ClassCalibration | None = None
     queue_warning: str | None = None  # the call replaced a queue reviewers were working on (what happened)
     n_auto_held_back: int = 0  # above the auto-accept score, but revert-auto undid their earlier auto-accept
+    auto_accept_note: str | None = None  # auto-accept was asked for and accepted nothing: why, in words
+    auto_accept_warning: str | None = None  # auto-accept at a low target precision: how many may be wrong
+
+    @property
+    def warnings(self) -> list[str]:
+        """The lines a person should see as ``warning:`` whatever the output format (the JSON holds them too)."""
+        return [w for w in (self.queue_warning, self.auto_accept_warning) if w]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
@@ -92,7 +100,8 @@ class SuggestReport:
                 "notes": list(self.notes), "classes": [asdict(c) for c in self.classes],
                 "thresholds": self.thresholds.to_dict(),
                 "calibration": None if self.calibration is None else self._calibration_dict(),
-                "queue_warning": self.queue_warning, "n_auto_held_back": self.n_auto_held_back}
+                "queue_warning": self.queue_warning, "n_auto_held_back": self.n_auto_held_back,
+                "auto_accept_note": self.auto_accept_note, "auto_accept_warning": self.auto_accept_warning}
 
     def _calibration_dict(self) -> dict[str, Any]:
         """The calibration's JSON with ``calibrated`` as in ``classes`` (what the rows are), the val-only answer
@@ -114,11 +123,13 @@ class SuggestReport:
                           str(c.spurious), str(c.auto_accepted), _fmt(c.threshold, ".3f"), _method_label(c))
         known = [c.estimated_missing for c in self.classes
                  if c.estimated_missing is not None and math.isfinite(c.estimated_missing)]
+        # The pooled threshold only where some class has a threshold at all (a fully labelled store has none).
+        pooled = any(c.threshold is not None for c in self.classes)
         table.add_section()
         table.add_row("all classes", str(sum(c.train_frequency for c in self.classes)),
                       f"{sum(known):.0f}" if known else "-",
                       str(self.n_missing), str(self.n_spurious), str(self.n_auto_accepted),
-                      _fmt(self.thresholds.pooled_threshold, ".3f"), "pool")
+                      _fmt(self.thresholds.pooled_threshold if pooled else None, ".3f"), "pool" if pooled else "-")
         return table
 
     def note_lines(self) -> list[str]:
@@ -134,8 +145,9 @@ class SuggestReport:
                      "ranked = no estimate possible: top-k list, NOT calibrated, no hit = target reached on val "
                      "but no unknown train cell scores at the threshold: top-k list, NOT calibrated, none = target "
                      "unreachable, no list, untrained = no train positives, no suggestions, complete = every train "
-                     "cell labelled, nothing to suggest; est. missing = expected missing labels among the class's "
-                     "unknown train cells (- where unknown)")
+                     "cell labelled, nothing to suggest; train freq = the class's train positives before this call "
+                     "(this call's auto-accepts are in the auto column); est. missing = expected missing labels among "
+                     "the class's unknown train cells (- where unknown)")
         for c in sorted(self.classes, key=lambda c: (c.train_frequency, c.category_id)):
             if c.needs_note and c.note:
                 lines.append(f"{c.name}: {c.note}")
@@ -143,19 +155,22 @@ class SuggestReport:
 
     def print(self, console: Console | None = None) -> None:
         console = console or Console()
-        if self.queue_warning:
-            console.print(f"[yellow]warning:[/] {self.queue_warning}", highlight=False, soft_wrap=True)
+        for warning in self.warnings:
+            console.print("[yellow]warning:[/] ", end="", highlight=False)
+            console.print(warning, highlight=False, markup=False, soft_wrap=True)
         console.print(self.table())
         for line in self.note_lines():
             console.print(line, highlight=False, markup=False, soft_wrap=True)
         if self.n_auto_held_back:
-            console.print(f"{self.n_auto_held_back} suggestion(s) above the auto-accept score were not auto-accepted: "
+            console.print(f"{counted(self.n_auto_held_back, 'suggestion')} above the auto-accept score "
+                          f"{_were(self.n_auto_held_back)} not auto-accepted: "
                           f"`labelfix revert-auto` undid an earlier auto-accept of those cells, so they wait for a "
                           f"reviewer (accept them in `labelfix review`)", highlight=False, soft_wrap=True)
         console.print(f"{self.n_missing} missing and {self.n_spurious} spurious suggestions written, "
-                      f"{self.n_auto_accepted} auto-accepted, {self.n_replaced} earlier open suggestions of run "
-                      f"{self.run_id} replaced "
-                      f"({self.seconds:.1f} s)")
+                      f"{self.n_auto_accepted} auto-accepted, {counted(self.n_replaced, 'earlier open suggestion')} "
+                      f"of run {self.run_id} replaced ({self.seconds:.1f} s)", highlight=False, soft_wrap=True)
+        if self.auto_accept_note:  # asked for, none accepted: the reason, right under the count it explains
+            console.print(self.auto_accept_note, highlight=False, markup=False, soft_wrap=True)
 
 
 def queue_warning(activity: dict[str, Any], *, run_id: int, replaced: int) -> str | None:
@@ -167,22 +182,27 @@ def queue_warning(activity: dict[str, Any], *, run_id: int, replaced: int) -> st
     --------
     >>> print(queue_warning({"holders": {"ana": 3}, "pending": 40, "set_aside": 2, "decided": 7}, run_id=1,
     ...                     replaced=40))
-    the review queue of run 1 was replaced while reviewers were working on it: ana was holding 3 item(s) (a review server is probably running): those leases were dropped and the next action shows the new queue; 40 open item(s) were replaced by the new suggestions (2 skipped/unsure ones are kept in the history as superseded); 7 decision(s) already made are kept (those cells are not suggested again)
+    the review queue of run 1 was replaced while reviewers were working on it: ana was holding 3 items (a review server is probably running): those leases were dropped and the next action shows the new queue; 40 open items were replaced by the new suggestions (2 skipped/unsure ones are kept in the history as superseded); 7 decisions already made are kept (those cells are not suggested again)
     """
     holders, set_aside, decided = activity["holders"], activity["set_aside"], activity["decided"]
     if not holders and not set_aside and not decided:
         return None
     parts = []
     if holders:
-        who = ", ".join(f"{name} was holding {n} item(s)" for name, n in holders.items())
+        who = ", ".join(f"{name} was holding {counted(n, 'item')}" for name, n in holders.items())
         parts.append(f"{who} (a review server is probably running): those leases were dropped and the next "
                      f"action shows the new queue")
     aside = f" ({set_aside} skipped/unsure ones are kept in the history as superseded)" if set_aside else ""
-    parts.append(f"{replaced} open item(s) were replaced by the new suggestions{aside}")
+    parts.append(f"{counted(replaced, 'open item')} {_were(replaced)} replaced by the new suggestions{aside}")
     if decided:
-        parts.append(f"{decided} decision(s) already made are kept (those cells are not suggested again)")
+        parts.append(f"{counted(decided, 'decision')} already made {'is' if decided == 1 else 'are'} kept (those cells "
+                     f"are not suggested again)")
     return (f"the review queue of run {run_id} was replaced while reviewers were working on it: "
             + "; ".join(parts))
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
 
 
 def _method_label(c: ClassSummary) -> str:

@@ -76,7 +76,8 @@ from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, r
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
-from labelfix.suggest.advice import next_step, other_runs_note, reason_prefix, small_val_note, train_note
+from labelfix.suggest.advice import (auto_accept_note, auto_accept_warning, next_step, other_runs_note,
+                                     reason_prefix, small_val_note, train_note)
 from labelfix.suggest.arrays import calibrate_validation
 from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration
 from labelfix.suggest.report import COMPLETE
@@ -172,6 +173,15 @@ class SuggestConfig(BaseModel):
             raise ValueError("must be 'auto' or a number in [0, 1)")
         return rate
 
+    @field_validator("run_ids")
+    @classmethod
+    def _each_run_once(cls, run_ids: list[int] | None) -> list[int] | None:
+        """A run given twice would weigh double in ``mean`` and silently not in ``max``: more likely a slip."""
+        repeated = sorted({r for r in run_ids or [] if (run_ids or []).count(r) > 1})
+        if repeated:
+            raise ValueError(f"run {', '.join(map(str, repeated))} given more than once: give each run once")
+        return run_ids
+
 
 def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestReport:
     """Score the train split's cells, threshold per class, and write suggestions (one transaction).
@@ -234,6 +244,14 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                              config=config_json, notes=notes, lists=lists)
             result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
             result.n_auto_held_back = held_back
+            if config.auto_accept_above is not None:
+                result.auto_accept_warning = auto_accept_warning(target=config.target_precision)
+                result.auto_accept_note = auto_accept_note(
+                    above=config.auto_accept_above, accepted=result.n_auto_accepted, held_back=held_back,
+                    target=config.target_precision, measured=len(_measured_classes(calibration, category_ids,
+                                                                                  ranked=lists)),
+                    estimated=len(estimated), estimated_allowed=config.auto_accept_estimated,
+                    suggested=result.n_missing)
             result.seconds = time.perf_counter() - started
             finish_call(store, call_id=call_id, summary=result.to_dict())
     return result
@@ -355,6 +373,14 @@ def _estimated_classes(calibration: ClassCalibration, category_ids: np.ndarray, 
             if calibrated and not measured and int(c) not in ranked]
 
 
+def _measured_classes(calibration: ClassCalibration, category_ids: np.ndarray, *,
+                      ranked: dict[int, tuple[int, str]]) -> list[int]:
+    """Classes whose threshold hide-and-measure measured at the target precision, other than the ``ranked`` lists:
+    the ones auto-accept takes by default."""
+    return [int(c) for c, measured in zip(category_ids.tolist(), calibration.measured.tolist())
+            if measured and int(c) not in ranked]
+
+
 def _auto_accept(store: Store, *, call_id: int, above: float | None, now: dt.datetime,
                  uncalibrated: list[int]) -> tuple[dict[int, int], int]:
     """Positive labels (origin ``auto``) and ``auto_accept`` events for this call's missing suggestions > P;
@@ -419,16 +445,19 @@ def _report(store: Store, *, category_ids: np.ndarray, counts: dict[tuple[str, i
         among = 0.0 if flagged == 0 else flagged * precision
         estimated = (among / recall if recall > 0 else (0.0 if flagged == 0 else math.nan)) if calibrated else \
             float(calibration.expected_missing[index])
+        # Train positives before this call: its own auto-accepts are in their own column, not added here.
+        before = int(frequency.get(category_id, 0)) - auto.get(category_id, 0)
         note = train_note(calibration.notes[index], unknown=unknown,
                           flagged=flagged, kept=kept, threshold=float(report.thresholds[index]), top_k=length,
-                          unreached=unreached, expected=float(calibration.expected_missing[index]))
+                          unreached=unreached, expected=float(calibration.expected_missing[index]),
+                          weak=bool(calibration.weakly_trained[index]))
         if kind is not None and length > 0 and not complete:  # a ranked list: say what would turn it into a calibrated one
-            note += next_step(kind=kind, train_positives=int(frequency.get(category_id, 0)),
+            note += next_step(kind=kind, train_positives=before,
                               val_positives=int(val_positives.get(category_id, 0)), head_mode=head_mode,
                               target=float(config["target_precision"]), min_support=int(config["min_support"]))
         classes.append(ClassSummary(
             category_id=category_id, name=str(names.get(category_id, category_id)),
-            train_frequency=int(frequency.get(category_id, 0)),
+            train_frequency=before,
             threshold=None if complete else finite_or_none(report.thresholds[index]),
             threshold_source=COMPLETE if complete else str(report.source[index]), pooled=bool(report.pooled[index]),
             estimated_precision=finite_or_none(precision), flagged=int(flagged),
