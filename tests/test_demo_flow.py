@@ -23,9 +23,9 @@ def test_quick_demo_runs_every_step_and_is_rerunnable(tmp_path, capsys):
         assert store.scalar("SELECT count(*) FROM predictions") == 200 * 10
         assert store.scalar("SELECT count(*) FROM suggestions") >= 0
         n_exports = store.scalar("SELECT count(*) FROM exports")
-        # suggest runs as a user runs it: not told the rate at which the demo hid labels, it estimates one
+        # suggest runs as a user runs it: not told the rate at which the demo hid labels
         suggest_config = json.loads(store.scalar("SELECT config FROM suggest_calls"))
-        assert suggest_config["expected_missing_rate"] == "auto"
+        assert suggest_config["expected_missing_rate"] == 0.0
     labels = json.loads((out / "export" / "labels.json").read_text())
     assert len(labels["images"]) == 200 and len(labels["categories"]) == 10
     assert "cache feature maps" in printed

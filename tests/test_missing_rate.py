@@ -122,8 +122,10 @@ def test_calibrate_validation_says_the_estimated_rate_and_uses_it():
     truth[:, 0] |= truth[:, 1]  # two labels per image often, so hiding keeps one per image and still hides
     scores = np.where(truth, rng.beta(6, 2, truth.shape), rng.beta(1, 5, truth.shape))
     states = np.where(truth & (rng.random(truth.shape) >= 0.35), 1, 0)
-    auto, notes = calibrate_validation(states=states, scores=scores)
-    zero, zero_notes = calibrate_validation(states=states, scores=scores, expected_missing_rate=0.0)
+    auto, notes = calibrate_validation(states=states, scores=scores, expected_missing_rate="auto")
+    zero, zero_notes = calibrate_validation(states=states, scores=scores)  # the default: no correction
+    assert auto.missing_rate_estimated and auto.missing_rate > 0 and not auto.measured.any()
+    assert not zero.missing_rate_estimated and zero.missing_rate == 0.0
     rate_note = [note for note in notes if "look missed by the annotators" in note]
     assert len(rate_note) == 1 and not any("look missed" in note for note in zero_notes)
     # Correcting for val's own missed positives raises the measured precision, so thresholds can only fall.
@@ -134,6 +136,7 @@ def test_calibrate_validation_says_the_estimated_rate_and_uses_it():
 @pytest.mark.parametrize(("given", "expected"), [("auto", "auto"), (" AUTO ", "auto"), (0.3, 0.3), ("0.3", 0.3),
                                                  (0, 0.0)])
 def test_suggest_config_takes_a_rate_or_auto(given, expected):
+    assert SuggestConfig().expected_missing_rate == 0.0  # opt-in: the estimate can overstate precision
     assert SuggestConfig(expected_missing_rate=given).expected_missing_rate == expected
 
 

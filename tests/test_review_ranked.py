@@ -53,8 +53,8 @@ def test_items_above_a_pu_estimated_threshold_say_estimated_not_measured(tmp_pat
         assert not at.exception, at.exception
         markdown = [m.value for m in at.markdown]
         assert "## :green[+ add 'car'?] :orange-badge[estimated, not measured]" in markdown
-        assert any(m.startswith("missing label, estimated, not measured: the class's threshold is a PU estimate")
-                   for m in markdown)
+        assert any(m.startswith("missing label, estimated, not measured: the class's threshold rests on an "
+                                "estimate (a PU estimate") for m in markdown)
         assert not any("the model sees it" in m for m in markdown)
         assert any("· estimated" in m for m in markdown)  # its tile
     finally:

@@ -103,16 +103,22 @@ def single_positive(tmp_path: Path):
     store.close()
 
 
-def test_single_positive_default_estimates_the_miss_rate_and_does_not_over_claim(single_positive):
-    """By default suggest estimates val's own miss rate (truth 0.5: one of two labels kept) from the unknown cells
-    scoring like the hidden positives, and measures each class's precision with it: calibrated thresholds whose
-    claimed precision is not above the truth by more than sampling noise."""
+def test_single_positive_auto_estimates_the_miss_rate_and_files_estimates(single_positive):
+    """``expected_missing_rate="auto"`` estimates val's own miss rate (truth 0.5: one of two labels kept) from the
+    unknown cells scoring like the hidden positives and corrects each class's precision with it: here (a model that
+    ranks well) the claimed precision is not above the truth by more than sampling noise. The thresholds rest on an
+    estimate, so their rows are filed ESTIMATED, a warning says so, and auto-accept leaves them alone."""
     store, truth, observed, n_train = single_positive
-    report = suggest_quietly(store, SuggestConfig())
+    report = suggest_quietly(store, SuggestConfig(expected_missing_rate="auto", auto_accept_above=0.0))
+    assert report.missing_rate_estimated and 0.4 <= report.missing_rate <= 0.55
+    assert report.to_dict()["missing_rate"] == round(report.missing_rate, 4)
+    assert report.missing_rate_warning and report.missing_rate_warning in report.warnings
+    assert report.n_auto_accepted == 0
     (rate_note,) = [note for note in report.notes if "look missed by the annotators" in note]
     rate = float(rate_note.split("about ")[1].split("%")[0]) / 100
     assert 0.4 <= rate <= 0.55
     rows = filed(store, report.call_id)
+    assert rows and all(r[5].startswith("ESTIMATED (miss rate estimated, not measured): ") for r in rows)
     for summary in report.classes:
         assert summary.method == HIDE and summary.threshold_source == "class" and summary.calibrated
         precision = true_precision(rows, truth, summary.category_id)
@@ -168,7 +174,8 @@ def test_pu_estimate_is_said_to_be_an_estimate_and_not_auto_accepted(single_posi
         estimated, actual = summary.estimated_precision, true_precision(rows, truth, summary.category_id)
         assert estimated >= 0.9 and abs(estimated - actual) <= 0.15, (summary.name, estimated, actual)
     assert report.n_auto_accepted == 0 and report.to_dict()["calibration"]["method"] == [PU] * 3
-    assert report.auto_accept_note is not None and "only PU-estimated classes (3) reached target precision 0.9" in \
+    assert report.auto_accept_note is not None and ("only estimated classes (PU or an estimated miss rate: 3) reached "
+                                                        "target precision 0.9") in \
         report.auto_accept_note and "pass --auto-accept-estimated" in report.auto_accept_note
     # Stored and queued as an estimate, not with the plain calibrated look (FRESH_REPORT3 item 1).
     assert rows and all(r[4] is not None and r[5].startswith("ESTIMATED (PU, not measured): an run 1, epoch 3: score ")
@@ -302,8 +309,8 @@ def test_one_class_dataset(tmp_path: Path):
         assert abs(summary.estimated_precision - true_precision(rows, truth)) <= 0.1
         missed = truth[:n_train] & ~observed[:n_train]
         assert summary.estimated_missing == pytest.approx(missed.sum(), rel=0.15)
-        # By default the rate is estimated from val (truth 0.3), and the measurement is as truthful.
-        report = suggest_quietly(store, SuggestConfig())
+        # With "auto" the rate is estimated from val (truth 0.3), and the measurement is as truthful here.
+        report = suggest_quietly(store, SuggestConfig(expected_missing_rate="auto"))
         (summary,) = report.classes
         assert any("look missed by the annotators" in note for note in report.notes)
         assert summary.method == HIDE and summary.calibrated

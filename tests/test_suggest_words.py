@@ -70,7 +70,8 @@ def test_nothing_auto_accepted_says_why(tmp_path: Path):
 @pytest.mark.parametrize(("measured", "estimated", "allowed", "held_back", "says"), [
     (0, 0, False, 0, "no class reached target precision 0.9 on validation, and ranked lists (NOT calibrated) are "
                      "never auto-accepted"),
-    (0, 2, False, 0, "only PU-estimated classes (2) reached target precision 0.9, and their precision is an "
+    (0, 2, False, 0, "only estimated classes (PU or an estimated miss rate: 2) reached target precision 0.9, "
+                    "and their precision is an "
                      "estimate, not measured; pass --auto-accept-estimated to auto-accept them too"),
     (0, 2, True, 0, "no missing suggestion of the 2 classes that reached target precision 0.9 scored above 0.95"),
     (1, 0, False, 0, "no missing suggestion of the 1 class that reached target precision 0.9 scored above 0.95"),

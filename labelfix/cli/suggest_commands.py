@@ -39,8 +39,10 @@ def suggest_command(
         "--val-hide-fraction", help="Share of val positives hidden to estimate the thresholds.")] = 0.4,
     expected_missing_rate: Annotated[str, typer.Option(
         "--expected-missing-rate", metavar="RATE|auto",
-        help="Share of true positives annotators missed, in [0, 1) (corrects the precision estimate); auto "
-             "(default): estimated from val's unknown cells that score like its hidden positives.")] = "auto",
+        help="Share of val's true positives annotators missed, in [0, 1) (corrects the precision estimate; 0: "
+             "none, a lower bound). auto: estimate it from val's unknown cells that score like its hidden "
+             "positives (opt-in: can overstate precision on a weak model; such suggestions are marked ESTIMATED).")
+    ] = "0",
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the validation hiding.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
     db: DbOption = None,

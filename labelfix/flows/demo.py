@@ -68,7 +68,7 @@ def run_demo(config: DemoConfig, *, console: Optional[Console] = None) -> None:
                               check_images="header")
         console.print(f"ingest: {summary.describe()} -> {store.path}")
         console.print(f"[dim]the demo hid {config.missing_rate:.0%} of the labels; suggest is not told that rate "
-                      f"(a user cannot know it): it estimates it from the val split, as it does by default[/]")
+                      f"(a user cannot know it) and runs with its defaults[/]")
         run_learning_steps(store, config=config, console=console)
         export = export_coco(store, out_dir=config.out_dir / "export", inline=True)
         for path in export.paths:

@@ -92,7 +92,7 @@ def run_learning_steps(store: Store, *, config: LearnSettings, console: Console)
     console.print(f"train: run {trained.run_id} ({config.method}, best epoch {trained.best_epoch + 1}, "
                   f"val mAP on observed labels {val_map if val_map is None else round(val_map, 3)})")
     # suggest's defaults, as a user runs it: a flow that hid labels itself (the demo) knows the hiding rate, but
-    # a user never does, so suggest estimates it from val (expected_missing_rate "auto") instead of being told.
+    # a user never does, so passing it (--expected-missing-rate) would make the demo's figures unreachable.
     report = suggest(store, config=SuggestConfig(run_ids=[trained.run_id], seed=config.seed))
     report.print(console)
     return {"cache": cache_name, "run_id": trained.run_id}

@@ -25,10 +25,12 @@ from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_
 
 # The reason prefix of a missing suggestion whose class threshold is a PU estimate (Elkan & Noto): its precision
 # was estimated from assumptions, not measured on validation, and such estimates are often optimistic. The queue
-# reads the prefix (:data:`ESTIMATED_SQL`), so those rows do not look calibrated.
+# reads the prefix (:data:`ESTIMATED_SQL`), so those rows do not look calibrated. A hide-and-measure threshold
+# corrected with an *estimated* miss rate (``suggest --expected-missing-rate auto``) rests on an estimate too.
 ESTIMATED_PREFIX = "ESTIMATED (PU, not measured)"
+RATE_ESTIMATED_PREFIX = "ESTIMATED (miss rate estimated, not measured)"
 ESTIMATED_SQL = (f"(s.kind = 'missing' AND s.threshold IS NOT NULL "
-                 f"AND coalesce(starts_with(s.reason, '{ESTIMATED_PREFIX}'), false))")
+                 f"AND coalesce(starts_with(s.reason, 'ESTIMATED ('), false))")
 # A row a reviewer can read as calibrated: a missing suggestion with a measured threshold, or a spurious one.
 CALIBRATED_SQL = f"((s.threshold IS NOT NULL OR s.kind <> 'missing') AND NOT {ESTIMATED_SQL})"
 
@@ -92,7 +94,7 @@ def replace_open(store: Store, *, run_id: int, now: dt.datetime) -> int:
 
 def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: int, call_id: int,
                 reason_prefix: str, source_runs: Sequence[int], created_at: object,
-                estimated: Sequence[int] = ()) -> int:
+                estimated: Sequence[int] = (), estimated_rate: Sequence[int] = ()) -> int:
     """Insert ranked candidates as suggestions with one bulk ``INSERT ... SELECT``; return the count.
 
     Parameters
@@ -118,6 +120,9 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     estimated : Sequence[int]
         Classes whose threshold is a PU estimate, not a measurement: their missing suggestions' reasons start
         with :data:`ESTIMATED_PREFIX`.
+    estimated_rate : Sequence[int]
+        Classes whose hide-and-measure threshold was corrected with an estimated miss rate: their missing
+        suggestions' reasons start with :data:`RATE_ESTIMATED_PREFIX`.
 
     Suggestion ids follow (kind, class, rank), so a rerun on the same data numbers them the same way.
     Call inside the caller's transaction.
@@ -125,6 +130,7 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
     runs = ", ".join(str(int(r)) for r in source_runs)
     keep = "TRUE" if max_rank is None else f"n.rank_in_class <= {int(max_rank)}"
     pu_classes = ", ".join(str(int(c)) for c in estimated) or "NULL"
+    rate_classes = ", ".join(str(int(c)) for c in estimated_rate) or "NULL"
     # DuckDB answers an INSERT with the number of rows it wrote.
     written = store.fetchone(f"""
         INSERT INTO suggestions (run_id, image_id, category_id, kind, score, rank_in_class, threshold, reason,
@@ -154,7 +160,8 @@ def file_ranked(store: Store, *, candidates: str, max_rank: int | None, run_id: 
                                 ?, n.score, n.rank_in_class)
                          || coalesce('; corrected by ' || f.who, '')
                     WHEN n.kind = 'missing'
-                    THEN (CASE WHEN n.category_id IN ({pu_classes}) THEN '{ESTIMATED_PREFIX}: ' ELSE '' END)
+                    THEN (CASE WHEN n.category_id IN ({pu_classes}) THEN '{ESTIMATED_PREFIX}: '
+                               WHEN n.category_id IN ({rate_classes}) THEN '{RATE_ESTIMATED_PREFIX}: ' ELSE '' END)
                          || printf('%s: score %.3f >= class threshold %.3f', ?, n.score, n.threshold)
                          || coalesce('; corrected by ' || f.who, '')
                     ELSE printf('%s: annotated, but model probability %.3f <= %.3f', ?, n.score, n.threshold)

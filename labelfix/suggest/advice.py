@@ -177,7 +177,7 @@ def auto_accept_note(*, above: float, accepted: int, held_back: int, target: flo
     --------
     >>> print(auto_accept_note(above=0.3, accepted=0, held_back=0, target=0.9, measured=0, estimated=2,
     ...                        estimated_allowed=False))
-    auto-accept: 0, because only PU-estimated classes (2) reached target precision 0.9, and their precision is an estimate, not measured; pass --auto-accept-estimated to auto-accept them too
+    auto-accept: 0, because only estimated classes (PU or an estimated miss rate: 2) reached target precision 0.9, and their precision is an estimate, not measured; pass --auto-accept-estimated to auto-accept them too
     """
     if accepted:
         return None
@@ -191,9 +191,35 @@ def auto_accept_note(*, above: float, accepted: int, held_back: int, target: flo
         why = (f"no missing suggestion of the {counted(eligible, 'class', 'classes')} that reached target precision "
                f"{target:g} scored above {above:g}")
     elif estimated:
-        why = (f"only PU-estimated classes ({estimated}) reached target precision {target:g}, and their precision "
-               f"is an estimate, not measured; pass --auto-accept-estimated to auto-accept them too")
+        why = (f"only estimated classes (PU or an estimated miss rate: {estimated}) reached target precision "
+               f"{target:g}, and their precision is an estimate, not measured; pass --auto-accept-estimated to "
+               "auto-accept them too")
     else:
         why = (f"no class reached target precision {target:g} on validation, and ranked lists (NOT calibrated) are "
                f"never auto-accepted")
     return f"auto-accept: 0, because {why}"
+
+
+# A given miss rate above this claims most val positives are missing: the precision correction then lets nearly every
+# unknown cell through (a fresh test's --expected-missing-rate 0.9 flagged 22,958 cells, 12 % of them true).
+HIGH_MISSING_RATE = 0.6
+
+
+def missing_rate_warning(*, rate: float, estimated: bool) -> str | None:
+    """A warning when the precision rests on an estimated miss rate, or on a given one above ``HIGH_MISSING_RATE``.
+
+    Examples
+    --------
+    >>> print(missing_rate_warning(rate=0.28, estimated=True))
+    the thresholds rest on an estimated miss rate (28% of val's positives, --expected-missing-rate auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED and are not auto-accepted without --auto-accept-estimated
+    >>> missing_rate_warning(rate=0.3, estimated=False) is None
+    True
+    """
+    if estimated and rate > 0:
+        return (f"the thresholds rest on an estimated miss rate ({rate:.0%} of val's positives, --expected-missing-rate "
+                "auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED "
+                "and are not auto-accepted without --auto-accept-estimated")
+    if rate > HIGH_MISSING_RATE:
+        return (f"--expected-missing-rate {rate:g} says {rate:.0%} of val's positives are missing: unless that is true, "
+                "the precision is overstated and nearly every unknown cell passes its threshold")
+    return None

@@ -14,6 +14,7 @@ This module needs numpy only (no DuckDB, pandas or pyarrow), in the spirit of cl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -41,7 +42,7 @@ def validation_thresholds(
     scores: np.ndarray,
     target_precision: float = 0.9,
     hide_fraction: float = 0.4,
-    expected_missing_rate: MissingRate = AUTO,
+    expected_missing_rate: MissingRate = 0.0,
     min_support: int = 5,
     fallback: float | None = None,
     seed: int = 0,
@@ -108,7 +109,7 @@ def calibrate_validation(
     scores: np.ndarray,
     target_precision: float = 0.9,
     hide_fraction: float = 0.4,
-    expected_missing_rate: MissingRate = AUTO,
+    expected_missing_rate: MissingRate = 0.0,
     min_support: int = 5,
     fallback: float | None = None,
     seed: int = 0,
@@ -197,6 +198,8 @@ def calibrate_validation(
         target_precision=target_precision, min_support=min_support, fallback=fallback,
         unseen_positive_ratio=ratio, label_frequency=frequency, top_k=top_k, train_positives=train_positives,
         below_target_top_k=below_target_top_k, searched_positives=searched_positives, found_positives=found_positives)
+    calibration = dataclasses.replace(calibration, missing_rate=rate,
+                                      missing_rate_estimated=expected_missing_rate == AUTO and rate > 0)
     return calibration, notes
 
 
@@ -209,7 +212,7 @@ def find_missing_labels(
     target_precision: float = 0.9,
     max_per_class: int | None = None,
     val_hide_fraction: float = 0.4,
-    expected_missing_rate: MissingRate = AUTO,
+    expected_missing_rate: MissingRate = 0.0,
     min_support: int = 5,
     threshold_fallback: float | None = None,
     uncalibrated_top_k: int = 20,
@@ -233,10 +236,10 @@ def find_missing_labels(
     its ``pred_probs``). In-sample scores rank a model's own training positives too high, which
     makes the thresholds too low.
 
-    The precision is an estimate: the calibration set's own missing labels would count as false positives, so
-    ``expected_missing_rate`` corrects for them, by default (``"auto"``) with a miss rate estimated from the
-    unknown cells that score like the hidden positives (:func:`~labelfix.suggest.missing_rate.estimate_missing_rate`,
-    which errs low when missed labels are harder than the rest: the precision stays conservative). Each class is
+    The precision is an estimate, and by default a conservative one: the calibration set's genuinely missing
+    labels count as false positives. ``expected_missing_rate`` corrects for them, with a rate you know or
+    ``"auto"``, one estimated from the unknown cells scoring like the hidden positives
+    (:func:`~labelfix.suggest.missing_rate.estimate_missing_rate`; opt-in, as it can overstate precision). Each class is
     calibrated as ``labelfix suggest`` does it (:func:`calibrate_validation`): where no positive can be
     hidden (one label per image, a one-class dataset), the positive-unlabelled estimate of Elkan & Noto
     sets the threshold; where no estimate is possible, a ranked list of ``uncalibrated_top_k`` cells; where
@@ -261,8 +264,9 @@ def find_missing_labels(
     val_hide_fraction : float
         Share of the calibration positives hidden, in (0, 1); set it near the miss rate you expect.
     expected_missing_rate : float or "auto"
-        Share of true calibration positives you expect annotators missed, in [0, 1); 0 counts every unknown
-        calibration cell as negative; ``"auto"`` (default) estimates it (0 where it cannot, with a note).
+        Share of true calibration positives you expect annotators missed, in [0, 1); 0 (default) counts every
+        unknown calibration cell as negative (a lower bound); ``"auto"`` estimates it (0 where it cannot, with a
+        note). The estimate can be far too high on a weak model: see :mod:`~labelfix.suggest.missing_rate`.
     min_support : int
         Hidden labels a class needs for its own threshold; rarer classes use the pooled threshold.
     threshold_fallback : float, optional

@@ -110,6 +110,10 @@ class ClassCalibration:
     below_target_k: np.ndarray
     expected_missing: np.ndarray
     weakly_trained: np.ndarray
+    # The miss rate of val's own positives the precision was corrected with (0: none), and whether it was
+    # estimated (``expected_missing_rate="auto"``) rather than given: then no threshold is a pure measurement.
+    missing_rate: float = 0.0
+    missing_rate_estimated: bool = False
 
     @property
     def ranked(self) -> np.ndarray:
@@ -121,8 +125,9 @@ class ClassCalibration:
     def measured(self) -> np.ndarray:
         """(C,) bool: calibrated by hide-and-measure, the only method whose precision is measured on known
         positives; a PU threshold's precision is an estimate from assumptions (SCAR, e1), so its suggestions
-        are not auto-accepted unless the caller opts in."""
-        return self.calibrated & (self.method == HIDE) & ~self.below_target
+        are not auto-accepted unless the caller opts in. A hide-and-measure threshold corrected with an estimated
+        miss rate (``missing_rate_estimated``) rests on that estimate too, so it is not counted as measured."""
+        return self.calibrated & (self.method == HIDE) & ~self.below_target & (not self.missing_rate_estimated)
 
     @property
     def list_lengths(self) -> np.ndarray:

@@ -86,11 +86,14 @@ class SuggestReport:
     n_auto_held_back: int = 0  # above the auto-accept score, but revert-auto undid their earlier auto-accept
     auto_accept_note: str | None = None  # auto-accept was asked for and accepted nothing: why, in words
     auto_accept_warning: str | None = None  # auto-accept at a low target precision: how many may be wrong
+    missing_rate: float = 0.0  # the miss rate of val's positives the precision was corrected with (0: none)
+    missing_rate_estimated: bool = False  # estimated from val (expected_missing_rate "auto"), not given
+    missing_rate_warning: str | None = None  # the precision rests on an estimated (or a very high) miss rate
 
     @property
     def warnings(self) -> list[str]:
         """The lines a person should see as ``warning:`` whatever the output format (the JSON holds them too)."""
-        return [w for w in (self.queue_warning, self.auto_accept_warning) if w]
+        return [w for w in (self.queue_warning, self.auto_accept_warning, self.missing_rate_warning) if w]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (thresholds as :meth:`ThresholdReport.to_dict`)."""
@@ -101,7 +104,9 @@ class SuggestReport:
                 "thresholds": self.thresholds.to_dict(),
                 "calibration": None if self.calibration is None else self._calibration_dict(),
                 "queue_warning": self.queue_warning, "n_auto_held_back": self.n_auto_held_back,
-                "auto_accept_note": self.auto_accept_note, "auto_accept_warning": self.auto_accept_warning}
+                "auto_accept_note": self.auto_accept_note, "auto_accept_warning": self.auto_accept_warning,
+                "missing_rate": round(self.missing_rate, 4), "missing_rate_estimated": self.missing_rate_estimated,
+                "missing_rate_warning": self.missing_rate_warning}
 
     def _calibration_dict(self) -> dict[str, Any]:
         """The calibration's JSON with ``calibrated`` as in ``classes`` (what the rows are), the val-only answer

@@ -18,12 +18,13 @@ Validation's observed positives are known positives. We hide ``val_hide_fraction
 score threshold whose precision among val's unknown-plus-hidden cells reaches the target. Hiding
 does not change the model's val scores: val labels are never training targets, so the scores are
 what they would have been had those labels really been missing; hiding only decides which val
-cells count as candidates and which as positives. Val's genuinely missing labels would count as false
-positives and make the estimate conservative; ``expected_missing_rate`` corrects for them, by default
-with a rate estimated from val's unknown cells that score like the hidden positives
-(:mod:`~labelfix.suggest.missing_rate`; on the demo it estimated 26-29 % where the truth is 40 %, and the
-suggestions it calibrated were 91 % true at target 0.9). The hidden share (default 0.4) matches the
-benchmark's hidden rate; set it near the miss rate you expect of your annotators.
+cells count as candidates and which as positives. Val's genuinely missing labels count as false
+positives, so by default the estimate is conservative. ``expected_missing_rate`` corrects for them with a
+rate you know, or ``"auto"``, a rate estimated from val's unknown cells that score like the hidden positives
+(:mod:`~labelfix.suggest.missing_rate`). That estimate is opt-in: a fresh test found it overstating precision
+on weak models and on some demo seeds, so its thresholds are filed as estimates (reasons starting
+``ESTIMATED (miss rate estimated, not measured)``), never auto-accepted without ``auto_accept_estimated``.
+The hidden share (default 0.4) matches the benchmark's hidden rate; set it near the miss rate you expect.
 
 When hiding is not possible
 ---------------------------
@@ -76,10 +77,10 @@ from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, r
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
-from labelfix.suggest.advice import (auto_accept_note, auto_accept_warning, next_step, other_runs_note,
-                                     reason_prefix, small_val_note, train_note)
+from labelfix.suggest.advice import (auto_accept_note, auto_accept_warning, missing_rate_warning, next_step,
+                                     other_runs_note, reason_prefix, small_val_note, train_note)
 from labelfix.suggest.arrays import calibrate_validation
-from labelfix.suggest.calibration import NOT_LEARNED, ClassCalibration
+from labelfix.suggest.calibration import HIDE, NOT_LEARNED, ClassCalibration
 from labelfix.suggest.report import COMPLETE
 from labelfix.suggest.report import ClassSummary, SuggestReport, queue_warning
 from labelfix.suggest.scoring import DEFAULT_BATCH_ROWS, check_runs, read_split_scores, score_query
@@ -108,7 +109,7 @@ class SuggestConfig(BaseModel):
         Share of true val positives you expect annotators missed. ``0`` treats every unknown val cell
         as negative, a conservative precision estimate that yields few suggestions when val is
         itself incomplete; with a rate, the estimate counts the missed ones as the positives they
-        are (:func:`~labelfix.suggest.thresholds.unseen_positive_ratio_for`). ``"auto"`` (default) estimates
+        are (:func:`~labelfix.suggest.thresholds.unseen_positive_ratio_for`). ``"auto"`` (opt-in) estimates
         the rate from val's unknown cells that score like its hidden positives
         (:func:`~labelfix.suggest.missing_rate.estimate_missing_rate`; 0 where too few are hidden).
     min_support : int
@@ -135,7 +136,8 @@ class SuggestConfig(BaseModel):
         classes whose precision hide-and-measure measured (not a ranked list, not a PU estimate).
     auto_accept_estimated : bool
         Opt-in: also auto-accept the suggestions of classes whose threshold is a PU estimate (precision estimated
-        from assumptions, not measured; often optimistic on a weak model).
+        from assumptions, not measured; often optimistic on a weak model), or rests on a miss rate estimated with
+        ``expected_missing_rate="auto"``.
     batch_rows : int
         Rows per Arrow batch streamed from DuckDB.
     """
@@ -147,7 +149,7 @@ class SuggestConfig(BaseModel):
     target_precision: float = Field(0.9, gt=0.0, le=1.0)
     max_per_class: int | None = Field(None, ge=1)
     val_hide_fraction: float = Field(0.4, gt=0.0, lt=1.0)
-    expected_missing_rate: float | Literal["auto"] = "auto"
+    expected_missing_rate: float | Literal["auto"] = 0.0
     min_support: int = Field(5, ge=1)
     threshold_fallback: float | None = None
     uncalibrated_top_k: int = Field(20, ge=0)
@@ -225,6 +227,9 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
     with _candidates(store, score_sql=sql, category_ids=category_ids, calibration=calibration,
                      spurious_max_score=spurious_max, max_per_class=config.max_per_class) as (table, counts, lists):
         estimated = _estimated_classes(calibration, category_ids, ranked=lists)
+        # With an estimated miss rate the hide-and-measure classes are estimates too (their own reason prefix).
+        rate_estimated = [c for c, method in zip(category_ids.tolist(), calibration.method.tolist())
+                          if c in estimated and method == HIDE]
         with store.transaction():
             run_id = source_runs[0] if len(source_runs) == 1 else ensemble_run(
                 store, source_runs=source_runs, combine=config.combine)
@@ -235,7 +240,7 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
             file_ranked(store, candidates=table, max_rank=config.max_per_class, run_id=run_id, call_id=call_id,
                         reason_prefix=reason_prefix(store, source_runs=source_runs, combine=config.combine),
                         source_runs=source_runs, created_at=now,
-                        estimated=estimated)
+                        estimated=[c for c in estimated if c not in rate_estimated], estimated_rate=rate_estimated)
             auto, held_back = _auto_accept(store, call_id=call_id, above=config.auto_accept_above, now=now,
                                            uncalibrated=list(lists) + ([] if config.auto_accept_estimated
                                                                        else estimated))
@@ -243,6 +248,10 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
             result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
+            result.missing_rate = calibration.missing_rate
+            result.missing_rate_estimated = calibration.missing_rate_estimated
+            result.missing_rate_warning = missing_rate_warning(rate=calibration.missing_rate,
+                                                               estimated=calibration.missing_rate_estimated)
             result.n_auto_held_back = held_back
             if config.auto_accept_above is not None:
                 result.auto_accept_warning = auto_accept_warning(target=config.target_precision)

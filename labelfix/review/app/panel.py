@@ -34,9 +34,10 @@ def _focus_panel(item: QueueItem, labels: list[ImageLabel], boxes: list[ImageBox
         st.caption("zoom: mouse wheel or + − (0 resets) · drag to pan · boxes are the source annotations")
     with right:
         st.markdown(f"## :{words.color}[{words.sign} {words.question}]" + _ranked_badge(item))
-        if item.estimated:  # a PU-estimated threshold: above it, but its precision was never measured
-            kind_text = ("missing label, estimated, not measured: the class's threshold is a PU estimate (Elkan & "
-                         "Noto) whose precision was not measured on validation; such estimates are often optimistic")
+        if item.estimated:  # a PU-estimated threshold, or one resting on an estimated miss rate: not measured
+            kind_text = ("missing label, estimated, not measured: the class's threshold rests on an estimate (a PU "
+                         "estimate, Elkan & Noto, or an estimated miss rate; the reason says which) whose precision "
+                         "was not measured on validation; such estimates are often optimistic")
         elif not item.calibrated:  # an uncalibrated ranked list: a rank, not a confident suggestion
             kind_text = ("ranked only: among this class's highest-scoring unlabelled images, but the class could "
                          "not be calibrated, so how often such items are right is unknown")
