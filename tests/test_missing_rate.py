@@ -98,8 +98,10 @@ def test_too_few_hidden_is_not_estimable_and_auto_falls_back_to_zero_in_words():
     assert "3 hidden val positive(s)" in estimate.reason
     rate, words = resolve_missing_rate("auto", scores=scores, observed=observed, hidden=hidden, candidate=candidate)
     assert rate == 0.0 and "lower bound" in words
-    assert resolve_missing_rate(0.25, scores=scores, observed=observed, hidden=hidden, candidate=candidate) == (
-        0.25, None)
+    rate, words = resolve_missing_rate(0.25, scores=scores, observed=observed, hidden=hidden, candidate=candidate)
+    assert rate == 0.25 and "the miss rate given, 25%" in words
+    assert resolve_missing_rate(0.0, scores=scores, observed=observed, hidden=hidden, candidate=candidate) == (
+        0.0, None)
 
 
 def test_nan_scores_are_left_out():

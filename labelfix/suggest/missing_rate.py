@@ -165,7 +165,7 @@ def resolve_missing_rate(expected_missing_rate: MissingRate, *, scores: np.ndarr
                          hidden: np.ndarray, candidate: np.ndarray) -> tuple[float, str | None]:
     """The miss rate to correct hide-and-measure with, and the words saying where it came from.
 
-    A number is used as given (no words). ``"auto"``: :func:`estimate_missing_rate` on the same val cells; where
+    A number is used as given (words for a rate above 0). ``"auto"``: :func:`estimate_missing_rate` on the same val cells; where
     it is not estimable, 0 (every unknown val cell counts as a false positive, a conservative precision), and the
     words say so. Arrays as :func:`estimate_missing_rate`.
 
@@ -173,14 +173,16 @@ def resolve_missing_rate(expected_missing_rate: MissingRate, *, scores: np.ndarr
     --------
     >>> resolve_missing_rate(0.3, scores=np.zeros((2, 1)), observed=np.ones((2, 1), bool),
     ...                      hidden=np.zeros((2, 1), bool), candidate=np.zeros((2, 1), bool))
-    (0.3, None)
+    (0.3, "the precision is corrected for val's own missed positives with the miss rate given, 30% (--expected-missing-rate 0.3)")
     >>> rate, words = resolve_missing_rate("auto", scores=np.zeros((2, 1)), observed=np.ones((2, 1), bool),
     ...                                    hidden=np.zeros((2, 1), bool), candidate=np.zeros((2, 1), bool))
     >>> rate, words[:50]
     (0.0, "val's missed positives could not be estimated: of ")
     """
     if expected_missing_rate != AUTO:
-        return float(expected_missing_rate), None
+        rate = float(expected_missing_rate)
+        return rate, (None if rate == 0 else f"the precision is corrected for val's own missed positives with the "
+                      f"miss rate given, {rate:.0%} (--expected-missing-rate {rate:g})")
     estimate = estimate_missing_rate(scores=scores, observed=observed, hidden=hidden, candidate=candidate)
     if estimate.estimable:
         return estimate.rate, estimate.reason
