@@ -37,8 +37,8 @@ def bench_command(
         "--seeds", help="Hiding (and training) seeds, comma-separated [default: 0,1,2; 0 with --quick].",
         show_default=False)] = None,
     methods: Annotated[str, typer.Option(
-        "--methods", help="Comma-separated methods, or 'all' (every trainer method, comic_nohtb, gr_voc, cleanlab, "
-                          "oracle).")] = "all",
+        "--methods", help="Comma-separated methods, or 'all' (every trainer method, comic_nohtb, gr_voc, splc_tau07, "
+                          "cleanlab, oracle).")] = "all",
     baselines: Annotated[bool, typer.Option(
         "--baselines/--no-baselines", help="Add cleanlab and the oracle when --methods does not name them.")] = True,
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json, results.md and plots.")
