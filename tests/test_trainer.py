@@ -176,8 +176,8 @@ def test_images_without_embedding_are_reported_and_left_out(tmp_path):
 
 
 def test_method_defaults_do_not_override_user_values():
-    assert resolve_config(TrainConfig(method="splc")).loss_params["tau"] == 0.6
-    assert resolve_config(TrainConfig(method="splc", loss_params={"tau": 0.7})).loss_params["tau"] == 0.7
+    assert resolve_config(TrainConfig(method="splc")).loss_params["tau"] == 0.7
+    assert resolve_config(TrainConfig(method="splc", loss_params={"tau": 0.6})).loss_params["tau"] == 0.6
     assert resolve_config(TrainConfig(method="em", epochs=3)).epochs == 3
 
 
