@@ -31,6 +31,9 @@
 #   q0 q1 q2  single positive, seed N, the other methods            -> adapt224_rest/single_sN_METHOD
 #         (REST_METHODS=hill,em picks methods)
 #   v0 v1 v2  hide40, seed N, GR with the paper's VOC schedule end (gr_voc) -> adapt224_hide40_grvoc_sN
+#   u     SPLC with --tune (tau x weight decay chosen on val), hide40, seed 0 -> adapt224_tuned/hide40_s0_splc
+#   t0 t1 t2 / p0 p1 p2  SPLC at the tau val chose (splc_tau07, now SPLC's default), hide40 / single positive,
+#         seed N                                          -> adapt224_tuned/{hide40,single}_sN_splc_tau07
 #   Run as two processes (one core each), the 3-seed steps first:
 #     STEPS="d0 d1 d2 dra" BENCH_CACHE=cacheA benchmarks/run_adapt_bench.sh &
 #     STEPS="e0 e1 e2 ec drb" BENCH_CACHE=cacheB benchmarks/run_adapt_bench.sh &
@@ -98,6 +101,12 @@ for step in $STEPS; do
                --out "benchmarks/results/adapt224_rest/single_s${step#q}_$m"; done ;;
     v0|v1|v2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#v}" --methods gr_voc \
            --out "benchmarks/results/adapt224_hide40_grvoc_s${step#v}" ;;
-    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec, r1, r2, q0-q2, v0-v2)" >&2; exit 2 ;;
+    u)   $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods splc --tune \
+           --out benchmarks/results/adapt224_tuned/hide40_s0_splc ;;
+    t0|t1|t2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#t}" --methods splc_tau07 \
+           --out "benchmarks/results/adapt224_tuned/hide40_s${step#t}_splc_tau07" ;;
+    p0|p1|p2) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#p}" --methods splc_tau07 \
+           --out "benchmarks/results/adapt224_tuned/single_s${step#p}_splc_tau07" ;;
+    *) echo "unknown step $step (use h0, s0, h12, s12, m1, m2, g0, c, d0-d2, dra, drb, e0-e2, ec, r1, r2, q0-q2, v0-v2, u, t0-t2, p0-p2)" >&2; exit 2 ;;
   esac
 done
