@@ -31,7 +31,8 @@
 #   q0 q1 q2  single positive, seed N, the other methods            -> adapt224_rest/single_sN_METHOD
 #         (REST_METHODS=hill,em picks methods)
 #   v0 v1 v2  hide40, seed N, GR with the paper's VOC schedule end (gr_voc) -> adapt224_hide40_grvoc_sN
-#   u     SPLC with --tune (tau x weight decay chosen on val), hide40, seed 0 -> adapt224_tuned/hide40_s0_splc
+#   u     SPLC and COMIC with --tune (tau x weight decay chosen on val), hide40, seed 0
+#                                                         -> adapt224_tuned/hide40_s0_{splc,comic}
 #   t0 t1 t2 / p0 p1 p2  SPLC at the tau val chose (splc_tau07, now SPLC's default), hide40 / single positive,
 #         seed N                                          -> adapt224_tuned/{hide40,single}_sN_splc_tau07
 #   Run as two processes (one core each), the 3-seed steps first:
@@ -101,8 +102,8 @@ for step in $STEPS; do
                --out "benchmarks/results/adapt224_rest/single_s${step#q}_$m"; done ;;
     v0|v1|v2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#v}" --methods gr_voc \
            --out "benchmarks/results/adapt224_hide40_grvoc_s${step#v}" ;;
-    u)   $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods splc --tune \
-           --out benchmarks/results/adapt224_tuned/hide40_s0_splc ;;
+    u)   for m in splc comic; do $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds 0 --methods "$m" --tune \
+           --out "benchmarks/results/adapt224_tuned/hide40_s0_$m"; done ;;
     t0|t1|t2) $LABELFIX bench "${D224[@]}" --cache "$CACHE" --hide 0.4 --seeds "${step#t}" --methods splc_tau07 \
            --out "benchmarks/results/adapt224_tuned/hide40_s${step#t}_splc_tau07" ;;
     p0|p1|p2) $LABELFIX bench "${D224[@]}" --cache "$CACHE_B" --single-positive --seeds "${step#p}" --methods splc_tau07 \
