@@ -85,7 +85,7 @@ def test_scar_simulation_recovers_the_rate():
     hidden = observed & (rng.random(truth.shape) < 0.4)
     estimate = estimate_missing_rate(scores=scores, observed=observed, hidden=hidden, candidate=~observed | hidden)
     true_rate = 1 - observed.sum() / truth.sum()
-    # Few negatives score like the top half of the positives, so the bound is close; the smallest of three noisy
+    # Few negatives score like the top half of the positives, so the bound is close; the smaller of two noisy
     # ratios errs a little low (here 0.27 against 0.29).
     assert true_rate == pytest.approx(0.3, abs=0.02)
     assert estimate.rate == pytest.approx(true_rate, abs=0.04)

@@ -54,9 +54,9 @@ def suggest_command(
 
     from labelfix.errors import LabelfixError
     from labelfix.internal.settings_errors import settings_problems
-    from labelfix.suggest.run import SuggestConfig, suggest
+    from labelfix.suggest.run import SuggestConfig, repeated_runs, suggest
 
-    repeated = sorted({r for r in run or [] if (run or []).count(r) > 1})
+    repeated = repeated_runs(run)
     if repeated:  # click keeps both; a run given twice is a slip, not a wish to weigh it double
         raise LabelfixError(f"--run {', '.join(map(str, repeated))} given more than once",
                             fix=f"give each run once (e.g. `--run {repeated[0]}`); repeat --run only to combine "

@@ -27,10 +27,11 @@ from labelfix.store.reviews import DECIDED_SUGGESTIONS_SQL, TOUCHED_SUGGESTIONS_
 # was estimated from assumptions, not measured on validation, and such estimates are often optimistic. The queue
 # reads the prefix (:data:`ESTIMATED_SQL`), so those rows do not look calibrated. A hide-and-measure threshold
 # corrected with an *estimated* miss rate (``suggest --expected-missing-rate auto``) rests on an estimate too.
-ESTIMATED_PREFIX = "ESTIMATED (PU, not measured)"
-RATE_ESTIMATED_PREFIX = "ESTIMATED (miss rate estimated, not measured)"
+ESTIMATED_MARK = "ESTIMATED ("  # what every estimate's prefix starts with, and what the queue matches
+ESTIMATED_PREFIX = f"{ESTIMATED_MARK}PU, not measured)"
+RATE_ESTIMATED_PREFIX = f"{ESTIMATED_MARK}miss rate estimated, not measured)"
 ESTIMATED_SQL = (f"(s.kind = 'missing' AND s.threshold IS NOT NULL "
-                 f"AND coalesce(starts_with(s.reason, 'ESTIMATED ('), false))")
+                 f"AND coalesce(starts_with(s.reason, '{ESTIMATED_MARK}'), false))")
 # A row a reviewer can read as calibrated: a missing suggestion with a measured threshold, or a spurious one.
 CALIBRATED_SQL = f"((s.threshold IS NOT NULL OR s.kind <> 'missing') AND NOT {ESTIMATED_SQL})"
 

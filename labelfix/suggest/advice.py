@@ -199,27 +199,3 @@ def auto_accept_note(*, above: float, accepted: int, held_back: int, target: flo
                f"never auto-accepted")
     return f"auto-accept: 0, because {why}"
 
-
-# A given miss rate above this claims most val positives are missing: the precision correction then lets nearly every
-# unknown cell through (a fresh test's --expected-missing-rate 0.9 flagged 22,958 cells, 12 % of them true).
-HIGH_MISSING_RATE = 0.6
-
-
-def missing_rate_warning(*, rate: float, estimated: bool) -> str | None:
-    """A warning when the precision rests on an estimated miss rate, or on a given one above ``HIGH_MISSING_RATE``.
-
-    Examples
-    --------
-    >>> print(missing_rate_warning(rate=0.28, estimated=True))
-    the thresholds rest on an estimated miss rate (28% of val's positives, --expected-missing-rate auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED and are not auto-accepted without --auto-accept-estimated
-    >>> missing_rate_warning(rate=0.3, estimated=False) is None
-    True
-    """
-    if estimated and rate > 0:
-        return (f"the thresholds rest on an estimated miss rate ({rate:.0%} of val's positives, --expected-missing-rate "
-                "auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED "
-                "and are not auto-accepted without --auto-accept-estimated")
-    if rate > HIGH_MISSING_RATE:
-        return (f"--expected-missing-rate {rate:g} says {rate:.0%} of val's positives are missing: unless that is true, "
-                "the precision is overstated and nearly every unknown cell passes its threshold")
-    return None

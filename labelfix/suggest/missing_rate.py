@@ -124,16 +124,19 @@ def estimate_missing_rate(*, scores: np.ndarray, observed: np.ndarray, hidden: n
                          f"{scores.shape}, {observed.shape}, {hidden.shape} and {candidate.shape}")
     scored = ~np.isnan(scores)
     hidden, unknown = hidden & scored, candidate & ~hidden & ~observed & scored
+    # Per counted class: its hidden positives' scores, highest first, and its unknown cells' scores (once, not per
+    # quantile).
+    classes = [(np.sort(scores[hidden[:, k], k])[::-1], scores[unknown[:, k], k])
+               for k in np.flatnonzero(hidden.sum(axis=0) >= max(min_class_hidden, 1))]
     best: tuple[float, int, float] | None = None
     most_hits = 0
     for quantile in QUANTILES:
         hits = others = 0
-        for k in np.flatnonzero(hidden.sum(axis=0) >= max(min_class_hidden, 1)):
-            hidden_scores = np.sort(scores[hidden[:, k], k])[::-1]
+        for hidden_scores, unknown_scores in classes:
             # The threshold keeps the top `quantile` share of the class's hidden positives (at least one).
             threshold = hidden_scores[max(int(math.ceil(quantile * hidden_scores.size)), 1) - 1]
             hits += int((hidden_scores >= threshold).sum())
-            others += int((scores[unknown[:, k], k] >= threshold).sum())
+            others += int((unknown_scores >= threshold).sum())
         most_hits = max(most_hits, hits)
         if hits >= max(min_hits, 1) and (best is None or others / hits < best[0]):
             best = (others / hits, hits, quantile)
@@ -142,8 +145,9 @@ def estimate_missing_rate(*, scores: np.ndarray, observed: np.ndarray, hidden: n
         return MissingRateEstimate(
             rate=math.nan, missed_per_hidden=math.nan, hits=0, quantile=math.nan,
             reason=(f"val's missed positives could not be estimated: of the {total_hidden} hidden val positive(s), "
-                    f"{most_hits} are in classes with at least {max(min_class_hidden, 1)} hidden and in the top half "
-                    f"of their class's hidden ones, fewer than the {max(min_hits, 1)} the estimate needs"))
+                    f"{most_hits} are in classes with at least {max(min_class_hidden, 1)} hidden and in the top "
+                    f"{max(QUANTILES):.0%} of their class's hidden ones, fewer than the {max(min_hits, 1)} the "
+                    "estimate needs"))
     ratio, hits, quantile = best
     missed = ratio * total_hidden
     labelled = int((observed & scored).sum())

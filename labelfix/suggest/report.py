@@ -86,9 +86,20 @@ class SuggestReport:
     n_auto_held_back: int = 0  # above the auto-accept score, but revert-auto undid their earlier auto-accept
     auto_accept_note: str | None = None  # auto-accept was asked for and accepted nothing: why, in words
     auto_accept_warning: str | None = None  # auto-accept at a low target precision: how many may be wrong
-    missing_rate: float = 0.0  # the miss rate of val's positives the precision was corrected with (0: none)
-    missing_rate_estimated: bool = False  # estimated from val (expected_missing_rate "auto"), not given
-    missing_rate_warning: str | None = None  # the precision rests on an estimated (or a very high) miss rate
+    @property
+    def missing_rate_warning(self) -> str | None:
+        """The precision rests on an estimated (or a very high) miss rate: :func:`missing_rate_warning_for`."""
+        return missing_rate_warning_for(rate=self.missing_rate, estimated=self.missing_rate_estimated)
+
+    @property
+    def missing_rate(self) -> float:
+        """The miss rate of val's positives the precision was corrected with (0: none), from ``calibration``."""
+        return 0.0 if self.calibration is None else self.calibration.missing_rate
+
+    @property
+    def missing_rate_estimated(self) -> bool:
+        """Whether that rate was estimated from val (``expected_missing_rate="auto"``) rather than given."""
+        return self.calibration is not None and self.calibration.missing_rate_estimated
 
     @property
     def warnings(self) -> list[str]:
@@ -228,3 +239,28 @@ def _method_label(c: ClassSummary) -> str:
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+# A given miss rate above this claims most val positives are missing: the precision correction then lets nearly every
+# unknown cell through (a fresh test's --expected-missing-rate 0.9 flagged 22,958 cells, 12 % of them true).
+HIGH_MISSING_RATE = 0.6
+
+
+def missing_rate_warning_for(*, rate: float, estimated: bool) -> str | None:
+    """A warning when the precision rests on an estimated miss rate, or on a given one above ``HIGH_MISSING_RATE``.
+
+    Examples
+    --------
+    >>> print(missing_rate_warning_for(rate=0.28, estimated=True))
+    the thresholds rest on an estimated miss rate (28% of val's positives, --expected-missing-rate auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED and are not auto-accepted without --auto-accept-estimated
+    >>> missing_rate_warning_for(rate=0.3, estimated=False) is None
+    True
+    """
+    if estimated and rate > 0:
+        return (f"the thresholds rest on an estimated miss rate ({rate:.0%} of val's positives, --expected-missing-rate "
+                "auto): precision may be overstated, by a lot on a weak model; these suggestions are marked ESTIMATED "
+                "and are not auto-accepted without --auto-accept-estimated")
+    if rate > HIGH_MISSING_RATE:
+        return (f"--expected-missing-rate {rate:g} says {rate:.0%} of val's positives are missing: unless that is true, "
+                "the precision is overstated and nearly every unknown cell passes its threshold")
+    return None

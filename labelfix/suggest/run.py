@@ -77,8 +77,8 @@ from labelfix.store.reviews import auto_accepts_in_force, record_auto_accepts, r
 from labelfix.store.runs import ensemble_run, latest_run_id
 from labelfix.store.suggestions import (auto_accept_candidates, file_ranked, finish_call, queue_activity, replace_open,
                                         start_call)
-from labelfix.suggest.advice import (auto_accept_note, auto_accept_warning, missing_rate_warning, next_step,
-                                     other_runs_note, reason_prefix, small_val_note, train_note)
+from labelfix.suggest.advice import (auto_accept_note, auto_accept_warning, next_step, other_runs_note, reason_prefix,
+                                     small_val_note, train_note)
 from labelfix.suggest.arrays import calibrate_validation
 from labelfix.suggest.calibration import HIDE, NOT_LEARNED, ClassCalibration
 from labelfix.suggest.report import COMPLETE
@@ -179,10 +179,21 @@ class SuggestConfig(BaseModel):
     @classmethod
     def _each_run_once(cls, run_ids: list[int] | None) -> list[int] | None:
         """A run given twice would weigh double in ``mean`` and silently not in ``max``: more likely a slip."""
-        repeated = sorted({r for r in run_ids or [] if (run_ids or []).count(r) > 1})
+        repeated = repeated_runs(run_ids)
         if repeated:
             raise ValueError(f"run {', '.join(map(str, repeated))} given more than once: give each run once")
         return run_ids
+
+
+def repeated_runs(run_ids: list[int] | None) -> list[int]:
+    """The run ids given more than once, sorted (``SuggestConfig`` refuses them; the CLI says so with its flag).
+
+    Examples
+    --------
+    >>> repeated_runs([3, 1, 3, 2, 1]), repeated_runs(None)
+    ([1, 3], [])
+    """
+    return sorted({r for r in run_ids or [] if (run_ids or []).count(r) > 1})
 
 
 def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestReport:
@@ -248,10 +259,6 @@ def suggest(store: Store, *, config: SuggestConfig | None = None) -> SuggestRepo
                              run_id=run_id, source_runs=source_runs, call_id=call_id, replaced=replaced,
                              config=config_json, notes=notes, lists=lists)
             result.queue_warning = queue_warning(activity, run_id=run_id, replaced=replaced)
-            result.missing_rate = calibration.missing_rate
-            result.missing_rate_estimated = calibration.missing_rate_estimated
-            result.missing_rate_warning = missing_rate_warning(rate=calibration.missing_rate,
-                                                               estimated=calibration.missing_rate_estimated)
             result.n_auto_held_back = held_back
             if config.auto_accept_above is not None:
                 result.auto_accept_warning = auto_accept_warning(target=config.target_precision)
